@@ -1,0 +1,655 @@
+package lcc
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ConstraintInfo describes a constraint a policy may call.
+type ConstraintInfo struct {
+	Name  string `json:"name"`
+	Arity int    `json:"arity"`
+	Doc   string `json:"doc"`
+}
+
+// Key is name/arity.
+func (c ConstraintInfo) Key() string { return keyOf(c.Name, c.Arity) }
+
+// Known is a set of constraints, keyed by name/arity.
+type Known map[string]ConstraintInfo
+
+// NewKnown builds a set from a list.
+func NewKnown(infos ...ConstraintInfo) Known {
+	k := Known{}
+	for _, i := range infos {
+		k[i.Key()] = i
+	}
+	return k
+}
+
+// ParseConstraintSpec reads "name/arity".
+func ParseConstraintSpec(s string) (ConstraintInfo, error) {
+	i := strings.LastIndexByte(s, '/')
+	if i <= 0 || i == len(s)-1 {
+		return ConstraintInfo{}, fmt.Errorf("lcc: constraint %q: want name/arity", s)
+	}
+	n := 0
+	for _, c := range s[i+1:] {
+		if c < '0' || c > '9' || n > 1000 {
+			return ConstraintInfo{}, fmt.Errorf("lcc: constraint %q: arity must be a small non-negative integer", s)
+		}
+		n = n*10 + int(c-'0')
+	}
+	return ConstraintInfo{Name: s[:i], Arity: n}, nil
+}
+
+// Check runs the static checks of LCC.md over a parsed model and returns
+// errors and warnings, sorted. known lists the constraints registered by the
+// host program; the builtins and the model's facts are always known.
+func Check(m *Model, known Known) ErrorList {
+	c := &checker{m: m, known: known, clauses: map[string]*Clause{}}
+	c.stageRoles()
+	c.stageConstraints()
+	c.stageMessages()
+	c.stageBindings()
+	c.stageRecursion()
+	c.stageReachability()
+	c.stageAlternatives()
+	c.errs.Sort()
+	return c.errs
+}
+
+type checker struct {
+	m       *Model
+	known   Known
+	clauses map[string]*Clause
+	errs    ErrorList
+}
+
+func (c *checker) errorf(pos Pos, format string, args ...any) {
+	c.errs.Add(c.m.File.Position(pos), SevError, fmt.Sprintf(format, args...))
+}
+
+func (c *checker) warnf(pos Pos, format string, args ...any) {
+	c.errs.Add(c.m.File.Position(pos), SevWarning, fmt.Sprintf(format, args...))
+}
+
+// walkSteps calls fn for every step of d in source order.
+func walkSteps(d Def, fn func(*Step)) {
+	switch x := d.(type) {
+	case *Or:
+		for _, a := range x.Alts {
+			walkSteps(a, fn)
+		}
+	case *Par:
+		for _, b := range x.Branches {
+			walkSteps(b, fn)
+		}
+	case *Seq:
+		for _, s := range x.Steps {
+			walkSteps(s, fn)
+		}
+	case *Group:
+		walkSteps(x.Def, fn)
+	case *Step:
+		fn(x)
+	}
+}
+
+// walkDefs calls fn for d and every definition nested in it.
+func walkDefs(d Def, fn func(Def)) {
+	fn(d)
+	switch x := d.(type) {
+	case *Or:
+		for _, a := range x.Alts {
+			walkDefs(a, fn)
+		}
+	case *Par:
+		for _, b := range x.Branches {
+			walkDefs(b, fn)
+		}
+	case *Seq:
+		for _, s := range x.Steps {
+			walkDefs(s, fn)
+		}
+	case *Group:
+		walkDefs(x.Def, fn)
+	}
+}
+
+// walkLits calls fn for every literal of a condition, nested ones included.
+func walkLits(lits []Lit, fn func(Lit)) {
+	for _, l := range lits {
+		fn(l)
+		switch x := l.(type) {
+		case *Not:
+			walkLits(x.Cond, fn)
+		case *Disj:
+			for _, a := range x.Alts {
+				walkLits(a, fn)
+			}
+		}
+	}
+}
+
+func roleName(key string) string {
+	if strings.HasSuffix(key, "/0") {
+		return strings.TrimSuffix(key, "/0")
+	}
+	return key
+}
+
+// stageRoles: one clause per role, and every role that is taken on,
+// messaged or declared has a clause.
+func (c *checker) stageRoles() {
+	for _, cl := range c.m.Clauses {
+		k := RoleKey(cl.Head.Role)
+		if k == "" {
+			c.errorf(cl.Head.Pos, "the role of a clause must be an atom or compound term, found %s", FormatTerm(cl.Head.Role))
+			continue
+		}
+		if prev, ok := c.clauses[k]; ok {
+			c.errorf(cl.Pos, "role %s already has a clause at %s", roleName(k), c.m.File.Position(prev.Pos))
+			continue
+		}
+		c.clauses[k] = cl
+	}
+	for _, r := range c.m.Roles {
+		if k := RoleKey(r.Role); k != "" && c.clauses[k] == nil {
+			c.errorf(r.Pos, "role %s is declared but has no clause", roleName(k))
+		}
+		if r.Min >= 0 && r.Max >= 0 && r.Max < r.Min {
+			c.errorf(r.Pos, "role %s: maximum %d is below minimum %d", roleName(RoleKey(r.Role)), r.Max, r.Min)
+		}
+	}
+	for _, cl := range c.m.Clauses {
+		walkSteps(cl.Body, func(s *Step) {
+			var ag *Agent
+			what := ""
+			switch ev := s.Event.(type) {
+			case *Send:
+				ag, what = ev.To, "a message is sent to it"
+			case *Recv:
+				ag, what = ev.From, "a message is awaited from it"
+			case *RoleChange:
+				ag, what = ev.Agent, "it is taken on"
+			}
+			if ag == nil {
+				return
+			}
+			k := RoleKey(ag.Role)
+			if k != "" && c.clauses[k] == nil {
+				c.errorf(ag.Pos, "role %s has no clause, but %s", roleName(k), what)
+			}
+		})
+	}
+}
+
+func (c *checker) isKnown(key string) bool {
+	if _, ok := builtinInfo[key]; ok {
+		return true
+	}
+	if _, ok := c.known[key]; ok {
+		return true
+	}
+	for _, f := range c.m.Facts {
+		if Key(f.Term) == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) arities(name string) []string {
+	seen := map[string]bool{}
+	add := func(k string) {
+		if i := strings.LastIndexByte(k, '/'); i > 0 && k[:i] == name {
+			seen[k] = true
+		}
+	}
+	for k := range builtinInfo {
+		add(k)
+	}
+	for k := range c.known {
+		add(k)
+	}
+	for _, f := range c.m.Facts {
+		add(Key(f.Term))
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// stageConstraints: every constraint is a builtin, registered, or a fact.
+func (c *checker) stageConstraints() {
+	for _, cl := range c.m.Clauses {
+		walkSteps(cl.Body, func(s *Step) {
+			walkLits(s.Cond, func(l Lit) {
+				call, ok := l.(*Call)
+				if !ok {
+					return
+				}
+				k := Key(call.Term)
+				if k == "" || c.isKnown(k) {
+					return
+				}
+				name, _, _ := Functor(call.Term)
+				if other := c.arities(name); len(other) > 0 {
+					c.errorf(call.Term.TermPos(), "constraint %s is used with the wrong arity (known: %s)", k, strings.Join(other, ", "))
+					return
+				}
+				c.errorf(call.Term.TermPos(), "unknown constraint %s: it is not built in, not registered, and no fact has that name and arity", k)
+			})
+			if r, ok := s.Event.(*Recv); ok && r.Within != nil {
+				switch w := r.Within.(type) {
+				case *Int, *Float, *Var:
+				case *Compound:
+					if w.Functor != "ms" || len(w.Args) != 1 {
+						c.errorf(w.Pos, "within takes a number of seconds or ms(N), found %s", FormatTerm(w))
+					}
+				default:
+					c.errorf(r.Within.TermPos(), "within takes a number of seconds or ms(N), found %s", FormatTerm(w))
+				}
+			}
+		})
+	}
+}
+
+// reach returns the role keys reachable from key through role changes,
+// key included.
+func (c *checker) reach(key string) map[string]bool {
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(k string) {
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		cl := c.clauses[k]
+		if cl == nil {
+			return
+		}
+		walkSteps(cl.Body, func(s *Step) {
+			if rc, ok := s.Event.(*RoleChange); ok {
+				if rk := RoleKey(rc.Agent.Role); rk != "" {
+					visit(rk)
+				}
+			}
+		})
+	}
+	visit(key)
+	return seen
+}
+
+// messageKeys collects the keys of messages sent (or received) in the
+// clauses of the given roles; "*" stands for a message that is a variable or
+// not a callable term, which can match anything.
+func (c *checker) messageKeys(roles map[string]bool, sends bool) map[string]bool {
+	out := map[string]bool{}
+	for k := range roles {
+		cl := c.clauses[k]
+		if cl == nil {
+			continue
+		}
+		walkSteps(cl.Body, func(s *Step) {
+			var msg Term
+			switch ev := s.Event.(type) {
+			case *Send:
+				if sends {
+					msg = ev.Msg
+				}
+			case *Recv:
+				if !sends {
+					msg = ev.Msg
+				}
+			}
+			if msg == nil {
+				return
+			}
+			if mk := Key(msg); mk != "" {
+				out[mk] = true
+			} else {
+				out["*"] = true
+			}
+		})
+	}
+	return out
+}
+
+// stageMessages: every send can be received by the role it goes to, and
+// every receive can be satisfied by the role it waits on.
+func (c *checker) stageMessages() {
+	// A receive that opens an or-alternative only makes that alternative
+	// impossible, which is a warning: the other alternatives still run.
+	optional := map[*Recv]bool{}
+	for _, cl := range c.m.Clauses {
+		walkDefs(cl.Body, func(d Def) {
+			if or, ok := d.(*Or); ok {
+				for _, alt := range or.Alts {
+					if r := leadingRecv(alt); r != nil {
+						optional[r] = true
+					}
+				}
+			}
+		})
+	}
+	for _, cl := range c.m.Clauses {
+		walkSteps(cl.Body, func(s *Step) {
+			switch ev := s.Event.(type) {
+			case *Send:
+				rk, mk := RoleKey(ev.To.Role), Key(ev.Msg)
+				if rk == "" || mk == "" || c.clauses[rk] == nil {
+					return
+				}
+				got := c.messageKeys(c.reach(rk), false)
+				if !got[mk] && !got["*"] {
+					c.errorf(ev.Msg.TermPos(), "message %s is sent to role %s, which never receives a message of that name and arity", mk, roleName(rk))
+				}
+			case *Recv:
+				rk, mk := RoleKey(ev.From.Role), Key(ev.Msg)
+				if rk == "" || mk == "" || c.clauses[rk] == nil {
+					return
+				}
+				sent := c.messageKeys(c.reach(rk), true)
+				if !sent[mk] && !sent["*"] && optional[ev] {
+					c.warnf(ev.Msg.TermPos(), "this alternative can never be chosen: it waits for message %s from role %s, which never sends a message of that name and arity", mk, roleName(rk))
+				} else if !sent[mk] && !sent["*"] {
+					c.errorf(ev.Msg.TermPos(), "message %s is awaited from role %s, which never sends a message of that name and arity", mk, roleName(rk))
+				}
+			}
+		})
+	}
+}
+
+// termVars adds the named variables of t to set.
+func termVars(t Term, set map[string]bool) {
+	switch x := t.(type) {
+	case *Var:
+		if x.Name != "_" {
+			set[x.Name] = true
+		}
+	case *Compound:
+		for _, a := range x.Args {
+			termVars(a, set)
+		}
+	case *Cons:
+		termVars(x.Head, set)
+		termVars(x.Tail, set)
+	}
+}
+
+// condBinds adds the variables a condition may bind.
+func condBinds(lits []Lit, set map[string]bool) {
+	for _, l := range lits {
+		switch x := l.(type) {
+		case *Call:
+			termVars(x.Term, set)
+		case *Cmp:
+			if x.Op == "=" {
+				termVars(x.L, set)
+				termVars(x.R, set)
+			}
+		case *Is:
+			termVars(x.Var, set)
+		case *Disj:
+			for _, a := range x.Alts {
+				condBinds(a, set)
+			}
+		}
+	}
+}
+
+func copySet(s map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(s))
+	for k := range s {
+		out[k] = true
+	}
+	return out
+}
+
+// stageBindings: every variable of a sent message, and the id of the agent
+// it goes to, can be bound by an earlier step.
+func (c *checker) stageBindings() {
+	for _, cl := range c.m.Clauses {
+		bound := map[string]bool{}
+		termVars(cl.Head.Role, bound)
+		termVars(cl.Head.ID, bound)
+		c.bindings(cl.Body, bound, true)
+	}
+}
+
+func (c *checker) bindings(d Def, bound map[string]bool, report bool) map[string]bool {
+	switch x := d.(type) {
+	case *Seq:
+		for _, s := range x.Steps {
+			bound = c.bindings(s, bound, report)
+		}
+		return bound
+	case *Or:
+		out := copySet(bound)
+		for _, a := range x.Alts {
+			for k := range c.bindings(a, copySet(bound), report) {
+				out[k] = true
+			}
+		}
+		return out
+	case *Par:
+		all := copySet(bound)
+		for _, b := range x.Branches {
+			for k := range c.bindings(b, copySet(bound), false) {
+				all[k] = true
+			}
+		}
+		if report {
+			for _, b := range x.Branches {
+				c.bindings(b, copySet(all), true)
+			}
+		}
+		return all
+	case *Group:
+		return c.bindings(x.Def, bound, report)
+	case *Step:
+		switch ev := x.Event.(type) {
+		case *Send:
+			condBinds(x.Cond, bound)
+			if report {
+				c.reportUnbound(ev.Msg, bound, "in message %s", FormatTerm(ev.Msg))
+				c.reportUnbound(ev.To.ID, bound, "as the id of the agent a message is sent to")
+			}
+		case *Recv:
+			termVars(ev.Msg, bound)
+			termVars(ev.From.Role, bound)
+			termVars(ev.From.ID, bound)
+			condBinds(x.Cond, bound)
+		case *Null:
+			condBinds(x.Cond, bound)
+		case *RoleChange:
+			condBinds(x.Cond, bound)
+			termVars(ev.Agent.Role, bound)
+			termVars(ev.Agent.ID, bound)
+		}
+	}
+	return bound
+}
+
+func (c *checker) reportUnbound(t Term, bound map[string]bool, format string, args ...any) {
+	var visit func(Term)
+	visit = func(t Term) {
+		switch x := t.(type) {
+		case *Var:
+			if x.Name == "_" {
+				c.errorf(x.Pos, "anonymous variable _ is sent "+format+"; a sent message must be ground", args...)
+			} else if !bound[x.Name] {
+				c.errorf(x.Pos, "variable %s is sent "+format+" but no earlier step can bind it", append([]any{x.Name}, args...)...)
+				bound[x.Name] = true // report once
+			}
+		case *Compound:
+			for _, a := range x.Args {
+				visit(a)
+			}
+		case *Cons:
+			visit(x.Head)
+			visit(x.Tail)
+		}
+	}
+	visit(t)
+}
+
+// canExit reports whether some path through d closes without taking on the
+// role key.
+func canExit(d Def, key string) bool {
+	switch x := d.(type) {
+	case *Seq:
+		for _, s := range x.Steps {
+			if !canExit(s, key) {
+				return false
+			}
+		}
+		return true
+	case *Or:
+		for _, a := range x.Alts {
+			if canExit(a, key) {
+				return true
+			}
+		}
+		return false
+	case *Par:
+		for _, b := range x.Branches {
+			if !canExit(b, key) {
+				return false
+			}
+		}
+		return true
+	case *Group:
+		return canExit(x.Def, key)
+	case *Step:
+		if rc, ok := x.Event.(*RoleChange); ok {
+			return RoleKey(rc.Agent.Role) != key
+		}
+	}
+	return true
+}
+
+// stageRecursion warns about a role that always takes itself on again.
+func (c *checker) stageRecursion() {
+	for _, cl := range c.m.Clauses {
+		k := RoleKey(cl.Head.Role)
+		recursive := false
+		walkSteps(cl.Body, func(s *Step) {
+			if rc, ok := s.Event.(*RoleChange); ok && RoleKey(rc.Agent.Role) == k {
+				recursive = true
+			}
+		})
+		if recursive && !canExit(cl.Body, k) {
+			c.warnf(cl.Pos, "recursive role %s has no exit: every path takes it on again", roleName(k))
+		}
+	}
+}
+
+// stageReachability warns about clauses that no initial role can reach,
+// through role changes or messages.
+func (c *checker) stageReachability() {
+	initial := c.m.InitialRoles()
+	if len(initial) == 0 {
+		if len(c.m.Clauses) > 0 {
+			c.warnf(c.m.Clauses[0].Pos, "no role is declared initial: r(Role, initial)")
+		}
+		return
+	}
+	seen := map[string]bool{}
+	queue := append([]string(nil), initial...)
+	for len(queue) > 0 {
+		k := queue[0]
+		queue = queue[1:]
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if cl := c.clauses[k]; cl != nil {
+			walkSteps(cl.Body, func(s *Step) {
+				switch ev := s.Event.(type) {
+				case *RoleChange:
+					queue = append(queue, RoleKey(ev.Agent.Role))
+				case *Send:
+					queue = append(queue, RoleKey(ev.To.Role))
+				}
+			})
+		}
+	}
+	for _, cl := range c.m.Clauses {
+		if k := RoleKey(cl.Head.Role); k != "" && !seen[k] {
+			c.warnf(cl.Pos, "clause for role %s cannot be reached from any initial role", roleName(k))
+		}
+	}
+}
+
+// opening returns the first step that runs when d starts, or nil when d
+// starts with several things at once.
+func opening(d Def) *Step {
+	for {
+		switch x := d.(type) {
+		case *Seq:
+			d = x.Steps[0]
+		case *Group:
+			d = x.Def
+		case *Step:
+			return x
+		default:
+			return nil
+		}
+	}
+}
+
+// alwaysTaken reports whether an alternative is certain to be taken when
+// it is tried: it opens with a send or null that has no condition.
+func alwaysTaken(d Def) bool {
+	s := opening(d)
+	if s == nil || len(s.Cond) > 0 {
+		return false
+	}
+	switch s.Event.(type) {
+	case *Send, *Null:
+		return true
+	}
+	return false
+}
+
+// stageAlternatives warns about or-alternatives that can never be chosen.
+func (c *checker) stageAlternatives() {
+	var visit func(Def)
+	visit = func(d Def) {
+		switch x := d.(type) {
+		case *Or:
+			for i, a := range x.Alts {
+				visit(a)
+				if alwaysTaken(a) && i < len(x.Alts)-1 {
+					for _, later := range x.Alts[i+1:] {
+						c.warnf(later.defPos(), "this alternative can never be chosen: the one before it is always taken")
+					}
+					for _, later := range x.Alts[i+1:] {
+						visit(later)
+					}
+					return
+				}
+			}
+		case *Par:
+			for _, b := range x.Branches {
+				visit(b)
+			}
+		case *Seq:
+			for _, s := range x.Steps {
+				visit(s)
+			}
+		case *Group:
+			visit(x.Def)
+		}
+	}
+	for _, cl := range c.m.Clauses {
+		visit(cl.Body)
+	}
+}
