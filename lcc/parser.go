@@ -38,7 +38,7 @@ func Parse(name string, src []byte) (m *Model, errs ErrorList) {
 				panic(r)
 			}
 		}
-		errs = p.errs
+		errs = firstPerLine(p.errs)
 		if len(errs) > MaxErrors {
 			errs = errs[:MaxErrors]
 		}
@@ -52,7 +52,22 @@ func Parse(name string, src []byte) (m *Model, errs ErrorList) {
 	if len(m.Clauses) == 0 && len(p.errs) == 0 {
 		p.errs.Add(f.Position(p.tok().pos), SevError, "a model needs at least one clause a(Role, Id) :: ...")
 	}
-	return m, p.errs
+	return m, firstPerLine(p.errs)
+}
+
+// firstPerLine keeps the first error of each line: later ones on the same
+// line are usually consequences of it.
+func firstPerLine(errs ErrorList) ErrorList {
+	var out ErrorList
+	seen := map[int]bool{}
+	for _, e := range errs {
+		if seen[e.Pos.Line] {
+			continue
+		}
+		seen[e.Pos.Line] = true
+		out = append(out, e)
+	}
+	return out
 }
 
 // ParseTerm parses a single term, as used for facts and knowledge files.
@@ -397,7 +412,7 @@ func isPunct(t token, texts ...string) bool {
 // step = [cond "<-"] event ["<-" cond] | "(" def ")"
 func (p *parser) step() Def {
 	pos := p.tok().pos
-	if p.is("(") && !isPunct(p.afterParen(), "<-") {
+	if p.is("(") && !startsCond(p.afterParen()) {
 		p.next()
 		d := p.def()
 		p.expect(")")
@@ -411,7 +426,7 @@ func (p *parser) step() Def {
 	case p.isKw("null"):
 	default:
 		t := p.expr()
-		if p.is("=>") || p.is("<=") {
+		if p.is("=>") || p.is("<=") || isAgentTerm(t) {
 			return p.finishStep(pos, p.event(t, pos), nil)
 		}
 		if p.is("<-") || p.is("and") || p.isKw("and") || p.isKw("is") || relops[p.tok().text] && p.tok().kind == tPunct {
@@ -432,6 +447,20 @@ func (p *parser) step() Def {
 	}
 	t := p.expr()
 	return p.finishStep(pos, p.event(t, evPos), lead)
+}
+
+// startsCond reports whether the token after a parenthesis shows that the
+// parenthesis opened a condition, not a grouped definition.
+func startsCond(after token) bool {
+	if after.kind == tIdent {
+		return after.text == "is" || after.text == "and"
+	}
+	return after.kind == tPunct && (after.text == "<-" || relops[after.text] || isPunct(after, "+", "-", "*", "/"))
+}
+
+func isAgentTerm(t Term) bool {
+	c, ok := t.(*Compound)
+	return ok && c.Functor == "a" && len(c.Args) == 2
 }
 
 // event finishes a send, a receive or a role change whose first term is t.

@@ -369,7 +369,7 @@ func writeLit(b *strings.Builder, l Lit) {
 		}
 		b.WriteString(")")
 	case *Cmp:
-		writeCmpSide(b, x.L)
+		writeTerm(b, x.L, 0)
 		b.WriteString(" " + x.Op + " ")
 		writeTerm(b, x.R, 0)
 	case *Is:
@@ -379,13 +379,3 @@ func writeLit(b *strings.Builder, l Lit) {
 	}
 }
 
-// writeCmpSide parenthesises a left operand that starts with "(" so that the
-// parser does not read it as a grouped condition.
-func writeCmpSide(b *strings.Builder, t Term) {
-	s := FormatTerm(t)
-	if strings.HasPrefix(s, "(") {
-		b.WriteString("(" + s + ")")
-		return
-	}
-	b.WriteString(s)
-}
