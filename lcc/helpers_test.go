@@ -250,4 +250,3 @@ func (r *recorder) has(kind TraceKind, substr string) bool {
 	}
 	return false
 }
-

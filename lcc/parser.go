@@ -20,7 +20,7 @@ type parser struct {
 	depth int
 }
 
-type bailout struct{} // too many errors: stop
+type bailout struct{}   // too many errors: stop
 type syncPanic struct{} // error reported: skip to the next item
 
 // Parse parses one LCC source file. It always returns a Model (partial when

@@ -378,4 +378,3 @@ func writeLit(b *strings.Builder, l Lit) {
 		writeTerm(b, x.Expr, 0)
 	}
 }
-

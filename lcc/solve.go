@@ -1,6 +1,5 @@
 package lcc
 
-
 // solve solves a conjunction left to right with backtracking and keeps the
 // bindings of the first complete answer.
 func (a *agent) solve(x *xctx, lits []Lit, env map[string]*Ref) (bool, error) {
@@ -135,4 +134,3 @@ func (a *agent) call(x *xctx, t Term, k func() (bool, error)) (bool, error) {
 	}
 	return false, nil
 }
-
