@@ -34,6 +34,10 @@
 //     one lock per agent that is released only while a branch waits.
 //   - A role has one clause; a second clause for the same role/arity is an
 //     error.
+//   - A message carries the sender's entry role whole, and its current role
+//     by name and arity only (its arguments are sent as anonymous
+//     variables). A receive a(R, I) matches either; a pattern on the
+//     current role's arguments binds nothing.
 //   - Outcomes: an agent whose failure was caused by a within deadline or
 //     by its overall timeout ends TimedOut; other failures end Failed.
 package lcc

@@ -430,11 +430,17 @@ func (a *agent) post(m Message) {
 // failure is why an agent's definition failed.
 type failure struct {
 	reason      string
+	lazy        func() string // computes reason on demand: most failures are never printed
 	timeout     bool
 	uncommitted bool // failed before any event: an or may try the next alternative
 }
 
-func (f *failure) Error() string { return f.reason }
+func (f *failure) Error() string {
+	if f.lazy != nil {
+		f.reason, f.lazy = f.lazy(), nil
+	}
+	return f.reason
+}
 
 func failf(format string, args ...any) *failure {
 	return &failure{reason: fmt.Sprintf(format, args...)}
@@ -498,6 +504,23 @@ func reasonSuffix(r string) string {
 	return ": " + r
 }
 
+func (a *agent) tracing() bool { return a.node.cfg.Tracer != nil }
+
+// roleShape is the name and arity of a role with anonymous arguments: what
+// a message says of the sender's current role. Sending the arguments would
+// copy them (a list of peers, say) into every message.
+func roleShape(role Term) Term {
+	c, ok := Deref(role).(*Compound)
+	if !ok {
+		return Export(role)
+	}
+	args := make([]Term, len(c.Args))
+	for i := range args {
+		args[i] = &Var{Name: "_"}
+	}
+	return &Compound{Functor: c.Functor, Args: args}
+}
+
 func (a *agent) trace(e TraceEvent) {
 	if a.node.cfg.Tracer == nil {
 		return
@@ -543,7 +566,9 @@ func (a *agent) enter(x *xctx, call *Agent, try bool) (Def, error) {
 		return nil, &failure{reason: fmt.Sprintf("role %s does not match the head of its clause", FormatTerm(role)), uncommitted: try}
 	}
 	a.current = role
-	a.trace(TraceEvent{Kind: TraceRole, Term: FormatTerm(role)})
+	if a.tracing() {
+		a.trace(TraceEvent{Kind: TraceRole, Term: FormatTerm(role)})
+	}
 	return instDef(cl.Body, env), nil
 }
 
@@ -678,7 +703,7 @@ func (a *agent) solveStep(x *xctx, lits []Lit, env map[string]*Ref, try bool) er
 		return err
 	}
 	if !ok {
-		return &failure{reason: "condition failed: " + formatCondIn(lits, env), uncommitted: try}
+		return &failure{lazy: func() string { return "condition failed: " + formatCondIn(lits, env) }, uncommitted: try}
 	}
 	if a.node.cfg.Tracer != nil {
 		a.trace(TraceEvent{Kind: TraceConstraint, Term: formatCondIn(lits, env)})
@@ -744,16 +769,20 @@ func (a *agent) send(x *xctx, ev *Send, env map[string]*Ref) error {
 	}
 	m := Message{
 		Interaction: a.iid, Policy: a.prog.Ref,
-		FromID: a.node.cfg.ID, FromRole: Export(a.entry), FromCurrent: Export(a.current),
+		FromID: a.node.cfg.ID, FromRole: Export(a.entry), FromCurrent: roleShape(a.current),
 		ToID: to, ToRole: Export(instantiate(ev.To.Role, env)), Body: Export(msg),
 	}
-	a.trace(TraceEvent{Kind: TraceSend, Peer: to, Term: FormatTerm(m.Body)})
+	if a.tracing() {
+		a.trace(TraceEvent{Kind: TraceSend, Peer: to, Term: FormatTerm(m.Body)})
+	}
 	if a.node.cfg.Transport == nil {
 		return failf("cannot send %s to %s: no transport", FormatTerm(m.Body), to)
 	}
 	if err := a.node.cfg.Transport.Send(x.ctx, m); err != nil {
 		if errors.Is(err, ErrUnreachable) && a.node.cfg.UnreachableIsSilence {
-			a.trace(TraceEvent{Kind: TraceDrop, Peer: to, Term: FormatTerm(m.Body)})
+			if a.tracing() {
+				a.trace(TraceEvent{Kind: TraceDrop, Peer: to, Term: FormatTerm(m.Body)})
+			}
 			return nil
 		}
 		return failf("send %s to %s: %v", FormatTerm(m.Body), to, err)
@@ -836,7 +865,9 @@ func (a *agent) await(x *xctx, ws []*waiter) (*waiter, error) {
 				if w.expired || !a.match(x, w, m) {
 					continue
 				}
-				a.trace(TraceEvent{Kind: TraceReceive, Peer: m.FromID, Term: FormatTerm(m.Body)})
+				if a.tracing() {
+					a.trace(TraceEvent{Kind: TraceReceive, Peer: m.FromID, Term: FormatTerm(m.Body)})
+				}
 				a.mbox = append(a.mbox[:i], a.mbox[i+1:]...)
 				a.mmu.Unlock()
 				return w, nil
@@ -854,7 +885,9 @@ func (a *agent) await(x *xctx, ws []*waiter) (*waiter, error) {
 			}
 			if !w.deadline.IsZero() && !now.Before(w.deadline) {
 				w.expired = true
-				a.trace(TraceEvent{Kind: TraceTimeout, Term: FormatTerm(instantiate(w.recv.Msg, w.env))})
+				if a.tracing() {
+					a.trace(TraceEvent{Kind: TraceTimeout, Term: FormatTerm(instantiate(w.recv.Msg, w.env))})
+				}
 				continue
 			}
 			live++
@@ -970,7 +1003,7 @@ func (a *agent) execPar(x *xctx, n *Par, env map[string]*Ref) error {
 	a.mu.Lock()
 	for _, err := range errs {
 		var f *failure
-		if err != nil && !(errors.As(err, &f) && f.reason == "cancelled") {
+		if err != nil && !(errors.As(err, &f) && f.Error() == "cancelled") {
 			return err
 		}
 	}

@@ -78,9 +78,9 @@ func TestUnify(t *testing.T) {
 		{C("f", A("a")), C("f", A("a"), A("b")), false},
 		{ListWithTail([]Term{A("a")}, NewRef("T")), L(A("a"), A("b"), A("c")), true},
 		{C("f", NewRef("Z"), NewRef("Z")), C("f", A("a"), A("b")), true}, // distinct refs named alike
-		{x, C("f", x), false},                                            // occurs check
-		{L(x), L(C("g", L(x))), false},                                   // occurs check through a list
-		{C("p", y, y), C("p", A("a"), A("b")), false},                    // same variable twice
+		{x, C("f", x), false},                         // occurs check
+		{L(x), L(C("g", L(x))), false},                // occurs check through a list
+		{C("p", y, y), C("p", A("a"), A("b")), false}, // same variable twice
 	}
 	for i, tt := range tests {
 		tr := &Trail{}

@@ -306,7 +306,10 @@ func (pr *printer) step(st *Step) {
 		pr.agent(ev.To)
 		pr.condAfter(st.Cond)
 	case *Recv:
-		if len(st.Cond) > 0 {
+		// The condition goes on the left, as in classic LCC, unless it
+		// opens with a constraint a/2, which would read as a role change.
+		left := len(st.Cond) > 0 && !opensWithAgentCall(st.Cond)
+		if left {
 			pr.cond(st.Cond)
 			pr.s(" <- ")
 		}
@@ -317,6 +320,9 @@ func (pr *printer) step(st *Step) {
 			pr.s(" within ")
 			pr.term(ev.Within)
 		}
+		if !left {
+			pr.condAfter(st.Cond)
+		}
 	case *Null:
 		pr.s("null")
 		pr.condAfter(st.Cond)
@@ -324,6 +330,11 @@ func (pr *printer) step(st *Step) {
 		pr.agent(ev.Agent)
 		pr.condAfter(st.Cond)
 	}
+}
+
+func opensWithAgentCall(c []Lit) bool {
+	call, ok := c[0].(*Call)
+	return ok && isAgentTerm(call.Term)
 }
 
 func (pr *printer) condAfter(c []Lit) {
