@@ -1,0 +1,335 @@
+package raftstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Client talks to the store. It takes several member addresses, sticks to
+// the member that answered last (the leader, after forwarding settles),
+// and retries on connection failures and on 503 with back-off, moving to
+// the next member. Writes carry a request id that is reused across
+// retries, so a retried write applies once.
+type Client struct {
+	addrs   []string
+	http    *http.Client
+	current atomic.Int64
+	// Timeout bounds one call including its retries when the context has
+	// no deadline. Default 15s.
+	Timeout time.Duration
+}
+
+// NewClient returns a client for members at addrs (host:port or URLs).
+func NewClient(addrs []string) (*Client, error) {
+	var clean []string
+	for _, a := range addrs {
+		for _, p := range strings.Split(a, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if !strings.Contains(p, "://") {
+				p = "http://" + p
+			}
+			u, err := url.Parse(p)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("raftstore: store address %q is not host:port", p)
+			}
+			clean = append(clean, strings.TrimSuffix(u.String(), "/"))
+		}
+	}
+	if len(clean) == 0 {
+		return nil, errors.New("raftstore: no store address given")
+	}
+	return &Client{addrs: clean, http: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}, Timeout: 15 * time.Second}, nil
+}
+
+// Addrs returns the member addresses.
+func (c *Client) Addrs() []string { return append([]string(nil), c.addrs...) }
+
+// NewRequestID returns a random request id.
+func NewRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// do sends one logical request, retrying as described on Client. out may be
+// nil; raw, when non-nil, receives the body instead of JSON decoding.
+func (c *Client) do(ctx context.Context, method, path string, in any, out any) error {
+	var payload []byte
+	if in != nil {
+		if b, ok := in.([]byte); ok {
+			payload = b
+		} else {
+			b, err := json.Marshal(in)
+			if err != nil {
+				return err
+			}
+			payload = b
+		}
+	}
+	reqID := ""
+	if method == http.MethodPost {
+		reqID = NewRequestID()
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		i := int(c.current.Load()) % len(c.addrs)
+		err, retry := c.once(ctx, c.addrs[i], method, path, payload, reqID, out)
+		if err == nil || !retry {
+			return err
+		}
+		lastErr = err
+		c.current.CompareAndSwap(int64(i), int64((i+1)%len(c.addrs)))
+		backoff := time.Duration(math.Min(float64(25*time.Millisecond)*math.Pow(1.6, float64(attempt)), float64(time.Second)))
+		backoff += time.Duration(mrand.Int64N(int64(backoff/2) + 1))
+		select {
+		case <-ctx.Done():
+			return &Error{Status: http.StatusServiceUnavailable, Code: "no_quorum",
+				Message: fmt.Sprintf("no store member could serve %s %s before the deadline (tried %s): %v", method, path, strings.Join(c.addrs, ", "), lastErr)}
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, base, method, path string, payload []byte, reqID string, out any) (error, bool) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	if err != nil {
+		return err, false
+	}
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if reqID != "" {
+		req.Header.Set(HeaderRequestID, reqID)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", base, err), true
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s: read response: %w", base, err), true
+	}
+	if resp.StatusCode >= 300 {
+		var wrap struct {
+			Error *Error `json:"error"`
+		}
+		if json.Unmarshal(data, &wrap) != nil || wrap.Error == nil {
+			e := &Error{Status: resp.StatusCode, Code: "internal", Message: strings.TrimSpace(string(data))}
+			return e, resp.StatusCode >= 500
+		}
+		wrap.Error.Status = resp.StatusCode
+		return wrap.Error, resp.StatusCode == http.StatusServiceUnavailable
+	}
+	switch o := out.(type) {
+	case nil:
+	case *[]byte:
+		*o = data
+	default:
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s: decode response: %w", base, err), false
+		}
+	}
+	return nil, false
+}
+
+func staleQuery(stale bool) string {
+	if stale {
+		return "stale=true"
+	}
+	return ""
+}
+
+func withQuery(path string, q ...string) string {
+	var parts []string
+	for _, p := range q {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return path
+	}
+	return path + "?" + strings.Join(parts, "&")
+}
+
+// ---- policies ----
+
+// ListPolicies lists policies.
+func (c *Client) ListPolicies(ctx context.Context) ([]PolicySummary, error) {
+	var out []PolicySummary
+	return out, c.do(ctx, http.MethodGet, "/v1/policies", nil, &out)
+}
+
+// ActivePolicy returns the active version of a policy, text included.
+func (c *Client) ActivePolicy(ctx context.Context, name string, stale bool) (*PolicyVersion, error) {
+	var out PolicyVersion
+	return &out, c.do(ctx, http.MethodGet, withQuery("/v1/policies/"+url.PathEscape(name), staleQuery(stale)), nil, &out)
+}
+
+// PolicyVersion returns one version, text included.
+func (c *Client) PolicyVersion(ctx context.Context, name string, version int) (*PolicyVersion, error) {
+	var out PolicyVersion
+	return &out, c.do(ctx, http.MethodGet, "/v1/policies/"+url.PathEscape(name)+"/versions/"+strconv.Itoa(version), nil, &out)
+}
+
+// History returns a policy's versions and activations.
+func (c *Client) History(ctx context.Context, name string) (*History, error) {
+	var out History
+	return &out, c.do(ctx, http.MethodGet, "/v1/policies/"+url.PathEscape(name)+"/history", nil, &out)
+}
+
+// Diff returns a unified diff between two versions.
+func (c *Client) Diff(ctx context.Context, name string, from, to int) (string, error) {
+	var out struct {
+		Diff string `json:"diff"`
+	}
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/policies/%s/diff?from=%d&to=%d", url.PathEscape(name), from, to), nil, &out)
+	return out.Diff, err
+}
+
+// Push pushes a new version (validated by the store before it is written).
+func (c *Client) Push(ctx context.Context, req PushRequest) (*PushResult, error) {
+	var out PushResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/policies/"+url.PathEscape(req.Name), req, &out)
+}
+
+// Activate makes a version active.
+func (c *Client) Activate(ctx context.Context, name string, version int, who string) (*ActivateResult, error) {
+	var out ActivateResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/policies/"+url.PathEscape(name)+"/activate", ActivateRequest{Version: version, Who: who}, &out)
+}
+
+// Rollback returns to the previously active version.
+func (c *Client) Rollback(ctx context.Context, name, who string) (*ActivateResult, error) {
+	var out ActivateResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/policies/"+url.PathEscape(name)+"/rollback", ActivateRequest{Who: who}, &out)
+}
+
+// ValidateResult is the checker's verdict on a text.
+type ValidateResult struct {
+	Valid       bool         `json:"valid"`
+	Diagnostics []Diagnostic `json:"diagnostics"`
+}
+
+// Validate checks a policy text with the store's checker without writing.
+func (c *Client) Validate(ctx context.Context, name, text string) (*ValidateResult, error) {
+	var out ValidateResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/validate", map[string]string{"name": name, "text": text}, &out)
+}
+
+// ---- leases ----
+
+// Acquire takes every item or none.
+func (c *Client) Acquire(ctx context.Context, req AcquireRequest) (*Grant, error) {
+	var out Grant
+	return &out, c.do(ctx, http.MethodPost, "/v1/leases/acquire", req, &out)
+}
+
+// Renew extends leases held under one token.
+func (c *Client) Renew(ctx context.Context, req RenewRequest) (*Grant, error) {
+	var out Grant
+	return &out, c.do(ctx, http.MethodPost, "/v1/leases/renew", req, &out)
+}
+
+// Release frees leases held under one token.
+func (c *Client) Release(ctx context.Context, req RenewRequest) error {
+	return c.do(ctx, http.MethodPost, "/v1/leases/release", req, nil)
+}
+
+// Leases lists held leases (and VM leases needing reconciliation).
+func (c *Client) Leases(ctx context.Context, prefix string, stale bool) ([]LeaseView, error) {
+	var out []LeaseView
+	q := ""
+	if prefix != "" {
+		q = "prefix=" + url.QueryEscape(prefix)
+	}
+	return out, c.do(ctx, http.MethodGet, withQuery("/v1/leases", q, staleQuery(stale)), nil, &out)
+}
+
+// ---- workers, journal ----
+
+// Heartbeat records a live worker.
+func (c *Client) Heartbeat(ctx context.Context, req HeartbeatRequest) error {
+	return c.do(ctx, http.MethodPost, "/v1/workers/heartbeat", req, nil)
+}
+
+// Workers lists live workers.
+func (c *Client) Workers(ctx context.Context, stale bool) ([]Worker, error) {
+	var out []Worker
+	return out, c.do(ctx, http.MethodGet, withQuery("/v1/workers", staleQuery(stale)), nil, &out)
+}
+
+// AppendJournal appends entries.
+func (c *Client) AppendJournal(ctx context.Context, entries ...JournalEntry) error {
+	return c.do(ctx, http.MethodPost, "/v1/journal", JournalRequest{Entries: entries}, nil)
+}
+
+// Journal reads entries after index since.
+func (c *Client) Journal(ctx context.Context, since uint64, limit int) ([]JournalEntry, error) {
+	var out []JournalEntry
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/journal?since=%d&limit=%d", since, limit), nil, &out)
+}
+
+// ---- cluster ----
+
+// Status returns the answering member's view of the cluster.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var out Status
+	return &out, c.do(ctx, http.MethodGet, "/v1/cluster/status", nil, &out)
+}
+
+// Join asks the cluster to add a member.
+func (c *Client) Join(ctx context.Context, id, raftAddr, httpAddr string) (*Status, error) {
+	var out Status
+	return &out, c.do(ctx, http.MethodPost, "/v1/cluster/join", MemberRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr}, &out)
+}
+
+// Remove takes a member out.
+func (c *Client) Remove(ctx context.Context, id string) (*Status, error) {
+	var out Status
+	return &out, c.do(ctx, http.MethodPost, "/v1/cluster/remove", MemberRequest{ID: id}, &out)
+}
+
+// Transfer moves leadership to id (any member when empty).
+func (c *Client) Transfer(ctx context.Context, id string) (*Status, error) {
+	var out Status
+	return &out, c.do(ctx, http.MethodPost, "/v1/cluster/transfer", MemberRequest{ID: id}, &out)
+}
+
+// Snapshot downloads a backup of the whole state.
+func (c *Client) Snapshot(ctx context.Context) ([]byte, error) {
+	var out []byte
+	return out, c.do(ctx, http.MethodGet, "/v1/cluster/snapshot", nil, &out)
+}
+
+// Restore replaces the state with a backup.
+func (c *Client) Restore(ctx context.Context, backup []byte) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/restore", backup, nil)
+}

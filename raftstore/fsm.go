@@ -1,0 +1,117 @@
+package raftstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
+)
+
+// FSM is the raft state machine: it decodes a command, hands it to the
+// State, and returns the Result. A command that cannot be decoded is
+// refused as a Result too (it was written by a broken or newer member);
+// the FSM never panics on a command's content.
+type FSM struct {
+	mu    sync.RWMutex
+	state *State
+	log   zerolog.Logger
+}
+
+// NewFSM returns an empty state machine.
+func NewFSM(log zerolog.Logger) *FSM {
+	return &FSM{state: newState(), log: log}
+}
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	c, err := decodeCommand(l.Data)
+	if err != nil {
+		f.log.Error().Err(err).Uint64("index", l.Index).Msg("refusing undecodable command")
+		return &Result{Error: errf(http.StatusBadRequest, "bad_request", "", "%v", err)}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.apply(l.Index, c)
+}
+
+// read runs fn under the read lock.
+func (f *FSM) read(fn func(s *State)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.state)
+}
+
+// Snapshot implements raft.FSM: it encodes the state now (fast, in memory)
+// and leaves the writing to Persist.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	b, err := json.Marshal(f.state)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: encode snapshot: %w", err)
+	}
+	return &fsmSnapshot{data: b}, nil
+}
+
+// Restore implements raft.FSM: it replaces the whole state.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, err := decodeState(rc)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.state = s
+	f.mu.Unlock()
+	return nil
+}
+
+func decodeState(r io.Reader) (*State, error) {
+	s := &State{}
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(s); err != nil {
+		return nil, fmt.Errorf("raftstore: decode snapshot: %w", err)
+	}
+	for _, m := range []bool{s.Policies == nil, s.Leases == nil, s.Workers == nil, s.Members == nil, s.Requests == nil} {
+		if m {
+			return nil, fmt.Errorf("raftstore: snapshot is missing a section")
+		}
+	}
+	return s, nil
+}
+
+type fsmSnapshot struct{ data []byte }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
+
+// stats for metrics
+func (f *FSM) counts(now time.Time) (policies, versions, leases int) {
+	f.read(func(s *State) {
+		policies = len(s.Policies)
+		for _, p := range s.Policies {
+			versions += len(p.Versions)
+		}
+		for _, l := range s.Leases {
+			if l.Expiry > now.UnixNano() {
+				leases++
+			}
+		}
+	})
+	return
+}

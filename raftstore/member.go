@@ -1,0 +1,86 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Member is a running store member: the raft node and its HTTP API.
+type Member struct {
+	*Store
+	srv *http.Server
+	ln  net.Listener
+	err chan error
+}
+
+// Start opens the store, serves the HTTP API and, for a new member given
+// Join addresses, asks the cluster to add it (retrying until ctx ends).
+func Start(ctx context.Context, cfg Config) (*Member, error) {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	if cfg.HTTPAdvertise == "" {
+		cfg.HTTPAdvertise = ln.Addr().String()
+	}
+	st, err := Open(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	m := &Member{Store: st, ln: ln, err: make(chan error, 1),
+		srv: &http.Server{Handler: st.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	go func() { m.err <- m.srv.Serve(ln) }()
+	if st.NeedsJoin() {
+		if err := m.join(ctx); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Member) join(ctx context.Context) error {
+	c, err := NewClient(m.cfg.Join)
+	if err != nil {
+		return err
+	}
+	deadline, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		cctx, ccancel := context.WithTimeout(deadline, 10*time.Second)
+		_, err := c.Join(cctx, m.cfg.ID, m.cfg.RaftAdvertise, m.cfg.HTTPAdvertise)
+		ccancel()
+		if err == nil {
+			m.log.Info().Strs("via", m.cfg.Join).Msg("joined the cluster")
+			return nil
+		}
+		m.log.Warn().Err(err).Msg("join failed; retrying")
+		select {
+		case <-deadline.Done():
+			return fmt.Errorf("raftstore: join via %v: %w", m.cfg.Join, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// HTTPAddr is the address the API listens on.
+func (m *Member) HTTPAddr() string { return m.ln.Addr().String() }
+
+// Err is closed with the HTTP server's error when it stops.
+func (m *Member) Err() <-chan error { return m.err }
+
+// Close stops the HTTP API and the raft node.
+func (m *Member) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	herr := m.srv.Shutdown(ctx)
+	if errors.Is(herr, http.ErrServerClosed) {
+		herr = nil
+	}
+	return errors.Join(herr, m.Store.Close())
+}

@@ -1,0 +1,461 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/parleyhq/parley/lcc"
+	"github.com/rs/zerolog"
+	"go.etcd.io/bbolt"
+)
+
+// Config configures one store member.
+type Config struct {
+	ID            string // raft server id
+	DataDir       string
+	RaftAddr      string // bind address for raft's TCP transport
+	RaftAdvertise string // address peers dial; defaults to RaftAddr
+	HTTPAddr      string // bind address of the HTTP API
+	HTTPAdvertise string // address peers and clients use; defaults to HTTPAddr
+
+	Bootstrap bool     // start a new cluster with this member alone
+	Join      []string // HTTP addresses of members to ask to add this one
+
+	// Raft timing. On loopback and a LAN, 1s heartbeat and election
+	// timeouts (raft's defaults) tolerate a loaded machine; tests that
+	// want fast failover set them lower.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+
+	ApplyTimeout   time.Duration // how long a write may wait for commit
+	LeaseLockDelay time.Duration // how long an expired VM lease stays locked
+	WorkerTTL      time.Duration // a worker is live this long after its heartbeat
+	SweepInterval  time.Duration // how often the leader sweeps expired leases
+	JournalLimit   int           // entries kept in the journal
+	MaxBodyBytes   int64         // largest request body accepted
+
+	// Validator checks a policy text before it is written. Nil: the LCC
+	// checker with the interpreter's builtins only.
+	Validator func(name string, text []byte) lcc.ErrorList
+
+	Logger zerolog.Logger
+}
+
+// DefaultConfig returns a configuration with every tunable set.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   30 * time.Second,
+		ApplyTimeout:       10 * time.Second,
+		LeaseLockDelay:     15 * time.Second,
+		WorkerTTL:          10 * time.Second,
+		SweepInterval:      time.Second,
+		JournalLimit:       DefaultJournalLimit,
+		MaxBodyBytes:       2 << 20,
+		Logger:             zerolog.Nop(),
+	}
+}
+
+// Validate checks the configuration without side effects.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("id is required"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data folder is required"))
+	}
+	if c.RaftAddr == "" || c.HTTPAddr == "" {
+		errs = append(errs, errors.New("raft and http addresses are required"))
+	}
+	if c.Bootstrap && len(c.Join) > 0 {
+		errs = append(errs, errors.New("bootstrap and join are exclusive"))
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		errs = append(errs, errors.New("leader lease timeout must not exceed the heartbeat timeout"))
+	}
+	if c.ElectionTimeout < c.HeartbeatTimeout {
+		errs = append(errs, errors.New("election timeout must be at least the heartbeat timeout"))
+	}
+	if c.ApplyTimeout <= 0 || c.WorkerTTL <= 0 || c.SweepInterval <= 0 || c.JournalLimit <= 0 || c.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("apply timeout, worker ttl, sweep interval, journal limit and body limit must be positive"))
+	}
+	if c.MaxBodyBytes < MaxPolicyBytes {
+		errs = append(errs, fmt.Errorf("body limit must be at least the policy limit of %d bytes", MaxPolicyBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is one member of the raft group.
+type Store struct {
+	cfg       Config
+	log       zerolog.Logger
+	fsm       *FSM
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	bolt      *raftboltdb.BoltStore
+	metrics   *metrics
+
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	closing atomic.Bool
+	mu      sync.Mutex
+	closed  bool
+}
+
+// ErrNotLeader is returned by Apply on a member that is not the leader.
+var ErrNotLeader = errors.New("raftstore: not the leader")
+
+// Open starts a member: its log and stable store in BoltDB (fsync'd),
+// file snapshots and the TCP transport, all under DataDir.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("raftstore: config: %w", err)
+	}
+	if cfg.RaftAdvertise == "" {
+		cfg.RaftAdvertise = cfg.RaftAddr
+	}
+	if cfg.HTTPAdvertise == "" {
+		cfg.HTTPAdvertise = cfg.HTTPAddr
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("raftstore: data folder: %w", err)
+	}
+	log := cfg.Logger.With().Str("member", cfg.ID).Logger()
+	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), stop: make(chan struct{}), metrics: newMetrics()}
+	hl := newHclog(log, "raft")
+
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}})
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: open log store %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+	}
+	s.bolt = bolt
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl.Named("snapshots"))
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftstore: snapshot store: %w", err)
+	}
+	adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftstore: raft advertise address: %w", err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 5, 10*time.Second, hl.Named("transport"))
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftstore: raft transport on %s: %w", cfg.RaftAddr, err)
+	}
+	s.transport = trans
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hl
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+
+	existing, err := raft.HasExistingState(bolt, bolt, snaps)
+	if err != nil {
+		trans.Close()
+		bolt.Close()
+		return nil, fmt.Errorf("raftstore: read existing state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, s.fsm, bolt, bolt, snaps, trans)
+	if err != nil {
+		trans.Close()
+		bolt.Close()
+		return nil, fmt.Errorf("raftstore: start raft: %w", err)
+	}
+	s.raft = r
+	if cfg.Bootstrap && !existing {
+		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			s.Close()
+			return nil, fmt.Errorf("raftstore: bootstrap: %w", err)
+		}
+		log.Info().Msg("bootstrapped a new cluster")
+	}
+	if existing {
+		log.Info().Msg("rejoining from existing state")
+	}
+	s.wg.Add(1)
+	go s.leaderLoop()
+	return s, nil
+}
+
+// NeedsJoin reports whether this member has no state and was told to join.
+func (s *Store) NeedsJoin() bool {
+	return len(s.cfg.Join) > 0 && s.raft.LastIndex() == 0
+}
+
+// leaderLoop runs the leader's duties: record its HTTP address, extend
+// leases after an election, and sweep expired leases.
+func (s *Store) leaderLoop() {
+	defer s.wg.Done()
+	var tick <-chan time.Time
+	var ticker *time.Ticker
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case isLeader := <-s.raft.LeaderCh():
+			if ticker != nil {
+				ticker.Stop()
+				ticker, tick = nil, nil
+			}
+			if !isLeader {
+				s.log.Info().Msg("lost leadership")
+				continue
+			}
+			s.log.Info().Msg("became leader")
+			if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
+				s.log.Warn().Err(err).Msg("barrier after election")
+				continue
+			}
+			if _, err := s.Apply(cmdLeaderExtend, "", nil); err != nil {
+				s.log.Warn().Err(err).Msg("extend leases after election")
+			}
+			if _, err := s.Apply(cmdMember, "", MemberRequest{ID: s.cfg.ID, HTTPAddr: s.cfg.HTTPAdvertise, RaftAddr: s.cfg.RaftAdvertise}); err != nil {
+				s.log.Warn().Err(err).Msg("record own address")
+			}
+			ticker = time.NewTicker(s.cfg.SweepInterval)
+			tick = ticker.C
+		case <-tick:
+			if s.raft.State() != raft.Leader {
+				continue
+			}
+			if _, err := s.Apply(cmdSweep, "", nil); err != nil && !errors.Is(err, ErrNotLeader) {
+				s.log.Debug().Err(err).Msg("sweep")
+			}
+		}
+	}
+}
+
+// Apply proposes a command on the leader and waits for its result.
+// ErrNotLeader means it was not proposed; raft.ErrLeadershipLost means its
+// outcome is unknown (retry it with the same request id).
+func (s *Store) Apply(typ, reqID string, body any) (*Result, error) {
+	if s.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	data, err := encodeCommand(typ, reqID, time.Now().UnixNano(), body)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return nil, ErrNotLeader
+		}
+		return nil, err
+	}
+	s.metrics.observeApply(typ, time.Since(start))
+	r, ok := f.Response().(*Result)
+	if !ok {
+		return nil, fmt.Errorf("raftstore: unexpected apply response %T", f.Response())
+	}
+	return r, nil
+}
+
+// ApplyRaw proposes an already encoded payload, for the benchmark's bare
+// raft baseline.
+func (s *Store) ApplyRaw(data []byte) error {
+	return s.raft.Apply(data, s.cfg.ApplyTimeout).Error()
+}
+
+// LinearizableRead returns once this member is confirmed leader and has
+// applied everything committed before the call.
+func (s *Store) LinearizableRead(ctx context.Context) error {
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return ErrNotLeader
+		}
+		return err
+	}
+	commit := s.raft.CommitIndex()
+	for s.raft.AppliedIndex() < commit {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// IsLeader reports whether this member leads.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// LeaderHTTP returns the HTTP address of the current leader, if known.
+func (s *Store) LeaderHTTP() (string, bool) {
+	_, id := s.raft.LeaderWithID()
+	if id == "" {
+		return "", false
+	}
+	if string(id) == s.cfg.ID {
+		return s.cfg.HTTPAdvertise, true
+	}
+	var addr string
+	s.fsm.read(func(st *State) { addr = st.Members[string(id)].HTTPAddr })
+	return addr, addr != ""
+}
+
+// Status describes the member and the cluster as it sees it.
+type Status struct {
+	ID          string   `json:"id"`
+	State       string   `json:"state"`
+	Leader      string   `json:"leader"`
+	LeaderAddr  string   `json:"leader_http"`
+	Term        uint64   `json:"term"`
+	CommitIndex uint64   `json:"commit_index"`
+	Applied     uint64   `json:"applied_index"`
+	LastIndex   uint64   `json:"last_index"`
+	LastContact string   `json:"last_contact"`
+	Members     []Server `json:"members"`
+}
+
+// Server is one member of the raft configuration, as reported by Status.
+type Server struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// Status reports raft's view of the cluster.
+func (s *Store) Status() Status {
+	st := Status{ID: s.cfg.ID, State: s.raft.State().String(), CommitIndex: s.raft.CommitIndex(), Applied: s.raft.AppliedIndex(), LastIndex: s.raft.LastIndex()}
+	stats := s.raft.Stats()
+	fmt.Sscan(stats["term"], &st.Term)
+	st.LastContact = stats["last_contact"]
+	_, lid := s.raft.LeaderWithID()
+	st.Leader = string(lid)
+	st.LeaderAddr, _ = s.LeaderHTTP()
+	if f := s.raft.GetConfiguration(); f.Error() == nil {
+		var members map[string]MemberRequest
+		s.fsm.read(func(state *State) {
+			members = make(map[string]MemberRequest, len(state.Members))
+			for k, v := range state.Members {
+				members[k] = v
+			}
+		})
+		for _, srv := range f.Configuration().Servers {
+			st.Members = append(st.Members, Server{ID: string(srv.ID), RaftAddr: string(srv.Address), HTTPAddr: members[string(srv.ID)].HTTPAddr,
+				Suffrage: srv.Suffrage.String(), Leader: srv.ID == lid})
+		}
+	}
+	return st
+}
+
+// Join adds a voter (on the leader).
+func (s *Store) Join(id, raftAddr, httpAddr string) error {
+	if !s.IsLeader() {
+		return ErrNotLeader
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == raft.ServerID(id) && srv.Address == raft.ServerAddress(raftAddr) {
+			_, err := s.Apply(cmdMember, "", MemberRequest{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr})
+			return err // already a member: just refresh its address
+		}
+		if srv.ID == raft.ServerID(id) || srv.Address == raft.ServerAddress(raftAddr) {
+			if err := s.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.cfg.ApplyTimeout).Error(); err != nil {
+		return err
+	}
+	_, err := s.Apply(cmdMember, "", MemberRequest{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr})
+	return err
+}
+
+// Remove takes a member out of the configuration (on the leader).
+func (s *Store) Remove(id string) error {
+	if !s.IsLeader() {
+		return ErrNotLeader
+	}
+	if err := s.raft.RemoveServer(raft.ServerID(id), 0, s.cfg.ApplyTimeout).Error(); err != nil {
+		return err
+	}
+	_, err := s.Apply(cmdRemoveMember, "", MemberRequest{ID: id})
+	return err
+}
+
+// Transfer hands leadership to id, or to any member when id is empty.
+func (s *Store) Transfer(id string) error {
+	if !s.IsLeader() {
+		return ErrNotLeader
+	}
+	if id == "" {
+		return s.raft.LeadershipTransfer().Error()
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == id {
+			return s.raft.LeadershipTransferToServer(srv.ID, srv.Address).Error()
+		}
+	}
+	return &Error{Status: http.StatusNotFound, Code: "not_found", Field: "id", Message: "no member " + id}
+}
+
+// Close shuts the member down.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	var errs []error
+	if s.raft != nil {
+		errs = append(errs, s.raft.Shutdown().Error())
+	}
+	s.wg.Wait()
+	if s.transport != nil {
+		errs = append(errs, s.transport.Close())
+	}
+	if s.bolt != nil {
+		errs = append(errs, s.bolt.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,235 @@
+package raftstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// PolicyVersion is one pushed text of a policy.
+type PolicyVersion struct {
+	Version int    `json:"version"`
+	Text    string `json:"text,omitempty"`
+	SHA256  string `json:"sha256"`
+	Author  string `json:"author"`
+	Message string `json:"message"`
+	Time    int64  `json:"time"` // commit time, unix nanoseconds, from the leader
+}
+
+// Activation is one audit entry: which version became active, when and by whom.
+type Activation struct {
+	Who    string `json:"who"`
+	Time   int64  `json:"time"`
+	From   int    `json:"from"` // 0: none was active
+	To     int    `json:"to"`
+	Reason string `json:"reason"` // push, activate, rollback, restore
+}
+
+// Policy is a name with every version ever pushed.
+type Policy struct {
+	Name        string          `json:"name"`
+	Versions    []PolicyVersion `json:"versions"`
+	Active      int             `json:"active"` // 0: none
+	Activations []Activation    `json:"activations"`
+}
+
+// Lease is a held key.
+type Lease struct {
+	Key            string            `json:"key"`
+	Holder         string            `json:"holder"`
+	Token          uint64            `json:"token"`  // fencing token: the raft index of the grant
+	Expiry         int64             `json:"expiry"` // unix nanoseconds
+	TTL            int64             `json:"ttl"`    // nanoseconds
+	Granted        int64             `json:"granted"`
+	Attrs          map[string]string `json:"attrs,omitempty"`
+	NeedsReconcile bool              `json:"needs_reconcile,omitempty"` // the previous holder let it expire
+}
+
+// LeaseView is a lease as listed, with its state at the time of the read.
+type LeaseView struct {
+	Lease
+	State string `json:"state"` // held, or needs-reconcile (a VM lease that expired instead of being released)
+}
+
+// Worker is a live agent.
+type Worker struct {
+	ID       string `json:"id"`
+	Host     string `json:"host"`
+	Addr     string `json:"addr"`
+	LastSeen int64  `json:"last_seen"`
+}
+
+// JournalEntry is one negotiation or migration event.
+type JournalEntry struct {
+	Index       uint64 `json:"index"`
+	Time        int64  `json:"time"`
+	Kind        string `json:"kind"` // negotiation, migration, would-migrate, reconcile, ...
+	Interaction string `json:"interaction,omitempty"`
+	Policy      string `json:"policy,omitempty"`
+	Version     int    `json:"version,omitempty"`
+	VM          string `json:"vm,omitempty"`
+	From        string `json:"from,omitempty"`
+	To          string `json:"to,omitempty"`
+	Outcome     string `json:"outcome,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	DurationMS  int64  `json:"duration_ms,omitempty"`
+	Worker      string `json:"worker,omitempty"`
+}
+
+// Error is a refusal with an HTTP status, a machine-readable code and the
+// field it concerns. Business refusals (a held lease) are Errors too: they
+// are results of a command, never panics.
+type Error struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Details any    `json:"details,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("raftstore: %s (%s): %s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("raftstore: %s: %s", e.Code, e.Message)
+}
+
+// Is lets errors.Is match on the code: errors.Is(err, ErrLeaseHeld).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Message == ""
+}
+
+// Sentinels for errors.Is; the codes travel in the JSON error.
+var (
+	ErrBadRequest      = &Error{Code: "bad_request"}
+	ErrNotFound        = &Error{Code: "not_found"}
+	ErrInvalidPolicy   = &Error{Code: "invalid_policy"}
+	ErrVersionConflict = &Error{Code: "version_conflict"}
+	ErrLeaseHeld       = &Error{Code: "lease_held"}
+	ErrLockDelay       = &Error{Code: "lock_delay"}
+	ErrStaleToken      = &Error{Code: "stale_token"}
+	ErrTooLarge        = &Error{Code: "too_large"}
+	ErrNoQuorum        = &Error{Code: "no_quorum"}
+	ErrInternal        = &Error{Code: "internal"}
+)
+
+func errf(status int, code, field, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(field, format string, args ...any) *Error {
+	return errf(http.StatusBadRequest, "bad_request", field, format, args...)
+}
+
+// Result is what the FSM returns for a command: data or an error.
+type Result struct {
+	Error *Error          `json:"error,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+func okResult(v any) *Result {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return &Result{Error: errf(http.StatusInternalServerError, "internal", "", "encode result: %v", err)}
+	}
+	return &Result{Data: b}
+}
+
+// PushRequest pushes a new policy version.
+type PushRequest struct {
+	Name          string `json:"name"`
+	Text          string `json:"text"`
+	Author        string `json:"author"`
+	Message       string `json:"message"`
+	ExpectVersion *int   `json:"expect_version,omitempty"` // compare-and-set on the latest version
+	NoActivate    bool   `json:"no_activate,omitempty"`
+}
+
+// PushResult says what a push did.
+type PushResult struct {
+	Name      string `json:"name"`
+	Version   int    `json:"version"`
+	Active    int    `json:"active"`
+	SHA256    string `json:"sha256"`
+	Unchanged bool   `json:"unchanged,omitempty"` // identical to the active version: nothing written
+}
+
+// ActivateRequest makes a version active, or rolls back when Rollback is set.
+type ActivateRequest struct {
+	Name     string `json:"name"`
+	Version  int    `json:"version,omitempty"`
+	Who      string `json:"who"`
+	Rollback bool   `json:"rollback,omitempty"`
+}
+
+// ActivateResult reports the change.
+type ActivateResult struct {
+	Name      string `json:"name"`
+	From      int    `json:"from"`
+	Active    int    `json:"active"`
+	Unchanged bool   `json:"unchanged,omitempty"`
+}
+
+// AcquireItem is one key to take. With AnyOf > 0, Key is a prefix and the
+// store takes the first free key Prefix+n for n in [0, AnyOf): a slot.
+type AcquireItem struct {
+	Key   string            `json:"key"`
+	AnyOf int               `json:"any_of,omitempty"`
+	Attrs map[string]string `json:"attrs,omitempty"`
+}
+
+// AcquireRequest takes every item or none.
+type AcquireRequest struct {
+	Holder    string        `json:"holder"`
+	TTLMillis int64         `json:"ttl_ms"`
+	Items     []AcquireItem `json:"items"`
+	// LockDelayMillis is set by the leader from its configuration.
+	LockDelayMillis int64 `json:"lock_delay_ms,omitempty"`
+}
+
+// Grant is the result of a successful acquire.
+type Grant struct {
+	Holder string   `json:"holder"`
+	Token  uint64   `json:"token"`
+	Expiry int64    `json:"expiry"`
+	Keys   []string `json:"keys"`
+	// NeedsReconcile lists VM keys whose previous holder let the lease
+	// expire: check the VM's real state before acting on it.
+	NeedsReconcile []string `json:"needs_reconcile,omitempty"`
+}
+
+// LeaseHeldDetails is the Details of a lease_held or lock_delay error.
+type LeaseHeldDetails struct {
+	Key    string `json:"key"`
+	Holder string `json:"holder"`
+	Expiry int64  `json:"expiry"`
+}
+
+// RenewRequest renews or releases keys held under one token.
+type RenewRequest struct {
+	Keys      []string `json:"keys"`
+	Holder    string   `json:"holder"`
+	Token     uint64   `json:"token"`
+	TTLMillis int64    `json:"ttl_ms,omitempty"`
+}
+
+// HeartbeatRequest registers a live worker.
+type HeartbeatRequest struct {
+	ID   string `json:"id"`
+	Host string `json:"host"`
+	Addr string `json:"addr"`
+}
+
+// JournalRequest appends entries; Limit is set by the leader.
+type JournalRequest struct {
+	Entries []JournalEntry `json:"entries"`
+	Limit   int            `json:"limit,omitempty"`
+}
+
+// MemberRequest records a member's HTTP address.
+type MemberRequest struct {
+	ID       string `json:"id"`
+	HTTPAddr string `json:"http_addr"`
+	RaftAddr string `json:"raft_addr,omitempty"`
+}
