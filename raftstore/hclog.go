@@ -50,6 +50,14 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	for i := 0; i+1 < len(all); i += 2 {
 		k := fmt.Sprint(all[i])
 		switch v := all[i+1].(type) {
+		case hclog.Format:
+			if len(v) > 0 {
+				if f, ok := v[0].(string); ok {
+					e = e.Str(k, fmt.Sprintf(f, v[1:]...))
+					continue
+				}
+			}
+			e = e.Interface(k, []any(v))
 		case error:
 			e = e.AnErr(k, v)
 		case fmt.Stringer:

@@ -19,10 +19,10 @@ import (
 
 // Headers of the API.
 const (
-	HeaderRequestID = "Idempotency-Key"     // a write's request id: retries with it apply once
-	headerForwarded = "X-Parley-Forwarded"  // set on a request a follower passed to the leader
-	maxRestoreBytes = 256 << 20             // a restore body may be a whole state
-	cmdRestore      = "state.restore"       // replaces the state with a backup
+	HeaderRequestID = "Idempotency-Key"    // a write's request id: retries with it apply once
+	headerForwarded = "X-Parley-Forwarded" // set on a request a follower passed to the leader
+	maxRestoreBytes = 256 << 20            // a restore body may be a whole state
+	cmdRestore      = "state.restore"      // replaces the state with a backup
 )
 
 // Handler returns the member's HTTP API.

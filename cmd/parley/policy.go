@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+
+	"github.com/parleyhq/parley/raftstore"
+)
+
+func init() {
+	register("policy",
+		command{"list", "list policies with their active and latest versions", (*cli).policyList},
+		command{"show", "print a policy's active (or a given) version", (*cli).policyShow},
+		command{"history", "list a policy's versions and activations", (*cli).policyHistory},
+		command{"push", "validate and push a new version (active unless --no-activate)", (*cli).policyPush},
+		command{"validate", "check a policy file with the store's checker, writing nothing", (*cli).policyValidate},
+		command{"diff", "unified diff between two versions", (*cli).policyDiff},
+		command{"activate", "make a version active", (*cli).policyActivate},
+		command{"rollback", "go back to the previously active version", (*cli).policyRollback},
+	)
+}
+
+func whoami() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}
+
+func (c *cli) policyList(ctx context.Context, args []string) int {
+	fs := c.newFlags("policy list", "policy list [--store ADDRS] [-o table|json]")
+	sf := addStoreFlags(fs)
+	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	cl, code, ok := c.storeClient(sf)
+	if !ok {
+		return code
+	}
+	list, err := cl.ListPolicies(ctx)
+	if err != nil {
+		return c.storeErr("policy list", err)
+	}
+	if *sf.output == "json" {
+		writeJSON(c.stdout, list)
+		return exitOK
+	}
+	t := newTable(c.stdout, "NAME", "ACTIVE", "LATEST", "SHA256", "MODIFIED")
+	for _, p := range list {
+		sha := p.SHA256
+		if len(sha) > 12 {
+			sha = sha[:12]
+		}
+		t.row(p.Name, strconv.Itoa(p.Active), strconv.Itoa(p.Latest), sha, fmtTime(p.Modified))
+	}
+	t.flush()
+	return exitOK
+}
+
+func (c *cli) policyShow(ctx context.Context, args []string) int {
+	fs := c.newFlags("policy show", "policy show NAME [--version N] [--store ADDRS] [-o table|json]")
+	sf := addStoreFlags(fs)
+	version := fs.Int("version", 0, "show this version instead of the active one")
+	pos, code, ok := c.parse(fs, args, 1, 1)
+	if !ok {
+		return code
+	}
+	cl, code, ok := c.storeClient(sf)
+	if !ok {
+		return code
+	}
+	var v *raftstore.PolicyVersion
+	var err error
+	if *version > 0 {
+		v, err = cl.PolicyVersion(ctx, pos[0], *version)
+	} else {
+		v, err = cl.ActivePolicy(ctx, pos[0], false)
+	}
+	if err != nil {
+		return c.storeErr("policy show", err)
+	}
+	if *sf.output == "json" {
+		writeJSON(c.stdout, v)
+		return exitOK
+	}
+	fmt.Fprintf(c.stdout, "// %s version %d, sha256 %s, by %s at %s: %s\n", pos[0], v.Version, v.SHA256, v.Author, fmtTime(v.Time), v.Message)
+	fmt.Fprint(c.stdout, v.Text)
+	return exitOK
+}
+
+func (c *cli) policyHistory(ctx context.Context, args []string) int {
+	fs := c.newFlags("policy history", "policy history NAME [--store ADDRS] [-o table|json]")
+	sf := addStoreFlags(fs)
+	pos, code, ok := c.parse(fs, args, 1, 1)
+	if !ok {
+		return code
+	}
+	cl, code, ok := c.storeClient(sf)
+	if !ok {
+		return code
+	}
+	h, err := cl.History(ctx, pos[0])
+	if err != nil {
+		return c.storeErr("policy history", err)
+	}
+	if *sf.output == "json" {
+		writeJSON(c.stdout, h)
+		return exitOK
+	}
+	t := newTable(c.stdout, "VERSION", "ACTIVE", "SHA256", "AUTHOR", "TIME", "MESSAGE")
+	for _, v := range h.Versions {
+		mark := ""
+		if v.Version == h.Active {
+			mark = "*"
+		}
+		t.row(strconv.Itoa(v.Version), mark, v.SHA256[:12], v.Author, fmtTime(v.Time), v.Message)
+	}
+	t.flush()
+	fmt.Fprintln(c.stdout)
+	t = newTable(c.stdout, "ACTIVATED", "FROM", "TO", "WHO", "REASON")
+	for _, a := range h.Activations {
+		t.row(fmtTime(a.Time), strconv.Itoa(a.From), strconv.Itoa(a.To), a.Who, a.Reason)
+	}
+	t.flush()
+	return exitOK
+}
+
+func (c *cli) policyPush(ctx context.Context, args []string) int {
+	fs := c.newFlags("policy push", "policy push NAME FILE [-m MSG] [--author A] [--expect-version N] [--no-activate]")
+	sf := addStoreFlags(fs)
+	msg := fs.String("m", "", "message recorded with the version")
+	author := fs.String("author", whoami(), "author recorded with the version")
+	expect := fs.Int("expect-version", -1, "refuse the push unless the latest version is N (compare-and-set)")
+	noActivate := fs.Bool("no-activate", false, "store the version without making it active")
+	pos, code, ok := c.parse(fs, args, 2, 2)
+	if !ok {
+		return code
+	}
+	text, err := os.ReadFile(pos[1])
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley policy push:", err)
+		return exitUsage
+	}
+	// Check locally first, so that errors name the file.
+	if diags := policyValidator(pos[1], text); diags.HasErrors() {
+		for _, e := range diags.Errors() {
+			fmt.Fprintln(c.stderr, e.Error())
+		}
+		fmt.Fprintf(c.stderr, "parley policy push: %s has errors; nothing was pushed\n", pos[1])
+		return exitFailed
+	}
+	cl, code, ok := c.storeClient(sf)
+	if !ok {
+		return code
+	}
+	req := raftstore.PushRequest{Name: pos[0], Text: string(text), Author: *author, Message: *msg, NoActivate: *noActivate}
+	if *expect >= 0 {
+		req.ExpectVersion = expect
+	}
+	res, err := cl.Push(ctx, req)
+	if err != nil {
+		return c.storeErr("policy push", err)
+	}
+	if *sf.output == "json" {
+		writeJSON(c.stdout, res)
+		return exitOK
+	}
+	switch {
+	case res.Unchanged:
+		fmt.Fprintf(c.stdout, "%s: unchanged, identical to the active version %d\n", res.Name, res.Version)
+	case res.Active == res.Version:
+		fmt.Fprintf(c.stdout, "%s: pushed version %d, now active\n", res.Name, res.Version)
+	default:
+		fmt.Fprintf(c.stdout, "%s: pushed version %d; version %d stays active\n", res.Name, res.Version, res.Active)
+	}
+	return exitOK
+}
+
+func (c *cli) policyValidate(ctx context.Context, args []string) int {
+	fs := c.newFlags("policy validate", "policy validate NAME FILE [--store ADDRS]")
+	sf := addStoreFlags(fs)
+	pos, code, ok := c.parse(fs, args, 2, 2)
+	if !ok {
+		return code
+	}
+	text, err := os.ReadFile(pos[1])
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley policy validate:", err)
+		return exitUsage
+	}
+	cl, code, ok := c.storeClient(sf)
+	if !ok {
+		return code
+	}
+	res, err := cl.Validate(ctx, pos[0], string(text))
+	if err != nil {
+		return c.storeErr("policy validate", err)
+	}
+	if *sf.output == "json" {
+		writeJSON(c.stdout, res)
+	} else {
+		for _, d := range res.Diagnostics {
+			fmt.Fprintf(c.stdout, "%s:%d:%d: %s: %s\n", pos[1], d.Line, d.Col, d.Severity, d.Message)
+		}
+	}
+	if !res.Valid {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func (c *cli) policyDiff(ctx context.Context, args []string) int {
+	fs := c.newFlags("policy diff", "policy diff NAME V1 V2 [--store ADDRS]")
+	sf := addStoreFlags(fs)
+	pos, code, ok := c.parse(fs, args, 3, 3)
+	if !ok {
+		return code
+	}
+	v1, err1 := strconv.Atoi(pos[1])
+	v2, err2 := strconv.Atoi(pos[2])
+	if err1 != nil || err2 != nil {
+		fmt.Fprintln(c.stderr, "parley policy diff: versions must be numbers")
+		return exitUsage
+	}
+	cl, code, ok := c.storeClient(sf)
+	if !ok {
+		return code
+	}
+	d, err := cl.Diff(ctx, pos[0], v1, v2)
+	if err != nil {
+		return c.storeErr("policy diff", err)
+	}
+	fmt.Fprint(c.stdout, d)
+	return exitOK
+}
+
+func (c *cli) policyActivate(ctx context.Context, args []string) int {
+	fs := c.newFlags("policy activate", "policy activate NAME VERSION [--store ADDRS]")
+	sf := addStoreFlags(fs)
+	pos, code, ok := c.parse(fs, args, 2, 2)
+	if !ok {
+		return code
+	}
+	v, err := strconv.Atoi(pos[1])
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley policy activate: version must be a number")
+		return exitUsage
+	}
+	cl, code, ok := c.storeClient(sf)
+	if !ok {
+		return code
+	}
+	res, err := cl.Activate(ctx, pos[0], v, whoami())
+	if err != nil {
+		return c.storeErr("policy activate", err)
+	}
+	return c.printActivation(sf, res)
+}
+
+func (c *cli) policyRollback(ctx context.Context, args []string) int {
+	fs := c.newFlags("policy rollback", "policy rollback NAME [--store ADDRS]")
+	sf := addStoreFlags(fs)
+	pos, code, ok := c.parse(fs, args, 1, 1)
+	if !ok {
+		return code
+	}
+	cl, code, ok := c.storeClient(sf)
+	if !ok {
+		return code
+	}
+	res, err := cl.Rollback(ctx, pos[0], whoami())
+	if err != nil {
+		return c.storeErr("policy rollback", err)
+	}
+	return c.printActivation(sf, res)
+}
+
+func (c *cli) printActivation(sf storeFlags, res *raftstore.ActivateResult) int {
+	if *sf.output == "json" {
+		writeJSON(c.stdout, res)
+		return exitOK
+	}
+	if res.Unchanged {
+		fmt.Fprintf(c.stdout, "%s: version %d was already active\n", res.Name, res.Active)
+	} else {
+		fmt.Fprintf(c.stdout, "%s: version %d active (was %d)\n", res.Name, res.Active, res.From)
+	}
+	return exitOK
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/raftstore"
+)
+
+func init() {
+	topLevel["store"] = command{"store", "run a member of the policy and lease store", (*cli).storeRun}
+}
+
+// policyValidator checks pushed policies against the same constraints as
+// 'parley lcc check': builtins, the model's facts and the workers' vocabulary.
+func policyValidator(name string, text []byte) lcc.ErrorList {
+	if !strings.HasSuffix(name, ".lcc") {
+		name += ".lcc"
+	}
+	m, errs := lcc.Parse(name, text)
+	if errs.HasErrors() {
+		return errs
+	}
+	return lcc.Check(m, vocabularyKnown())
+}
+
+func (c *cli) storeRun(ctx context.Context, args []string) int {
+	fs := c.newFlags("store", "store --id ID --data DIR --raft-addr HOST:PORT --http-addr HOST:PORT [--bootstrap | --join HTTPADDR,...]")
+	def := raftstore.DefaultConfig()
+	id := fs.String("id", "", "member id, unique in the cluster")
+	data := fs.String("data", "", "data folder (raft log, stable store and snapshots)")
+	raftAddr := fs.String("raft-addr", "127.0.0.1:7000", "address for raft traffic")
+	httpAddr := fs.String("http-addr", "127.0.0.1:7070", "address for the HTTP API")
+	raftAdv := fs.String("raft-advertise", "", "raft address peers dial (default: --raft-addr)")
+	httpAdv := fs.String("http-advertise", "", "HTTP address peers and clients use (default: --http-addr)")
+	bootstrap := fs.Bool("bootstrap", false, "start a new cluster with this member (ignored when the data folder has state)")
+	join := fs.String("join", "", "HTTP addresses of members to join through, comma-separated (ignored when the data folder has state)")
+	hb := fs.Duration("heartbeat-timeout", def.HeartbeatTimeout, "raft heartbeat timeout")
+	et := fs.Duration("election-timeout", def.ElectionTimeout, "raft election timeout")
+	ll := fs.Duration("leader-lease-timeout", def.LeaderLeaseTimeout, "raft leader lease timeout")
+	lockDelay := fs.Duration("lock-delay", def.LeaseLockDelay, "how long an expired VM lease stays locked")
+	workerTTL := fs.Duration("worker-ttl", def.WorkerTTL, "how long a worker counts as live after its heartbeat")
+	journalLimit := fs.Int("journal-limit", def.JournalLimit, "journal entries kept")
+	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	if *id == "" || *data == "" {
+		fmt.Fprintln(c.stderr, "parley store: --id and --data are required")
+		fs.Usage()
+		return exitUsage
+	}
+	cfg := def
+	cfg.ID, cfg.DataDir, cfg.RaftAddr, cfg.HTTPAddr = *id, *data, *raftAddr, *httpAddr
+	cfg.RaftAdvertise, cfg.HTTPAdvertise, cfg.Bootstrap = *raftAdv, *httpAdv, *bootstrap
+	if *join != "" {
+		cfg.Join = strings.Split(*join, ",")
+	}
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = *hb, *et, *ll
+	cfg.LeaseLockDelay, cfg.WorkerTTL, cfg.JournalLimit = *lockDelay, *workerTTL, *journalLimit
+	cfg.Validator = policyValidator
+	cfg.Logger = c.log
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(c.stderr, "parley store:", err)
+		return exitUsage
+	}
+	m, err := raftstore.Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley store:", err)
+		return exitFailed
+	}
+	c.log.Info().Str("member", cfg.ID).Str("http", m.HTTPAddr()).Str("raft", cfg.RaftAddr).Msg("store member running")
+	select {
+	case <-ctx.Done():
+	case err := <-m.Err():
+		c.log.Error().Err(err).Msg("http server stopped")
+	}
+	if err := m.Close(); err != nil {
+		c.log.Warn().Err(err).Msg("shutdown")
+	}
+	return exitOK
+}
+
+// storeFlags adds --store and -o to a flag set.
+type storeFlags struct {
+	store  *string
+	output *string
+}
+
+func addStoreFlags(fs *flag.FlagSet) storeFlags {
+	def := os.Getenv("PARLEY_STORE")
+	if def == "" {
+		def = "127.0.0.1:7070"
+	}
+	return storeFlags{
+		store:  fs.String("store", def, "store members' HTTP addresses, comma-separated (env PARLEY_STORE)"),
+		output: fs.String("o", "table", "output format: table or json"),
+	}
+}
+
+func (c *cli) storeClient(sf storeFlags) (*raftstore.Client, int, bool) {
+	if *sf.output != "table" && *sf.output != "json" {
+		fmt.Fprintf(c.stderr, "parley: -o must be table or json, not %q\n", *sf.output)
+		return nil, exitUsage, false
+	}
+	cl, err := raftstore.NewClient([]string{*sf.store})
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley:", err)
+		return nil, exitUsage, false
+	}
+	return cl, exitOK, true
+}
+
+// storeErr prints a store error and maps it to an exit code.
+func (c *cli) storeErr(what string, err error) int {
+	var ae *raftstore.Error
+	if errors.As(err, &ae) {
+		fmt.Fprintf(c.stderr, "parley %s: %s\n", what, ae.Message)
+		if d, ok := ae.Details.([]any); ok && ae.Code == "invalid_policy" {
+			for _, x := range d {
+				if m, ok := x.(map[string]any); ok {
+					fmt.Fprintf(c.stderr, "%v: %v: %v\n", m["pos"], m["severity"], m["message"])
+				}
+			}
+		}
+		switch {
+		case ae.Code == "no_quorum" || ae.Code == "unknown_outcome":
+			return exitUnavailable
+		case ae.Status >= 500:
+			return exitServer
+		}
+		return exitFailed
+	}
+	fmt.Fprintf(c.stderr, "parley %s: %v\n", what, err)
+	return exitUnavailable
+}
+
+func fmtTime(ns int64) string {
+	if ns == 0 {
+		return "-"
+	}
+	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05Z")
+}
