@@ -88,8 +88,9 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 
 // storeFlags adds --store and -o to a flag set.
 type storeFlags struct {
-	store  *string
-	output *string
+	store   *string
+	output  *string
+	timeout *time.Duration
 }
 
 func addStoreFlags(fs *flag.FlagSet) storeFlags {
@@ -98,8 +99,9 @@ func addStoreFlags(fs *flag.FlagSet) storeFlags {
 		def = "127.0.0.1:7070"
 	}
 	return storeFlags{
-		store:  fs.String("store", def, "store members' HTTP addresses, comma-separated (env PARLEY_STORE)"),
-		output: fs.String("o", "table", "output format: table or json"),
+		store:   fs.String("store", def, "store members' HTTP addresses, comma-separated (env PARLEY_STORE)"),
+		output:  fs.String("o", "table", "output format: table or json"),
+		timeout: fs.Duration("timeout", 15*time.Second, "give up when no store member has answered after this long"),
 	}
 }
 
@@ -113,6 +115,11 @@ func (c *cli) storeClient(sf storeFlags) (*raftstore.Client, int, bool) {
 		fmt.Fprintln(c.stderr, "parley:", err)
 		return nil, exitUsage, false
 	}
+	if *sf.timeout <= 0 {
+		fmt.Fprintln(c.stderr, "parley: --timeout must be positive")
+		return nil, exitUsage, false
+	}
+	cl.Timeout = *sf.timeout
 	return cl, exitOK, true
 }
 
