@@ -1,0 +1,434 @@
+package vsphere
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/task"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/progress"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Host is an ESXi host with its capacity and use.
+type Host struct {
+	ID              string `json:"id"` // managed object id: host-42
+	Name            string `json:"name"`
+	ConnectionState string `json:"connection_state"`
+	InMaintenance   bool   `json:"in_maintenance"`
+	CPUCapacityMHz  int64  `json:"cpu_capacity_mhz"`
+	MemCapacityMB   int64  `json:"mem_capacity_mb"`
+	CPUUsedMHz      int64  `json:"cpu_used_mhz"`
+	MemUsedMB       int64  `json:"mem_used_mb"`
+}
+
+// Available reports whether the host can run and receive VMs.
+func (h Host) Available() bool { return h.ConnectionState == "connected" && !h.InMaintenance }
+
+// VM is a virtual machine with its demand.
+type VM struct {
+	ID           string `json:"id"` // vm-42
+	Name         string `json:"name"`
+	PowerState   string `json:"power_state"`
+	Host         string `json:"host"` // host id, from runtime.host
+	CPUDemandMHz int64  `json:"cpu_demand_mhz"`
+	MemMB        int64  `json:"mem_mb"`
+}
+
+// Inventory is one consistent read of hosts and VMs.
+type Inventory struct {
+	Hosts []Host `json:"hosts"`
+	VMs   []VM   `json:"vms"`
+}
+
+// Host returns the host with id or name, or false.
+func (inv *Inventory) Host(idOrName string) (Host, bool) {
+	for _, h := range inv.Hosts {
+		if h.ID == idOrName || h.Name == idOrName {
+			return h, true
+		}
+	}
+	return Host{}, false
+}
+
+// VMsOn groups VMs by runtime.host.
+func (inv *Inventory) VMsOn(hostID string) []VM {
+	var out []VM
+	for _, v := range inv.VMs {
+		if v.Host == hostID {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+var hostProps = []string{"name", "runtime.connectionState", "runtime.inMaintenanceMode",
+	"summary.hardware.cpuMhz", "summary.hardware.numCpuCores", "summary.hardware.memorySize",
+	"summary.quickStats.overallCpuUsage", "summary.quickStats.overallMemoryUsage"}
+
+var vmProps = []string{"name", "runtime.powerState", "runtime.host",
+	"summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "summary.config.memorySizeMB"}
+
+// filterSpec selects hosts and VMs through a container view.
+func filterSpec(v *view.ContainerView) types.PropertyFilterSpec {
+	return types.PropertyFilterSpec{
+		ObjectSet: []types.ObjectSpec{{
+			Obj:  v.Reference(),
+			Skip: types.NewBool(true),
+			SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{
+				Type: "ContainerView", Path: "view",
+			}},
+		}},
+		PropSet: []types.PropertySpec{{Type: "HostSystem", PathSet: hostProps}, {Type: "VirtualMachine", PathSet: vmProps}},
+	}
+}
+
+func (c *Client) newView(ctx context.Context, vc *vim25.Client) (*view.ContainerView, error) {
+	return view.NewManager(vc).CreateContainerView(ctx, vc.ServiceContent.RootFolder, []string{"HostSystem", "VirtualMachine"}, true)
+}
+
+// Inventory reads every host and VM in one property collector round trip
+// over a container view.
+func (c *Client) Inventory(ctx context.Context) (*Inventory, error) {
+	var inv *Inventory
+	err := c.do(ctx, func(vc *vim25.Client) error {
+		v, err := c.newView(ctx, vc)
+		if err != nil {
+			return err
+		}
+		defer v.Destroy(context.WithoutCancel(ctx))
+		pc := property.DefaultCollector(vc)
+		res, err := pc.RetrieveProperties(ctx, types.RetrieveProperties{SpecSet: []types.PropertyFilterSpec{filterSpec(v)}})
+		if err != nil {
+			return err
+		}
+		st := newState()
+		for _, oc := range res.Returnval {
+			st.set(oc.Obj, oc.PropSet)
+		}
+		inv = st.inventory()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vsphere: inventory: %w", classify(err))
+	}
+	return inv, nil
+}
+
+// state accumulates property values by object, for reads and watches.
+type state struct {
+	hosts map[string]*Host
+	vms   map[string]*VM
+	cores map[string]int64 // host -> cores, for capacity
+	mhz   map[string]int64
+}
+
+func newState() *state {
+	return &state{hosts: map[string]*Host{}, vms: map[string]*VM{}, cores: map[string]int64{}, mhz: map[string]int64{}}
+}
+
+func num(v any) int64 {
+	switch x := v.(type) {
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int64:
+		return x
+	case int:
+		return int64(x)
+	}
+	return 0
+}
+
+func (s *state) set(ref types.ManagedObjectReference, props []types.DynamicProperty) {
+	switch ref.Type {
+	case "HostSystem":
+		h := s.hosts[ref.Value]
+		if h == nil {
+			h = &Host{ID: ref.Value}
+			s.hosts[ref.Value] = h
+		}
+		for _, p := range props {
+			switch p.Name {
+			case "name":
+				h.Name, _ = p.Val.(string)
+			case "runtime.connectionState":
+				if cs, ok := p.Val.(types.HostSystemConnectionState); ok {
+					h.ConnectionState = string(cs)
+				}
+			case "runtime.inMaintenanceMode":
+				h.InMaintenance, _ = p.Val.(bool)
+			case "summary.hardware.cpuMhz":
+				s.mhz[ref.Value] = num(p.Val)
+			case "summary.hardware.numCpuCores":
+				s.cores[ref.Value] = num(p.Val)
+			case "summary.hardware.memorySize":
+				h.MemCapacityMB = num(p.Val) / (1 << 20)
+			case "summary.quickStats.overallCpuUsage":
+				h.CPUUsedMHz = num(p.Val)
+			case "summary.quickStats.overallMemoryUsage":
+				h.MemUsedMB = num(p.Val)
+			}
+		}
+		h.CPUCapacityMHz = s.mhz[ref.Value] * s.cores[ref.Value]
+	case "VirtualMachine":
+		v := s.vms[ref.Value]
+		if v == nil {
+			v = &VM{ID: ref.Value}
+			s.vms[ref.Value] = v
+		}
+		for _, p := range props {
+			switch p.Name {
+			case "name":
+				v.Name, _ = p.Val.(string)
+			case "runtime.powerState":
+				if ps, ok := p.Val.(types.VirtualMachinePowerState); ok {
+					v.PowerState = string(ps)
+				}
+			case "runtime.host":
+				if r, ok := p.Val.(types.ManagedObjectReference); ok {
+					v.Host = r.Value
+				}
+			case "summary.quickStats.overallCpuUsage":
+				v.CPUDemandMHz = num(p.Val)
+			case "summary.quickStats.guestMemoryUsage":
+				v.MemMB = num(p.Val)
+			}
+		}
+	}
+}
+
+func (s *state) remove(ref types.ManagedObjectReference) {
+	delete(s.hosts, ref.Value)
+	delete(s.vms, ref.Value)
+}
+
+func (s *state) inventory() *Inventory {
+	inv := &Inventory{}
+	for _, h := range s.hosts {
+		inv.Hosts = append(inv.Hosts, *h)
+	}
+	for _, v := range s.vms {
+		inv.VMs = append(inv.VMs, *v)
+	}
+	sort.Slice(inv.Hosts, func(i, j int) bool { return inv.Hosts[i].Name < inv.Hosts[j].Name })
+	sort.Slice(inv.VMs, func(i, j int) bool { return inv.VMs[i].Name < inv.VMs[j].Name })
+	return inv
+}
+
+// Watch calls fn with a fresh inventory every time hosts or VMs change
+// (WaitForUpdatesEx over a container view), until ctx is cancelled. The
+// first call carries the whole inventory. Cancel ctx with a cancel
+// function: a deadline alone can leave the simulator's wait hanging.
+func (c *Client) Watch(ctx context.Context, fn func(*Inventory)) error {
+	vc := c.client()
+	v, err := c.newView(ctx, vc)
+	if err != nil {
+		return fmt.Errorf("vsphere: watch: %w", classify(err))
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	pc, err := property.DefaultCollector(vc).Create(ctx)
+	if err != nil {
+		return fmt.Errorf("vsphere: watch: %w", classify(err))
+	}
+	defer pc.Destroy(context.WithoutCancel(ctx))
+	if _, err := pc.CreateFilter(ctx, types.CreateFilter{Spec: filterSpec(v), PartialUpdates: false}); err != nil {
+		return fmt.Errorf("vsphere: watch: %w", classify(err))
+	}
+	st := newState()
+	err = pc.WaitForUpdatesEx(ctx, &property.WaitOptions{Options: &types.WaitOptions{MaxWaitSeconds: types.NewInt32(30)}}, func(updates []types.ObjectUpdate) bool {
+		for _, u := range updates {
+			if u.Kind == types.ObjectUpdateKindLeave {
+				st.remove(u.Obj)
+				continue
+			}
+			var props []types.DynamicProperty
+			for _, ch := range u.ChangeSet {
+				props = append(props, types.DynamicProperty{Name: ch.Name, Val: ch.Val})
+			}
+			st.set(u.Obj, props)
+		}
+		fn(st.inventory())
+		return false
+	})
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vsphere: watch: %w", classify(err))
+	}
+	return nil
+}
+
+// Progress reports a migration's percentage.
+type Progress func(percent int)
+
+type sink struct{ fn Progress }
+
+func (s sink) Sink() chan<- progress.Report {
+	ch := make(chan progress.Report)
+	go func() {
+		for r := range ch {
+			if s.fn != nil {
+				s.fn(int(r.Percentage()))
+			}
+		}
+	}()
+	return ch
+}
+
+func hostRef(id string) types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "HostSystem", Value: id}
+}
+
+func vmRef(id string) types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "VirtualMachine", Value: id}
+}
+
+// pool returns the resource pool of the host's compute resource.
+func (c *Client) pool(ctx context.Context, vc *vim25.Client, hostID string) (types.ManagedObjectReference, error) {
+	c.poolMu.Lock()
+	p, ok := c.pools[hostID]
+	c.poolMu.Unlock()
+	if ok {
+		return p, nil
+	}
+	pc := property.DefaultCollector(vc)
+	var h mo.HostSystem
+	if err := pc.RetrieveOne(ctx, hostRef(hostID), []string{"parent"}, &h); err != nil {
+		return p, err
+	}
+	if h.Parent == nil {
+		return p, fmt.Errorf("%w: host %s has no compute resource", ErrNotFound, hostID)
+	}
+	var cr mo.ComputeResource
+	if err := pc.RetrieveOne(ctx, *h.Parent, []string{"resourcePool"}, &cr); err != nil {
+		return p, err
+	}
+	if cr.ResourcePool == nil {
+		return p, fmt.Errorf("%w: host %s has no resource pool", ErrNotFound, hostID)
+	}
+	c.poolMu.Lock()
+	c.pools[hostID] = *cr.ResourcePool
+	c.poolMu.Unlock()
+	return *cr.ResourcePool, nil
+}
+
+// MigrateError is a failed migration, wrapping the sentinel for its kind.
+type MigrateError struct {
+	VM, Host string
+	Err      error
+}
+
+func (e *MigrateError) Error() string {
+	return fmt.Sprintf("vsphere: migrate %s to %s: %v", e.VM, e.Host, e.Err)
+}
+
+func (e *MigrateError) Unwrap() error { return e.Err }
+
+// Migrate moves a VM to a host with RelocateVM_Task (host and its resource
+// pool), reporting progress, and returns when the task has ended. A fault
+// on the call and a failed task are both returned as typed errors.
+func (c *Client) Migrate(ctx context.Context, vmID, hostID string, prog Progress) error {
+	err := c.do(ctx, func(vc *vim25.Client) error {
+		pool, err := c.pool(ctx, vc, hostID)
+		if err != nil {
+			return err
+		}
+		h := hostRef(hostID)
+		req := types.RelocateVM_Task{This: vmRef(vmID), Spec: types.VirtualMachineRelocateSpec{Host: &h, Pool: &pool},
+			Priority: types.VirtualMachineMovePriorityDefaultPriority}
+		res, err := methods.RelocateVM_Task(ctx, vc, &req)
+		if err != nil {
+			return err
+		}
+		t := object.NewTask(vc, res.Returnval)
+		_, err = t.WaitForResult(ctx, sink{prog})
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	var te task.Error
+	if errors.As(err, &te) && te.LocalizedMethodFault != nil {
+		err = fmt.Errorf("task failed: %s: %w", te.LocalizedMessage, err)
+	}
+	return &MigrateError{VM: vmID, Host: hostID, Err: classify(err)}
+}
+
+// TaskState is what vCenter says of a VM's most recent relocation task,
+// for a worker reconciling after a restart.
+type TaskState struct {
+	Running bool
+	Host    string // where the VM is now (runtime.host)
+}
+
+// VMState reads a VM's current host and whether a task is running on it.
+func (c *Client) VMState(ctx context.Context, vmID string) (TaskState, error) {
+	var st TaskState
+	err := c.do(ctx, func(vc *vim25.Client) error {
+		var vm mo.VirtualMachine
+		if err := property.DefaultCollector(vc).RetrieveOne(ctx, vmRef(vmID), []string{"runtime.host", "recentTask"}, &vm); err != nil {
+			return err
+		}
+		if vm.Runtime.Host != nil {
+			st.Host = vm.Runtime.Host.Value
+		}
+		if len(vm.RecentTask) > 0 {
+			var tasks []mo.Task
+			if err := property.DefaultCollector(vc).Retrieve(ctx, vm.RecentTask, []string{"info.state"}, &tasks); err == nil {
+				for _, t := range tasks {
+					if t.Info.State == types.TaskInfoStateRunning || t.Info.State == types.TaskInfoStateQueued {
+						st.Running = true
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("vsphere: state of %s: %w", vmID, classify(err))
+	}
+	return st, nil
+}
+
+// SetMaintenance enters or leaves maintenance mode on a host.
+func (c *Client) SetMaintenance(ctx context.Context, hostID string, on bool) error {
+	err := c.do(ctx, func(vc *vim25.Client) error {
+		h := object.NewHostSystem(vc, hostRef(hostID))
+		var t *object.Task
+		var err error
+		if on {
+			t, err = h.EnterMaintenanceMode(ctx, 0, false, nil)
+		} else {
+			t, err = h.ExitMaintenanceMode(ctx, 0)
+		}
+		if err != nil {
+			return err
+		}
+		return t.Wait(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("vsphere: maintenance mode %v on %s: %w", on, hostID, classify(err))
+	}
+	return nil
+}
+
+// Ping checks the session with a cheap call.
+func (c *Client) Ping(ctx context.Context) error {
+	return c.do(ctx, func(vc *vim25.Client) error {
+		_, err := methods.GetCurrentTime(ctx, vc)
+		return err
+	})
+}
+
+var _ = time.Second

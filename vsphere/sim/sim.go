@@ -1,0 +1,518 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Config sets up a simulated datacentre.
+type Config struct {
+	Hosts       int
+	VMs         int
+	Seed        int64
+	Skew        float64       // share of VMs on the first quarter of hosts; default 0.5
+	Utilisation float64       // total CPU demand / capacity; default 0.45
+	MigrateTime time.Duration // how long a relocation takes; default 2s
+	Drift       bool          // let VM demand wander
+	DriftEvery  time.Duration // default 2s
+	Listen      string        // host:port for the SDK; default 127.0.0.1:0
+}
+
+// Relocation is one record of a RelocateVM_Task.
+type Relocation struct {
+	VM     string    `json:"vm"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Result string    `json:"result"` // success, or the fault
+}
+
+// Sim is a running simulated vCenter.
+type Sim struct {
+	cfg    Config
+	Layout Layout
+	model  *simulator.Model
+	server *simulator.Server
+	svc    *simulator.Context
+
+	// Lock order: pubMu, then mu, released before any simulator object
+	// lock is taken. A SOAP handler holds its VM's lock and then takes mu
+	// briefly, so mu is never held while waiting for an object lock.
+	pubMu    sync.Mutex
+	mu       sync.Mutex
+	hosts    map[string]*simulator.HostSystem // by moref value
+	vms      map[string]*simulator.VirtualMachine
+	byName   map[string]string // name -> moref value, hosts and VMs
+	vmHost   map[string]string // vm -> host (moref values): the load model's truth
+	cpu, mem map[string]int64  // vm demand
+	inflight map[string]bool
+	records  []Relocation
+	rng      *rand.Rand
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	// BuildTime is how long building the inventory took.
+	BuildTime time.Duration
+}
+
+// New builds the inventory and starts the SDK server.
+func New(cfg Config) (*Sim, error) {
+	if cfg.Hosts < 1 || cfg.VMs < 0 {
+		return nil, fmt.Errorf("sim: need at least one host and no negative VM count (got %d hosts, %d VMs)", cfg.Hosts, cfg.VMs)
+	}
+	if cfg.Skew <= 0 {
+		cfg.Skew = 0.5
+	}
+	if cfg.Utilisation <= 0 {
+		cfg.Utilisation = 0.45
+	}
+	if cfg.MigrateTime <= 0 {
+		cfg.MigrateTime = 2 * time.Second
+	}
+	if cfg.DriftEvery <= 0 {
+		cfg.DriftEvery = 2 * time.Second
+	}
+	start := time.Now()
+	s := &Sim{cfg: cfg, Layout: Generate(cfg.Hosts, cfg.VMs, cfg.Seed, cfg.Skew, cfg.Utilisation),
+		hosts: map[string]*simulator.HostSystem{}, vms: map[string]*simulator.VirtualMachine{}, byName: map[string]string{},
+		vmHost: map[string]string{}, cpu: map[string]int64{}, mem: map[string]int64{}, inflight: map[string]bool{},
+		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 7)), stop: make(chan struct{})}
+	m := simulator.VPX()
+	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine, m.Pool = 1, 1, cfg.Hosts, 0, cfg.VMs, 0
+	m.Autostart = false
+	if err := m.Create(); err != nil {
+		return nil, fmt.Errorf("sim: build inventory: %w", err)
+	}
+	s.model, s.svc = m, m.Service.Context
+	if err := s.apply(); err != nil {
+		m.Remove()
+		return nil, err
+	}
+	if cfg.Listen != "" {
+		u, err := url.Parse("http://" + cfg.Listen)
+		if err != nil {
+			m.Remove()
+			return nil, fmt.Errorf("sim: listen address %q: %w", cfg.Listen, err)
+		}
+		m.Service.Listen = u
+	}
+	s.server = m.Service.NewServer()
+	s.BuildTime = time.Since(start)
+	if cfg.Drift {
+		s.wg.Add(1)
+		go s.drift()
+	}
+	return s, nil
+}
+
+// apply puts the generated layout into the model: host sizes, VM demand
+// and placement, and the strict relocation handler on every VM.
+func (s *Sim) apply() error {
+	reg := s.model.Map()
+	hostsByName := map[string]*simulator.HostSystem{}
+	for _, o := range reg.All("HostSystem") {
+		h := o.(*simulator.HostSystem)
+		hostsByName[h.Name] = h
+	}
+	pools := map[string]types.ManagedObjectReference{}
+	hostRefs := make([]*simulator.HostSystem, len(s.Layout.Hosts))
+	for i, spec := range s.Layout.Hosts {
+		h := hostsByName[spec.Name]
+		if h == nil {
+			return fmt.Errorf("sim: vcsim made no host %s", spec.Name)
+		}
+		h.Summary.Hardware.CpuMhz = int32(spec.MHz)
+		h.Summary.Hardware.NumCpuCores = int16(spec.Cores)
+		h.Summary.Hardware.MemorySize = spec.MemMB << 20
+		h.Vm = nil
+		hostRefs[i] = h
+		s.hosts[h.Self.Value] = h
+		s.byName[h.Name] = h.Self.Value
+		if h.Parent != nil {
+			pools[h.Self.Value] = *h.Parent
+		}
+	}
+	vmsByName := map[string]*simulator.VirtualMachine{}
+	for _, o := range reg.All("VirtualMachine") {
+		vm := o.(*simulator.VirtualMachine)
+		vmsByName[vm.Name] = vm
+	}
+	for _, spec := range s.Layout.VMs {
+		vm := vmsByName[spec.Name]
+		if vm == nil {
+			return fmt.Errorf("sim: vcsim made no VM %s", spec.Name)
+		}
+		h := hostRefs[spec.Host]
+		ref := h.Self
+		vm.Runtime.Host = &ref
+		vm.Summary.Runtime.Host = &ref
+		vm.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOn
+		vm.Summary.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOn
+		vm.Summary.QuickStats.OverallCpuUsage = int32(spec.CPUMHz)
+		vm.Summary.QuickStats.GuestMemoryUsage = int32(spec.MemMB)
+		if vm.Summary.Config.MemorySizeMB == 0 {
+			vm.Summary.Config.MemorySizeMB = int32(spec.MemMB)
+		}
+		h.Vm = append(h.Vm, vm.Self)
+		s.vms[vm.Self.Value] = vm
+		s.byName[vm.Name] = vm.Self.Value
+		s.vmHost[vm.Self.Value] = h.Self.Value
+		s.cpu[vm.Self.Value], s.mem[vm.Self.Value] = spec.CPUMHz, spec.MemMB
+		reg.Put(&strictVM{VirtualMachine: vm, sim: s})
+	}
+	for id, h := range s.hosts {
+		cpu, mem := s.loadLocked(id)
+		h.Summary.QuickStats.OverallCpuUsage = int32(cpu)
+		h.Summary.QuickStats.OverallMemoryUsage = int32(mem)
+	}
+	return nil
+}
+
+// URL is the SDK URL with credentials (vcsim accepts any).
+func (s *Sim) URL() *url.URL {
+	u := *s.server.URL
+	u.User = url.UserPassword("parley", "sim-password")
+	return &u
+}
+
+// Close stops the server and removes the model's files.
+func (s *Sim) Close() {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	close(s.stop)
+	s.wg.Wait()
+	s.server.Close()
+	s.model.Remove()
+}
+
+// loadLocked sums the demand of the VMs on a host.
+func (s *Sim) loadLocked(hostID string) (cpu, mem int64) {
+	for vm, h := range s.vmHost {
+		if h == hostID {
+			cpu += s.cpu[vm]
+			mem += s.mem[vm]
+		}
+	}
+	return
+}
+
+// ctx returns a fresh simulator context for changes made outside a SOAP call.
+func (s *Sim) ctx() *simulator.Context {
+	c := *s.svc
+	c.Context = context.Background()
+	return &c
+}
+
+// update is one property change to publish.
+type update struct {
+	obj     any
+	changes []types.PropertyChange
+}
+
+// publish computes updates under mu (serialised by pubMu so that a later
+// value is never overwritten by an earlier one), then writes them with
+// property updates so that watchers see them.
+func (s *Sim) publish(compute func() []update) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.Lock()
+	ups := compute()
+	s.mu.Unlock()
+	ctx := s.ctx()
+	for _, u := range ups {
+		switch o := u.obj.(type) {
+		case *simulator.HostSystem:
+			ctx.Map.AtomicUpdate(ctx, o, u.changes)
+		case *simulator.VirtualMachine:
+			ctx.Map.AtomicUpdate(ctx, o, u.changes)
+		}
+	}
+}
+
+// hostUpdateLocked is a host's load and VM list, from the load model.
+func (s *Sim) hostUpdateLocked(hostID string) update {
+	cpu, mem := s.loadLocked(hostID)
+	var vms []types.ManagedObjectReference
+	for vm, h := range s.vmHost {
+		if h == hostID {
+			vms = append(vms, s.vms[vm].Self)
+		}
+	}
+	sort.Slice(vms, func(i, j int) bool { return vms[i].Value < vms[j].Value })
+	return update{s.hosts[hostID], []types.PropertyChange{
+		{Name: "summary.quickStats.overallCpuUsage", Val: int32(cpu)},
+		{Name: "summary.quickStats.overallMemoryUsage", Val: int32(mem)},
+		{Name: "vm", Val: vms},
+	}}
+}
+
+func (s *Sim) demandUpdateLocked(id string) update {
+	return update{s.vms[id], []types.PropertyChange{
+		{Name: "summary.quickStats.overallCpuUsage", Val: int32(s.cpu[id])},
+		{Name: "summary.quickStats.guestMemoryUsage", Val: int32(s.mem[id])},
+	}}
+}
+
+// HostID returns a host's or VM's managed object id by name.
+func (s *Sim) ID(name string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byName[name]
+	return id, ok
+}
+
+// SetDemand changes a VM's CPU and memory demand.
+func (s *Sim) SetDemand(vmName string, cpuMHz, memMB int64) error {
+	if cpuMHz < 0 || memMB < 0 || cpuMHz > 1<<30 || memMB > 1<<30 {
+		return fmt.Errorf("sim: demand out of range")
+	}
+	var err error
+	s.publish(func() []update {
+		id, ok := s.byName[vmName]
+		if !ok || s.vms[id] == nil {
+			err = fmt.Errorf("%w: no VM %q", ErrNotFound, vmName)
+			return nil
+		}
+		s.cpu[id], s.mem[id] = cpuMHz, memMB
+		return []update{s.demandUpdateLocked(id), s.hostUpdateLocked(s.vmHost[id])}
+	})
+	return err
+}
+
+// SetMaintenance puts a host into maintenance mode or takes it out, as an
+// operator would in vCenter.
+func (s *Sim) SetMaintenance(hostName string, on bool) error {
+	return s.setHost(hostName, "runtime.inMaintenanceMode", on)
+}
+
+// SetConnected connects or disconnects a host.
+func (s *Sim) SetConnected(hostName string, connected bool) error {
+	state := types.HostSystemConnectionStateConnected
+	if !connected {
+		state = types.HostSystemConnectionStateDisconnected
+	}
+	return s.setHost(hostName, "runtime.connectionState", state)
+}
+
+func (s *Sim) setHost(hostName, prop string, val any) error {
+	s.mu.Lock()
+	id, ok := s.byName[hostName]
+	h := s.hosts[id]
+	s.mu.Unlock()
+	if !ok || h == nil {
+		return fmt.Errorf("%w: no host %q", ErrNotFound, hostName)
+	}
+	ctx := s.ctx()
+	ctx.Map.AtomicUpdate(ctx, h, []types.PropertyChange{{Name: prop, Val: val}, {Name: "summary." + prop, Val: val}})
+	return nil
+}
+
+// Relocations returns the record of every relocation so far.
+func (s *Sim) Relocations() []Relocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Relocation(nil), s.records...)
+}
+
+// Placement returns each VM's host (by name), from the load model.
+func (s *Sim) Placement() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for vm, h := range s.vmHost {
+		out[s.vms[vm].Name] = s.hosts[h].Name
+	}
+	return out
+}
+
+// HostLoads returns each host's CPU use as a share of its capacity.
+func (s *Sim) HostLoads() map[string]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]float64{}
+	for id, h := range s.hosts {
+		cpu, _ := s.loadLocked(id)
+		out[h.Name] = float64(cpu) / float64(int64(h.Summary.Hardware.CpuMhz)*int64(h.Summary.Hardware.NumCpuCores))
+	}
+	return out
+}
+
+// strictVM refuses relocations that real vCenter refuses, makes them take
+// time without holding the VM's lock (reads go on during a vMotion), and
+// keeps the hosts' vm lists and loads right.
+type strictVM struct {
+	*simulator.VirtualMachine
+	sim *Sim
+}
+
+func fault(msg string, f types.BaseMethodFault) soap.HasFault {
+	return &methods.RelocateVM_TaskBody{Fault_: simulator.Fault(msg, f)}
+}
+
+// RelocateVMTask overrides vcsim's handler.
+func (vm *strictVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task) soap.HasFault {
+	s := vm.sim
+	if req.Spec.Host == nil {
+		return fault("a target host is required", &types.InvalidArgument{InvalidProperty: "spec.host"})
+	}
+	target := *req.Spec.Host
+	s.mu.Lock()
+	h := s.hosts[target.Value]
+	if h == nil || target.Type != "HostSystem" {
+		s.mu.Unlock()
+		return fault("host "+target.Value+" does not exist", &types.ManagedObjectNotFound{Obj: target})
+	}
+	s.mu.Unlock()
+	var hf types.BaseMethodFault
+	ctx.Map.WithLock(ctx, h, func() { hf = hostFault(h) })
+	if hf != nil {
+		return fault("host "+h.Name+" cannot receive VMs", hf)
+	}
+	s.mu.Lock()
+	if s.inflight[vm.Self.Value] {
+		s.mu.Unlock()
+		return fault("another task is in progress on "+vm.Name, &types.TaskInProgress{VimFault: types.VimFault{}})
+	}
+	from := s.vmHost[vm.Self.Value]
+	s.inflight[vm.Self.Value] = true
+	rec := Relocation{VM: vm.Name, From: s.hosts[from].Name, To: h.Name, Start: time.Now()}
+	s.mu.Unlock()
+
+	task := simulator.CreateTask(vm.VirtualMachine, "relocateVm", nil)
+	ctx.Map.Put(task)
+	task.Info.Key, task.Info.Task = task.Self.Value, task.Self
+	ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{
+		{Name: "info.startTime", Val: time.Now()},
+		{Name: "info.state", Val: types.TaskInfoStateRunning},
+	})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-time.After(s.cfg.MigrateTime):
+		case <-s.stop:
+		}
+		err := s.finishRelocation(vm, from, target.Value, &rec)
+		state, changes := types.TaskInfoStateSuccess, []types.PropertyChange{}
+		if err != nil {
+			state = types.TaskInfoStateError
+			changes = append(changes, types.PropertyChange{Name: "info.error", Val: types.LocalizedMethodFault{Fault: err, LocalizedMessage: fmt.Sprintf("%T", err)}})
+		}
+		changes = append(changes, types.PropertyChange{Name: "info.completeTime", Val: time.Now()}, types.PropertyChange{Name: "info.state", Val: state})
+		c := s.ctx()
+		c.Map.AtomicUpdate(c, task, changes)
+	}()
+	return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: task.Self}}
+}
+
+func hostFault(h *simulator.HostSystem) types.BaseMethodFault {
+	if h.Runtime.ConnectionState != types.HostSystemConnectionStateConnected {
+		return &types.HostNotConnected{}
+	}
+	if h.Runtime.InMaintenanceMode {
+		return &types.InvalidHostState{InvalidState: types.InvalidState{}, Host: &h.Self}
+	}
+	return nil
+}
+
+// finishRelocation moves the VM in the model, or fails the task when the
+// target became unavailable meanwhile.
+func (s *Sim) finishRelocation(vm *strictVM, from, to string, rec *Relocation) types.BaseMethodFault {
+	target := s.hosts[to]
+	var f types.BaseMethodFault
+	select {
+	case <-s.stop:
+		f = &types.RequestCanceled{}
+	default:
+		ctx := s.ctx()
+		ctx.Map.WithLock(ctx, target, func() { f = hostFault(target) })
+	}
+	if f == nil {
+		ref := target.Self
+		ctx := s.ctx()
+		ctx.Map.AtomicUpdate(ctx, vm.VirtualMachine, []types.PropertyChange{{Name: "runtime.host", Val: ref}, {Name: "summary.runtime.host", Val: ref}})
+		s.publish(func() []update {
+			s.vmHost[vm.Self.Value] = to
+			return []update{s.hostUpdateLocked(from), s.hostUpdateLocked(to)}
+		})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inflight, vm.Self.Value)
+	rec.End = time.Now()
+	rec.Result = "success"
+	if f != nil {
+		rec.Result = fmt.Sprintf("%T", f)
+	}
+	s.records = append(s.records, *rec)
+	return f
+}
+
+// drift moves VM demand: a random walk on a tenth of the VMs each tick,
+// and a hot spot that sits on one host for a few ticks, then moves on.
+func (s *Sim) drift() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.DriftEvery)
+	defer t.Stop()
+	tick := 0
+	var hotHost string
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		tick++
+		s.publish(func() []update {
+			ids := make([]string, 0, len(s.vms))
+			for id := range s.vms {
+				ids = append(ids, id)
+			}
+			sort.Strings(ids)
+			if tick%5 == 1 {
+				hosts := make([]string, 0, len(s.hosts))
+				for id := range s.hosts {
+					hosts = append(hosts, id)
+				}
+				sort.Strings(hosts)
+				hotHost = hosts[s.rng.IntN(len(hosts))]
+			}
+			var ups []update
+			touched := map[string]bool{}
+			for _, id := range ids {
+				if s.rng.IntN(10) != 0 {
+					continue
+				}
+				f := 0.9 + s.rng.Float64()*0.2
+				if s.vmHost[id] == hotHost {
+					f += 0.05
+				}
+				s.cpu[id] = min(max(int64(float64(s.cpu[id])*f), 100), 64000)
+				ups = append(ups, s.demandUpdateLocked(id))
+				touched[s.vmHost[id]] = true
+			}
+			for h := range touched {
+				ups = append(ups, s.hostUpdateLocked(h))
+			}
+			return ups
+		})
+	}
+}
+
+// ErrNotFound is returned by the control API for an unknown name.
+var ErrNotFound = errors.New("sim: not found")
