@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/parleyhq/parley/vsphere/sim"
+)
+
+func init() {
+	topLevel["sim"] = command{"sim", "run a simulated vCenter with a generated datacentre", (*cli).simRun}
+}
+
+func (c *cli) simRun(ctx context.Context, args []string) int {
+	fs := c.newFlags("sim", "sim --hosts N --vms M --seed S --listen ADDR [--control ADDR] [--drift] [--migrate-time D]")
+	hosts := fs.Int("hosts", 8, "number of ESXi hosts")
+	vms := fs.Int("vms", 64, "number of VMs")
+	seed := fs.Int64("seed", 1, "seed of the generated layout")
+	skew := fs.Float64("skew", 0.5, "share of the VMs on the first quarter of the hosts")
+	listen := fs.String("listen", "127.0.0.1:0", "address of the vCenter SDK")
+	control := fs.String("control", "127.0.0.1:0", "address of the control API (demand, maintenance, relocation record)")
+	drift := fs.Bool("drift", false, "let VM demand wander")
+	migrate := fs.Duration("migrate-time", 2*time.Second, "how long a relocation takes")
+	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	if *hosts < 1 || *hosts > 4096 || *vms < 0 || *vms > 100000 || *skew <= 0 || *skew > 1 || *migrate <= 0 {
+		fmt.Fprintln(c.stderr, "parley sim: --hosts must be 1..4096, --vms 0..100000, --skew in (0, 1], --migrate-time positive")
+		return exitUsage
+	}
+	s, err := sim.New(sim.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Skew: *skew, Listen: *listen, Drift: *drift, MigrateTime: *migrate})
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley sim:", err)
+		return exitFailed
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", *control)
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley sim: control API:", err)
+		return exitFailed
+	}
+	srv := &http.Server{Handler: s.ControlHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	// The SDK URL carries vcsim's placeholder credentials; they are not secrets.
+	fmt.Fprintf(c.stdout, "SDK %s\nCONTROL http://%s\n", s.URL(), ln.Addr())
+	c.log.Info().Int("hosts", *hosts).Int("vms", *vms).Int64("seed", *seed).Dur("build", s.BuildTime).Msg("simulated datacentre ready")
+	<-ctx.Done()
+	return exitOK
+}
