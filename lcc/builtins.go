@@ -13,6 +13,7 @@ type Goal struct {
 	Agent       string
 	Interaction string
 	Policy      PolicyRef
+	Program     *Program // the model being run: its facts hold the policy's tunables
 	tr          *Trail
 }
 

@@ -84,6 +84,9 @@ type Outcome struct {
 	Policy      PolicyRef
 	Status      Status
 	Reason      string
+	// Declined is true when the agent failed before any step completed:
+	// its opening condition did not hold, so nothing was said or done.
+	Declined bool
 }
 
 // TraceKind names what a TraceEvent records.
@@ -409,8 +412,9 @@ type agent struct {
 	iid   string
 	entry Term
 
-	mu      sync.Mutex // held while executing; released while waiting
-	current Term       // role being played; guarded by mu
+	mu       sync.Mutex // held while executing; released while waiting
+	current  Term       // role being played; guarded by mu
+	progress bool       // a step has completed; guarded by mu
 
 	mmu     sync.Mutex // guards the mailbox
 	mbox    []Message
@@ -487,6 +491,7 @@ func (a *agent) run(ctx context.Context) {
 		if ctx.Err() == context.DeadlineExceeded {
 			out.Status = TimedOut
 		}
+		out.Declined = !a.progress
 	}
 	a.node.finished(a)
 	a.trace(TraceEvent{Kind: TraceOutcome, Term: out.Status.String() + reasonSuffix(out.Reason)})
@@ -686,6 +691,7 @@ func (a *agent) execStep(x *xctx, s *Step, env map[string]*Ref, tail, try bool, 
 		a.current = saved
 		return nil, err
 	}
+	a.progress = true
 	if x.tries == 0 {
 		x.trail.refs = x.trail.refs[:0] // nothing can undo past here
 	}

@@ -102,7 +102,7 @@ func (a *agent) call(x *xctx, t Term, k func() (bool, error)) (bool, error) {
 	}
 	if c, ok := a.node.cfg.Registry.lookup(key); ok {
 		mark := tr.Mark()
-		g := &Goal{Args: args, Agent: a.node.cfg.ID, Interaction: a.iid, Policy: a.prog.Ref, tr: tr}
+		g := &Goal{Args: args, Agent: a.node.cfg.ID, Interaction: a.iid, Policy: a.prog.Ref, Program: a.prog, tr: tr}
 		ok, err := c.Fn(x.ctx, g)
 		if err != nil {
 			tr.Undo(mark)

@@ -25,7 +25,7 @@ const (
 
 var (
 	policyNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-	keyRe        = regexp.MustCompile(`^(vm|host|reserve|lock)/[A-Za-z0-9_.:@/-]{1,200}$`)
+	keyRe        = regexp.MustCompile(`^(vm|host|reserve|cool|lock)/[A-Za-z0-9_.:@/-]{1,200}$`)
 )
 
 // State is everything the store keeps. It is changed only by applying

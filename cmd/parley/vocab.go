@@ -1,7 +1,10 @@
 package main
 
-import "github.com/parleyhq/parley/lcc"
+import (
+	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/policies"
+)
 
 // vocabularyKnown returns the constraints workers provide, which every
-// policy may call. It is empty until the worker's library exists.
-func vocabularyKnown() lcc.Known { return lcc.Known{} }
+// policy may call.
+func vocabularyKnown() lcc.Known { return policies.Known() }

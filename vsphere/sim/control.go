@@ -20,7 +20,9 @@ func (s *Sim) ControlHandler() http.Handler {
 	mux.HandleFunc("GET /relocations", func(w http.ResponseWriter, r *http.Request) { reply(w, s.Relocations(), nil) })
 	mux.HandleFunc("GET /placement", func(w http.ResponseWriter, r *http.Request) { reply(w, s.Placement(), nil) })
 	mux.HandleFunc("GET /loads", func(w http.ResponseWriter, r *http.Request) { reply(w, s.HostLoads(), nil) })
-	mux.HandleFunc("GET /sdk-url", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]string{"url": s.URL().String()}, nil) })
+	mux.HandleFunc("GET /sdk-url", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]string{"url": s.URL().String()}, nil)
+	})
 	mux.HandleFunc("POST /vms/{name}/demand", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			CPU int64 `json:"cpu_mhz"`

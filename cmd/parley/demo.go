@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parleyhq/parley/policies"
+	"github.com/parleyhq/parley/vsphere"
+	"github.com/parleyhq/parley/worker"
+)
+
+func init() {
+	topLevel["demo"] = command{"demo", "run a whole parley in one process on a simulated datacentre", (*cli).demo}
+}
+
+// loadStats summarises host CPU load (use / capacity).
+type loadStats struct {
+	stddev, mean float64
+	maxHost      string
+	max          float64
+}
+
+func statsOf(inv *vsphere.Inventory) loadStats {
+	var s loadStats
+	var loads []float64
+	for _, h := range inv.Hosts {
+		l := float64(h.CPUUsedMHz) / float64(max(h.CPUCapacityMHz, 1))
+		loads = append(loads, l)
+		if l > s.max {
+			s.max, s.maxHost = l, h.Name
+		}
+	}
+	for _, l := range loads {
+		s.mean += l / float64(len(loads))
+	}
+	for _, l := range loads {
+		s.stddev += (l - s.mean) * (l - s.mean) / float64(len(loads))
+	}
+	s.stddev = math.Sqrt(s.stddev)
+	return s
+}
+
+func bar(frac float64, width int) string {
+	n := int(math.Round(math.Min(frac, 1.5) / 1.5 * float64(width)))
+	return strings.Repeat("#", n) + strings.Repeat(".", width-n)
+}
+
+func (c *cli) demo(ctx context.Context, args []string) int {
+	fs := c.newFlags("demo", "demo [--hosts N] [--vms M] [--seed S] [--policy NAME] [--duration D]")
+	hosts := fs.Int("hosts", 8, "simulated ESXi hosts")
+	vms := fs.Int("vms", 64, "simulated VMs")
+	seed := fs.Int64("seed", 1, "seed of the generated datacentre")
+	policy := fs.String("policy", "balance", "shipped policy to run ("+strings.Join(policies.Names(), ", ")+")")
+	duration := fs.Duration("duration", 50*time.Second, "stop after this long (it stops earlier once balanced and quiet)")
+	interval := fs.Duration("interval", time.Second, "workers' tick")
+	migrate := fs.Duration("migrate-time", time.Second, "how long a simulated vMotion takes")
+	drift := fs.Bool("drift", true, "let VM demand wander while it runs")
+	every := fs.Duration("every", 3*time.Second, "how often the live view is printed")
+	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	if *hosts < 2 || *hosts > 512 || *vms < 1 || *vms > 20000 || *duration <= 0 || *interval <= 0 || *migrate <= 0 || *every <= 0 {
+		fmt.Fprintln(c.stderr, "parley demo: --hosts must be 2..512, --vms 1..20000, durations positive")
+		return exitUsage
+	}
+	if _, err := policies.Source(*policy); err != nil {
+		fmt.Fprintln(c.stderr, "parley demo:", err)
+		return exitUsage
+	}
+	log := c.log
+	if os.Getenv("PARLEY_LOG_LEVEL") == "" {
+		log = log.Level(zerolog.ErrorLevel) // keep the live view readable
+	}
+	started := time.Now()
+	fmt.Fprintf(c.stdout, "parley demo: %d hosts, %d VMs (seed %d), policy %s; a 3-member store, one worker per host\n", *hosts, *vms, *seed, *policy)
+	l, err := worker.StartLocal(ctx, worker.LocalConfig{Hosts: *hosts, VMs: *vms, Seed: *seed, Policy: *policy, Drift: *drift,
+		MigrateTime: *migrate, Interval: *interval, Logger: log})
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley demo:", err)
+		return exitFailed
+	}
+	defer l.Close()
+	fmt.Fprintf(c.stdout, "ready in %v (simulated vCenter built in %v)\n\n", time.Since(started).Round(time.Millisecond), l.Sim.BuildTime.Round(time.Millisecond))
+	inv, err := l.VS.Inventory(ctx)
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley demo:", err)
+		return exitFailed
+	}
+	before := statsOf(inv)
+	c.view(ctx, l, inv, 0)
+	deadline := time.After(*duration)
+	tick := time.NewTicker(*every)
+	defer tick.Stop()
+	lastMoves, quietSince := 0, time.Now()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(c.stdout, "interrupted")
+			break loop
+		case <-deadline:
+			break loop
+		case <-tick.C:
+		}
+		inv, err = l.VS.Inventory(ctx)
+		if err != nil {
+			continue
+		}
+		moves := len(l.Sim.Relocations())
+		c.view(ctx, l, inv, time.Since(started))
+		if moves != lastMoves {
+			lastMoves, quietSince = moves, time.Now()
+		}
+		st := statsOf(inv)
+		if moves > 0 && st.max <= 0.7 && time.Since(quietSince) > 8*time.Second {
+			fmt.Fprintln(c.stdout, "balanced and quiet: stopping early")
+			break
+		}
+	}
+	if final, err := l.VS.Inventory(context.WithoutCancel(ctx)); err == nil {
+		inv = final
+	}
+	after := statsOf(inv)
+	ok, failed := 0, 0
+	for _, r := range l.Sim.Relocations() {
+		if r.Result == "success" {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	fmt.Fprintf(c.stdout, "\nsummary after %v\n", time.Since(started).Round(time.Second))
+	t := newTable(c.stdout, "", "BEFORE", "AFTER")
+	t.row("imbalance (stddev of host CPU load)", fmt.Sprintf("%.3f", before.stddev), fmt.Sprintf("%.3f", after.stddev))
+	t.row("most loaded host", fmt.Sprintf("%s %.0f%%", before.maxHost, before.max*100), fmt.Sprintf("%s %.0f%%", after.maxHost, after.max*100))
+	t.row("mean host CPU load", fmt.Sprintf("%.0f%%", before.mean*100), fmt.Sprintf("%.0f%%", after.mean*100))
+	t.flush()
+	fmt.Fprintf(c.stdout, "migrations: %d done, %d failed\n", ok, failed)
+	if ok == 0 || after.stddev >= before.stddev {
+		fmt.Fprintln(c.stdout, "the demo reached nothing: no migration lowered the imbalance")
+		return exitFailed
+	}
+	return exitOK
+}
+
+// view prints hosts with CPU and memory bars, VM counts, migrations in
+// and out, and leases held.
+func (c *cli) view(ctx context.Context, l *worker.Local, inv *vsphere.Inventory, elapsed time.Duration) {
+	in, out := map[string]int{}, map[string]int{}
+	inflight := 0
+	for _, r := range l.Sim.Relocations() {
+		if r.Result == "success" {
+			in[r.To]++
+			out[r.From]++
+		}
+	}
+	leases, err := l.Store.Leases(ctx, "", true)
+	held := 0
+	if err == nil {
+		for _, le := range leases {
+			if le.State == "held" && !strings.HasPrefix(le.Key, "cool/") {
+				held++
+			}
+			if strings.HasPrefix(le.Key, "vm/") && le.State == "held" {
+				inflight++
+			}
+		}
+	}
+	st := statsOf(inv)
+	fmt.Fprintf(c.stdout, "t=%-4s imbalance %.3f  migrations in flight %d  leases held %d\n", elapsed.Round(time.Second), st.stddev, inflight, held)
+	hs := append([]vsphere.Host(nil), inv.Hosts...)
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
+	t := newTable(c.stdout, "  HOST", "CPU", "", "MEM", "VMS", "IN", "OUT")
+	for _, h := range hs {
+		cpu := float64(h.CPUUsedMHz) / float64(max(h.CPUCapacityMHz, 1))
+		mem := float64(h.MemUsedMB) / float64(max(h.MemCapacityMB, 1))
+		t.row("  "+h.Name, bar(cpu, 24), fmt.Sprintf("%3.0f%%", cpu*100), fmt.Sprintf("%3.0f%%", mem*100),
+			fmt.Sprint(len(inv.VMsOn(h.ID))), fmt.Sprint(in[h.Name]), fmt.Sprint(out[h.Name]))
+	}
+	t.flush()
+	fmt.Fprintln(c.stdout)
+}

@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/policies"
+	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/vsphere"
+	"github.com/parleyhq/parley/vsphere/sim"
+)
+
+// LocalConfig describes a whole parley in one process: a 3-member store
+// in a temporary folder, a simulated vCenter, and one worker per host, all
+// talking over real loopback TCP and HTTP. The demo and the end-to-end
+// tests use it.
+type LocalConfig struct {
+	Hosts, VMs  int
+	Seed        int64
+	Policy      string // shipped policy pushed and activated; default balance
+	PolicyText  []byte // overrides the shipped text when set
+	Drift       bool
+	MigrateTime time.Duration
+	Interval    time.Duration
+	DryRun      bool
+	Logger      zerolog.Logger
+	Dir         string // data folder; default a new temporary folder, removed on Close
+}
+
+// Local is a running in-process parley.
+type Local struct {
+	Sim     *sim.Sim
+	Members []*raftstore.Member
+	Store   *raftstore.Client
+	Workers []*Worker
+	VS      *vsphere.Client
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	dir     string
+	ownsDir bool
+	clients []*vsphere.Client
+}
+
+func loopback() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// StartLocal starts everything and pushes the policy.
+func StartLocal(ctx context.Context, cfg LocalConfig) (l *Local, err error) {
+	if cfg.Policy == "" {
+		cfg.Policy = "balance"
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	l = &Local{dir: cfg.Dir}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	if l.dir == "" {
+		if l.dir, err = os.MkdirTemp("", "parley-local-"); err != nil {
+			return nil, err
+		}
+		l.ownsDir = true
+	}
+	text := cfg.PolicyText
+	if text == nil {
+		if text, err = policies.Source(cfg.Policy); err != nil {
+			return nil, err
+		}
+	}
+	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Drift: cfg.Drift, MigrateTime: cfg.MigrateTime}); err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		c := raftstore.DefaultConfig()
+		c.ID = fmt.Sprintf("store%d", i+1)
+		c.DataDir = filepath.Join(l.dir, c.ID)
+		if c.RaftAddr, err = loopback(); err != nil {
+			return nil, err
+		}
+		if c.HTTPAddr, err = loopback(); err != nil {
+			return nil, err
+		}
+		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+		c.Validator = func(name string, text []byte) lcc.ErrorList { _, d := policies.Check(name+".lcc", text); return d }
+		c.Logger = cfg.Logger.With().Str("component", "store").Logger().Level(zerolog.WarnLevel)
+		if i == 0 {
+			c.Bootstrap = true
+		} else {
+			c.Join = []string{addrs[0]}
+		}
+		m, err := raftstore.Start(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		l.Members = append(l.Members, m)
+		addrs = append(addrs, m.HTTPAddr())
+		if i == 0 {
+			deadline := time.Now().Add(15 * time.Second)
+			for !m.IsLeader() {
+				if time.Now().After(deadline) {
+					return nil, errors.New("local: the first store member did not become leader")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	if l.Store, err = raftstore.NewClient(addrs); err != nil {
+		return nil, err
+	}
+	if _, err = l.Store.Push(ctx, raftstore.PushRequest{Name: cfg.Policy, Text: string(text), Author: "local", Message: "shipped " + cfg.Policy}); err != nil {
+		return nil, fmt.Errorf("local: push policy %s: %w", cfg.Policy, err)
+	}
+	vcfg := vsphere.Config{URL: l.Sim.URL().String(), Insecure: true}
+	if err = vcfg.Credentials(""); err != nil {
+		return nil, err
+	}
+	if l.VS, err = vsphere.Connect(ctx, vcfg, cfg.Logger.Level(zerolog.WarnLevel)); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
+	for i, h := range l.Sim.Layout.Hosts {
+		vc, err := vsphere.Connect(ctx, vcfg, cfg.Logger.Level(zerolog.WarnLevel))
+		if err != nil {
+			return nil, err
+		}
+		l.clients = append(l.clients, vc)
+		w, err := New(Config{ID: fmt.Sprintf("w%d", i), Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger}, vc, l.Store)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Listen(); err != nil {
+			return nil, err
+		}
+		l.Workers = append(l.Workers, w)
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); w.Run(wctx) }()
+	}
+	return l, nil
+}
+
+// Close stops the workers, the store and the simulator.
+func (l *Local) Close() {
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.wg.Wait()
+	for _, c := range l.clients {
+		c.Close()
+	}
+	if l.VS != nil {
+		l.VS.Close()
+	}
+	for _, m := range l.Members {
+		m.Close()
+	}
+	if l.Sim != nil {
+		l.Sim.Close()
+	}
+	if l.ownsDir {
+		os.RemoveAll(l.dir)
+	}
+}

@@ -1,0 +1,168 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/lcc"
+)
+
+// wireMessage is an LCC message on the wire: terms travel in canonical
+// text, so that the receiver parses them with the same parser as policies.
+type wireMessage struct {
+	Interaction string        `json:"interaction"`
+	Policy      lcc.PolicyRef `json:"policy"`
+	From        string        `json:"from"`
+	FromRole    string        `json:"from_role"`
+	FromCurrent string        `json:"from_current"`
+	To          string        `json:"to"`
+	ToRole      string        `json:"to_role"`
+	Body        string        `json:"body"`
+}
+
+const maxMessageBytes = 1 << 20
+
+func encodeMessage(m lcc.Message) wireMessage {
+	w := wireMessage{Interaction: m.Interaction, Policy: m.Policy, From: m.FromID, To: m.ToID,
+		FromRole: lcc.FormatTerm(m.FromRole), ToRole: lcc.FormatTerm(m.ToRole), Body: lcc.FormatTerm(m.Body)}
+	if m.FromCurrent != nil {
+		w.FromCurrent = lcc.FormatTerm(m.FromCurrent)
+	}
+	return w
+}
+
+func decodeMessage(w wireMessage) (lcc.Message, error) {
+	m := lcc.Message{Interaction: w.Interaction, Policy: w.Policy, FromID: w.From, ToID: w.To}
+	if w.Interaction == "" || w.From == "" || w.To == "" || w.Policy.Hash == "" {
+		return m, errors.New("interaction, from, to and policy.hash are required")
+	}
+	var err error
+	for _, f := range []struct {
+		name string
+		src  string
+		dst  *lcc.Term
+	}{{"from_role", w.FromRole, &m.FromRole}, {"to_role", w.ToRole, &m.ToRole}, {"body", w.Body, &m.Body}} {
+		if *f.dst, err = lcc.ParseTerm(f.src); err != nil {
+			return m, fmt.Errorf("%s: %v", f.name, err)
+		}
+	}
+	if w.FromCurrent != "" {
+		if m.FromCurrent, err = lcc.ParseTerm(w.FromCurrent); err != nil {
+			return m, fmt.Errorf("from_current: %v", err)
+		}
+	}
+	return m, nil
+}
+
+// httpTransport sends LCC messages to peers with POST /v1/lcc/messages.
+// Peer addresses come from the store's list of live workers.
+type httpTransport struct {
+	client *http.Client
+	mu     sync.RWMutex
+	addrs  map[string]string // worker id -> address
+	lookup func(ctx context.Context) (map[string]string, error)
+}
+
+func newHTTPTransport(lookup func(ctx context.Context) (map[string]string, error)) *httpTransport {
+	return &httpTransport{client: &http.Client{Timeout: 5 * time.Second}, addrs: map[string]string{}, lookup: lookup}
+}
+
+func (t *httpTransport) setPeers(addrs map[string]string) {
+	t.mu.Lock()
+	t.addrs = addrs
+	t.mu.Unlock()
+}
+
+func (t *httpTransport) addr(ctx context.Context, id string) (string, bool) {
+	t.mu.RLock()
+	a, ok := t.addrs[id]
+	t.mu.RUnlock()
+	if ok || t.lookup == nil {
+		return a, ok
+	}
+	addrs, err := t.lookup(ctx)
+	if err != nil {
+		return "", false
+	}
+	t.setPeers(addrs)
+	a, ok = addrs[id]
+	return a, ok
+}
+
+// Send implements lcc.Transport. A peer that cannot be reached, or that
+// answers with an error, is reported as lcc.ErrUnreachable.
+func (t *httpTransport) Send(ctx context.Context, m lcc.Message) error {
+	addr, ok := t.addr(ctx, m.ToID)
+	if !ok {
+		return fmt.Errorf("%w: worker %s is not live", lcc.ErrUnreachable, m.ToID)
+	}
+	body, err := json.Marshal(encodeMessage(m))
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/lcc/messages", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s at %s: %v", lcc.ErrUnreachable, m.ToID, addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%w: %s answered %d: %s", lcc.ErrUnreachable, m.ToID, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+// handleMessage receives a message from a peer.
+func (w *Worker) handleMessage(rw http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxMessageBytes+1))
+	if err != nil || len(b) > maxMessageBytes {
+		httpError(rw, http.StatusRequestEntityTooLarge, "message is over %d bytes or unreadable", maxMessageBytes)
+		return
+	}
+	var wm wireMessage
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&wm); err != nil {
+		httpError(rw, http.StatusBadRequest, "bad message: %v", err)
+		return
+	}
+	m, err := decodeMessage(wm)
+	if err != nil {
+		httpError(rw, http.StatusBadRequest, "bad message: %v", err)
+		return
+	}
+	if m.ToID != w.cfg.ID {
+		httpError(rw, http.StatusMisdirectedRequest, "this is worker %s, not %s", w.cfg.ID, m.ToID)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if err := w.node.Deliver(ctx, m); err != nil {
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, lcc.ErrPolicyMismatch) || errors.Is(err, lcc.ErrUnknownRole) {
+			code = http.StatusConflict
+		}
+		w.log.Warn().Err(err).Str("interaction", m.Interaction).Str("policy", m.Policy.String()).Str("from", m.FromID).Msg("refused a message")
+		httpError(rw, code, "%v", err)
+		return
+	}
+	rw.WriteHeader(http.StatusAccepted)
+}
+
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
+}

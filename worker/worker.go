@@ -1,0 +1,499 @@
+// Package worker is parley's agent for one ESXi host. It keeps no state of
+// its own: each tick it heartbeats into the store, observes its host
+// through vSphere, and tries the initial roles of the active policy; it
+// answers peers' LCC messages over HTTP on the exact policy version they
+// name; and it takes leases before every migration. Killing it loses
+// nothing: its leases expire, and on start it reconciles those still held
+// in its name with vCenter.
+//
+// The interfaces it needs (Inventory, Store) are declared here; package
+// vsphere and package raftstore satisfy them, and tests use small fakes.
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/policies"
+	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/vsphere"
+)
+
+// VSphere is what the worker needs of vCenter.
+type VSphere interface {
+	Inventory(ctx context.Context) (*vsphere.Inventory, error)
+	Migrate(ctx context.Context, vmID, hostID string, p vsphere.Progress) error
+	VMState(ctx context.Context, vmID string) (vsphere.TaskState, error)
+}
+
+// Store is what the worker needs of the store.
+type Store interface {
+	ActivePolicy(ctx context.Context, name string, stale bool) (*raftstore.PolicyVersion, error)
+	PolicyVersion(ctx context.Context, name string, version int) (*raftstore.PolicyVersion, error)
+	Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) error
+	Workers(ctx context.Context, stale bool) ([]raftstore.Worker, error)
+	Acquire(ctx context.Context, req raftstore.AcquireRequest) (*raftstore.Grant, error)
+	Renew(ctx context.Context, req raftstore.RenewRequest) (*raftstore.Grant, error)
+	Release(ctx context.Context, req raftstore.RenewRequest) error
+	Leases(ctx context.Context, prefix string, stale bool) ([]raftstore.LeaseView, error)
+	AppendJournal(ctx context.Context, entries ...raftstore.JournalEntry) error
+}
+
+// Config configures a worker.
+type Config struct {
+	ID        string        // worker id, unique among workers
+	Host      string        // the ESXi host's name in vCenter
+	Listen    string        // address for peers' messages
+	Advertise string        // address peers dial; default: the listen address
+	Policy    string        // policy name; default balance
+	Interval  time.Duration // tick; default 2s, with ±20% jitter
+	DryRun    bool          // negotiate and journal; reserve and move nothing
+	Logger    zerolog.Logger
+}
+
+// Worker is the agent of one host.
+type Worker struct {
+	cfg   Config
+	log   zerolog.Logger
+	vs    VSphere
+	store Store
+	node  *lcc.Node
+	tr    *httpTransport
+	reg   *lcc.Registry
+	srv   *http.Server
+	ln    net.Listener
+
+	mu          sync.Mutex
+	programs    map[string]*lcc.Program // by hash
+	active      *lcc.Program
+	inv         *vsphere.Inventory
+	hostID      string
+	samples     []float64 // recent CPU load samples of this host
+	memSamples  []float64
+	highSince   time.Time
+	lowSince    time.Time
+	peers       map[string]raftstore.Worker
+	negotiating map[string]string // VM name -> interaction id
+	running     map[string]bool   // interactions this worker started
+	reserveMu   sync.Mutex        // one reservation decision at a time on this host
+	storeOK     bool
+	ticks       int
+}
+
+// New creates a worker; Run starts it.
+func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
+	if cfg.ID == "" || cfg.Host == "" {
+		return nil, errors.New("worker: id and host are required")
+	}
+	if cfg.Policy == "" {
+		cfg.Policy = "balance"
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 2 * time.Second
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	w := &Worker{cfg: cfg, vs: vs, store: store, programs: map[string]*lcc.Program{}, peers: map[string]raftstore.Worker{},
+		negotiating: map[string]string{}, running: map[string]bool{}}
+	w.log = cfg.Logger.With().Str("worker", cfg.ID).Str("host", cfg.Host).Logger()
+	w.reg = w.registry()
+	w.tr = newHTTPTransport(w.peerAddrs)
+	w.node = lcc.NewNode(lcc.NodeConfig{
+		ID: cfg.ID, Transport: w.tr, Registry: w.reg, Tracer: lcc.TracerFunc(w.trace),
+		Resolve: w.resolve, OnOutcome: w.onOutcome, UnreachableIsSilence: true,
+		ResponderTimeout: 20 * time.Minute,
+	})
+	return w, nil
+}
+
+// Registry returns the worker's constraint library.
+func (w *Worker) Registry() *lcc.Registry { return w.reg }
+
+// Addr is the address peers reach this worker at (after Run has started
+// listening).
+func (w *Worker) Addr() string {
+	if w.cfg.Advertise != "" {
+		return w.cfg.Advertise
+	}
+	if w.ln != nil {
+		return w.ln.Addr().String()
+	}
+	return w.cfg.Listen
+}
+
+// Listen opens the message endpoint. Run calls it if it was not called.
+func (w *Worker) Listen() error {
+	if w.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", w.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("worker: listen on %s: %w", w.cfg.Listen, err)
+	}
+	w.ln = ln
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/lcc/messages", w.handleMessage)
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte(`{"status":"ok"}`)) })
+	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go w.srv.Serve(ln)
+	return nil
+}
+
+// Run works until ctx ends: reconcile, then tick.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Listen(); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		w.srv.Shutdown(sctx)
+		cancel()
+		w.node.Close()
+	}()
+	w.log.Info().Str("addr", w.Addr()).Str("policy", w.cfg.Policy).Bool("dry_run", w.cfg.DryRun).Msg("worker starting")
+	for {
+		if err := w.reconcile(ctx); err == nil {
+			break
+		} else {
+			w.log.Warn().Err(err).Msg("reconcile failed; retrying")
+		}
+		if !sleep(ctx, w.cfg.Interval) {
+			return nil
+		}
+	}
+	for {
+		w.tick(ctx)
+		jitter := time.Duration(float64(w.cfg.Interval) * (0.8 + 0.4*mrand.Float64()))
+		if !sleep(ctx, jitter) {
+			return nil
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// tick heartbeats, observes, follows the active policy and maybe starts
+// negotiations.
+func (w *Worker) tick(ctx context.Context) {
+	tctx, cancel := context.WithTimeout(ctx, w.cfg.Interval*3)
+	defer cancel()
+	w.ticks++
+	err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr()})
+	w.setStoreOK(err == nil)
+	if err != nil {
+		w.log.Warn().Err(err).Msg("store unreachable: holding off negotiations")
+		return
+	}
+	if err := w.refreshPeers(tctx); err != nil {
+		w.log.Warn().Err(err).Msg("list peers")
+	}
+	if err := w.observe(tctx); err != nil {
+		w.log.Warn().Err(err).Msg("observe host")
+		return
+	}
+	prog, err := w.followPolicy(tctx)
+	if err != nil {
+		w.log.Warn().Err(err).Str("policy", w.cfg.Policy).Msg("no usable active policy")
+		return
+	}
+	maxMoves := int(paramNum(prog, "max_moves_per_cycle", 1))
+	for started := 0; started < maxMoves && w.initiated() < maxMoves; started++ {
+		if !w.startOne(ctx, prog) {
+			break
+		}
+	}
+}
+
+func (w *Worker) setStoreOK(ok bool) {
+	w.mu.Lock()
+	w.storeOK = ok
+	w.mu.Unlock()
+}
+
+func (w *Worker) initiated() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+// startOne tries the policy's initial roles in order; the first whose
+// opening constraints hold runs the interaction. It waits only until the
+// opening has been decided.
+func (w *Worker) startOne(ctx context.Context, prog *lcc.Program) bool {
+	for _, key := range prog.Model.InitialRoles() {
+		role := prog.Model.Clause(key).Head.Role
+		if _, _, ok := lcc.Functor(role); !ok {
+			continue
+		}
+		id := newInteractionID(w.cfg.ID)
+		w.mu.Lock()
+		w.running[id] = true
+		w.mu.Unlock()
+		ictx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+		h, err := w.node.Start(ictx, prog, id, lcc.Export(role))
+		if err != nil {
+			cancel()
+			w.mu.Lock()
+			delete(w.running, id)
+			w.mu.Unlock()
+			w.log.Warn().Err(err).Msg("start interaction")
+			return false
+		}
+		go func() { <-h.Done(); cancel() }()
+		// The opening is decided within moments: wait for it or for the
+		// first message, whichever comes first.
+		select {
+		case <-h.Done():
+			o := h.Wait()
+			if o.Declined {
+				continue
+			}
+			return o.Status == lcc.Closed
+		case <-time.After(200 * time.Millisecond):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return false
+}
+
+func newInteractionID(worker string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", worker, time.Now().Unix(), hex.EncodeToString(b[:]))
+}
+
+// followPolicy returns the active version of the worker's policy,
+// compiling it when it changed. Running interactions keep their own.
+func (w *Worker) followPolicy(ctx context.Context) (*lcc.Program, error) {
+	v, err := w.store.ActivePolicy(ctx, w.cfg.Policy, false)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := w.program(w.cfg.Policy, v)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	changed := w.active == nil || w.active.Ref != prog.Ref
+	w.active = prog
+	w.mu.Unlock()
+	if changed {
+		w.log.Info().Str("policy", prog.Ref.String()).Str("sha256", prog.Ref.Hash[:12]).Msg("following policy version")
+	}
+	return prog, nil
+}
+
+// program compiles a stored version (cached by hash), checking that the
+// text matches its recorded hash.
+func (w *Worker) program(name string, v *raftstore.PolicyVersion) (*lcc.Program, error) {
+	hash := lcc.HashSource([]byte(v.Text))
+	if hash != v.SHA256 {
+		return nil, fmt.Errorf("worker: policy %s v%d: text hash %s does not match the recorded %s", name, v.Version, hash[:12], v.SHA256[:12])
+	}
+	w.mu.Lock()
+	p := w.programs[hash]
+	w.mu.Unlock()
+	if p != nil && p.Ref.Version == v.Version && p.Ref.Name == name {
+		return p, nil
+	}
+	p, diags, err := lcc.Compile(fmt.Sprintf("%s@v%d", name, v.Version), []byte(v.Text), lcc.PolicyRef{Name: name, Version: v.Version, Hash: hash}, policies.Known())
+	if err != nil {
+		return nil, fmt.Errorf("worker: policy %s v%d does not compile here: %v", name, v.Version, diags.Errors())
+	}
+	w.mu.Lock()
+	w.programs[hash] = p
+	w.mu.Unlock()
+	return p, nil
+}
+
+// resolve fetches the exact version a peer's message names.
+func (w *Worker) resolve(ctx context.Context, ref lcc.PolicyRef) (*lcc.Program, error) {
+	w.mu.Lock()
+	p := w.programs[ref.Hash]
+	w.mu.Unlock()
+	if p != nil && p.Ref == ref {
+		return p, nil
+	}
+	v, err := w.store.PolicyVersion(ctx, ref.Name, ref.Version)
+	if err != nil {
+		return nil, err
+	}
+	p, err = w.program(ref.Name, v)
+	if err != nil {
+		return nil, err
+	}
+	if p.Ref != ref {
+		return nil, fmt.Errorf("%w: the store's %s has hash %.12s, the message names %.12s", lcc.ErrPolicyMismatch, p.Ref, p.Ref.Hash, ref.Hash)
+	}
+	return p, nil
+}
+
+func (w *Worker) refreshPeers(ctx context.Context) error {
+	ws, err := w.store.Workers(ctx, true)
+	if err != nil {
+		return err
+	}
+	peers := map[string]raftstore.Worker{}
+	addrs := map[string]string{}
+	for _, x := range ws {
+		peers[x.ID] = x
+		addrs[x.ID] = x.Addr
+	}
+	w.mu.Lock()
+	w.peers = peers
+	w.mu.Unlock()
+	w.tr.setPeers(addrs)
+	return nil
+}
+
+func (w *Worker) peerAddrs(ctx context.Context) (map[string]string, error) {
+	if err := w.refreshPeers(ctx); err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]string{}
+	for id, p := range w.peers {
+		out[id] = p.Addr
+	}
+	return out, nil
+}
+
+// observe reads the inventory and samples this host's load.
+func (w *Worker) observe(ctx context.Context) error {
+	inv, err := w.vs.Inventory(ctx)
+	if err != nil {
+		return err
+	}
+	h, ok := inv.Host(w.cfg.Host)
+	if !ok {
+		return fmt.Errorf("worker: host %s is not in vCenter", w.cfg.Host)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.inv, w.hostID = inv, h.ID
+	cpu, mem := share(h.CPUUsedMHz, h.CPUCapacityMHz), share(h.MemUsedMB, h.MemCapacityMB)
+	window := 3
+	if w.active != nil {
+		window = max(1, int(paramNum(w.active, "smoothing_window", 3)))
+	}
+	w.samples = appendWindow(w.samples, cpu, window)
+	w.memSamples = appendWindow(w.memSamples, mem, window)
+	load := mean(w.samples)
+	high, low := 0.7, 0.3
+	if w.active != nil {
+		high, low = paramNum(w.active, "high_load", high), paramNum(w.active, "low_load", low)
+	}
+	now := time.Now()
+	w.highSince = since(w.highSince, load > high, now)
+	w.lowSince = since(w.lowSince, load < low, now)
+	return nil
+}
+
+func since(t time.Time, cond bool, now time.Time) time.Time {
+	if !cond {
+		return time.Time{}
+	}
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+func share(used, capacity int64) float64 {
+	if capacity <= 0 {
+		return 0
+	}
+	return float64(used) / float64(capacity)
+}
+
+func appendWindow(s []float64, v float64, n int) []float64 {
+	s = append(s, v)
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
+
+func mean(s []float64) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	var t float64
+	for _, v := range s {
+		t += v
+	}
+	return t / float64(len(s))
+}
+
+// trace logs every LCC step at debug level, with the interaction and the
+// policy version.
+func (w *Worker) trace(e lcc.TraceEvent) {
+	if e.Kind == lcc.TraceOutcome {
+		return
+	}
+	w.log.Debug().Str("interaction", e.Interaction).Str("policy", e.Policy.String()).Str("role", e.Role).
+		Str("kind", string(e.Kind)).Str("peer", e.Peer).Str("term", e.Term).Msg("lcc step")
+}
+
+// onOutcome logs each agent's end, journals negotiations this worker
+// started, and frees the VM it was negotiating.
+func (w *Worker) onOutcome(o lcc.Outcome) {
+	w.mu.Lock()
+	mine := w.running[o.Interaction]
+	delete(w.running, o.Interaction)
+	vm := ""
+	for name, iid := range w.negotiating {
+		if iid == o.Interaction {
+			vm = name
+			delete(w.negotiating, name)
+		}
+	}
+	w.mu.Unlock()
+	if o.Declined && mine {
+		return
+	}
+	ev := w.log.Info()
+	if o.Status != lcc.Closed {
+		ev = w.log.Warn()
+	}
+	ev.Str("interaction", o.Interaction).Str("policy", o.Policy.String()).Str("role", o.Role).Str("vm", vm).
+		Str("outcome", o.Status.String()).Str("reason", o.Reason).Msg("interaction ended")
+	if mine && vm != "" && o.Status != lcc.Closed {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		w.store.AppendJournal(ctx, raftstore.JournalEntry{Kind: "negotiation", Interaction: o.Interaction, Policy: o.Policy.Name,
+			Version: o.Policy.Version, VM: vm, From: w.cfg.Host, Outcome: o.Status.String(), Reason: o.Reason, Worker: w.cfg.ID})
+	}
+}
+
+// Close stops answering peers (Run's end does this too).
+func (w *Worker) Close() {
+	if w.srv != nil {
+		w.srv.Close()
+	}
+	w.node.Close()
+}
