@@ -34,6 +34,7 @@ type LocalConfig struct {
 	DryRun      bool
 	Logger      zerolog.Logger
 	Dir         string // data folder; default a new temporary folder, removed on Close
+	Observer    func(lcc.Outcome)
 }
 
 // Local is a running in-process parley.
@@ -145,7 +146,7 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (l *Local, err error) {
 			return nil, err
 		}
 		l.clients = append(l.clients, vc)
-		w, err := New(Config{ID: fmt.Sprintf("w%d", i), Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger}, vc, l.Store)
+		w, err := New(Config{ID: fmt.Sprintf("w%d", i), Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer}, vc, l.Store)
 		if err != nil {
 			return nil, err
 		}

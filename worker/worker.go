@@ -60,6 +60,9 @@ type Config struct {
 	Interval  time.Duration // tick; default 2s, with ±20% jitter
 	DryRun    bool          // negotiate and journal; reserve and move nothing
 	Logger    zerolog.Logger
+	// Observer, when set, sees every agent outcome (tests check that all
+	// participants of an interaction ran the same policy version).
+	Observer func(lcc.Outcome)
 }
 
 // Worker is the agent of one host.
@@ -462,6 +465,9 @@ func (w *Worker) trace(e lcc.TraceEvent) {
 // onOutcome logs each agent's end, journals negotiations this worker
 // started, and frees the VM it was negotiating.
 func (w *Worker) onOutcome(o lcc.Outcome) {
+	if w.cfg.Observer != nil {
+		w.cfg.Observer(o)
+	}
 	w.mu.Lock()
 	mine := w.running[o.Interaction]
 	delete(w.running, o.Interaction)

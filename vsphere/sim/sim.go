@@ -37,6 +37,8 @@ type Relocation struct {
 	Start  time.Time `json:"start"`
 	End    time.Time `json:"end"`
 	Result string    `json:"result"` // success, or the fault
+	// TargetLoad is the target's CPU use / capacity right after the move.
+	TargetLoad float64 `json:"target_load"`
 }
 
 // Sim is a running simulated vCenter.
@@ -458,6 +460,9 @@ func (s *Sim) finishRelocation(vm *strictVM, from, to string, rec *Relocation) t
 	rec.Result = "success"
 	if f != nil {
 		rec.Result = fmt.Sprintf("%T", f)
+	} else {
+		cpu, _ := s.loadLocked(to)
+		rec.TargetLoad = float64(cpu) / float64(int64(target.Summary.Hardware.CpuMhz)*int64(target.Summary.Hardware.NumCpuCores))
 	}
 	s.records = append(s.records, *rec)
 	return f

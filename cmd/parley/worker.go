@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/parleyhq/parley/policies"
+	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/vsphere"
+	"github.com/parleyhq/parley/worker"
+)
+
+func init() {
+	topLevel["worker"] = command{"worker", "run the agent for one ESXi host (worker constraints: list its constraint library)", (*cli).workerRun}
+}
+
+func (c *cli) workerRun(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == "constraints" {
+		return c.workerConstraints(args[1:])
+	}
+	fs := c.newFlags("worker", "worker --id ID --host ESXI_HOST --vsphere URL --store ADDRS --listen ADDR [--advertise ADDR] [--policy NAME] [--interval D] [--dry-run]")
+	id := fs.String("id", "", "worker id, unique among workers")
+	host := fs.String("host", "", "the ESXi host's name in vCenter")
+	vsURL := fs.String("vsphere", "", "vCenter SDK URL, https://[user[:password]@]host/sdk")
+	credFile := fs.String("credentials-file", "", "file with user:password for vCenter (else the URL or PARLEY_VSPHERE_USER/PARLEY_VSPHERE_PASSWORD)")
+	insecure := fs.Bool("insecure", false, "do not verify vCenter's certificate")
+	thumb := fs.String("thumbprint", "", "pin vCenter's certificate SHA-1 thumbprint")
+	store := fs.String("store", envOr("PARLEY_STORE", "127.0.0.1:7070"), "store members' HTTP addresses, comma-separated")
+	listen := fs.String("listen", "127.0.0.1:7100", "address for peers' LCC messages")
+	advertise := fs.String("advertise", "", "address peers dial (default: --listen)")
+	policy := fs.String("policy", "balance", "policy to follow")
+	interval := fs.Duration("interval", 2*time.Second, "tick")
+	dry := fs.Bool("dry-run", false, "negotiate and journal, but reserve and move nothing")
+	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	if *id == "" || *host == "" || *vsURL == "" || *interval <= 0 {
+		fmt.Fprintln(c.stderr, "parley worker: --id, --host, --vsphere and a positive --interval are required")
+		fs.Usage()
+		return exitUsage
+	}
+	vcfg := vsphere.Config{URL: *vsURL, Insecure: *insecure, Thumbprint: *thumb}
+	if err := vcfg.Credentials(*credFile); err != nil {
+		fmt.Fprintln(c.stderr, "parley worker:", err)
+		return exitUsage
+	}
+	st, err := raftstore.NewClient([]string{*store})
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley worker:", err)
+		return exitUsage
+	}
+	var vs *vsphere.Client
+	for {
+		vs, err = vsphere.Connect(ctx, vcfg, c.log)
+		if err == nil {
+			break
+		}
+		c.log.Warn().Err(err).Str("vcenter", vsphere.Redacted(*vsURL)).Msg("cannot reach vCenter; retrying")
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-time.After(2 * time.Second):
+		}
+	}
+	defer vs.Close()
+	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log}, vs, st)
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley worker:", err)
+		return exitUsage
+	}
+	if err := w.Run(ctx); err != nil {
+		fmt.Fprintln(c.stderr, "parley worker:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func (c *cli) workerConstraints(args []string) int {
+	fs := c.newFlags("worker constraints", "worker constraints [-o table|json]")
+	out := fs.String("o", "table", "output format: table or json")
+	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	if *out == "json" {
+		writeJSON(c.stdout, policies.Vocabulary)
+		return exitOK
+	}
+	t := newTable(c.stdout, "CONSTRAINT", "DOC")
+	for _, v := range policies.Vocabulary {
+		t.row(v.Key(), v.Doc)
+	}
+	t.flush()
+	return exitOK
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
