@@ -268,4 +268,3 @@ func TestDryRunMovesNothing(t *testing.T) {
 	}
 	t.Fatal("no would-migrate entry in the journal")
 }
-
