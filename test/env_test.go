@@ -1,0 +1,303 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/policies"
+	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/vsphere/sim"
+)
+
+// env is a parley of real processes on loopback: a 3-member store, a
+// simulated vCenter and one worker per simulated host.
+type env struct {
+	t          *testing.T
+	stores     []*proc
+	storeHTTP  []string
+	sim        *proc
+	sdk        string
+	control    string
+	workers    []*proc
+	client     *raftstore.Client
+	hosts      int
+	policyText string
+}
+
+type envConfig struct {
+	hosts, vms  int
+	seed        int64
+	migrateTime time.Duration
+	leaseTTL    int // seconds, written into the policy
+	noWorkers   bool
+}
+
+func newEnv(t *testing.T, cfg envConfig) *env {
+	t.Helper()
+	e := &env{t: t, hosts: cfg.hosts}
+	dir := t.TempDir()
+	var raft []string
+	for i := 0; i < 3; i++ {
+		raft = append(raft, freePort(t))
+		e.storeHTTP = append(e.storeHTTP, freePort(t))
+	}
+	for i := 0; i < 3; i++ {
+		args := []string{"store", "--id", fmt.Sprintf("s%d", i+1), "--data", filepath.Join(dir, fmt.Sprintf("s%d", i+1)),
+			"--raft-addr", raft[i], "--http-addr", e.storeHTTP[i],
+			"--heartbeat-timeout", "500ms", "--election-timeout", "500ms", "--leader-lease-timeout", "250ms", "--lock-delay", "2s"}
+		if i == 0 {
+			args = append(args, "--bootstrap")
+		} else {
+			args = append(args, "--join", e.storeHTTP[0])
+		}
+		e.stores = append(e.stores, start(t, fmt.Sprintf("store s%d", i+1), args...))
+		if i == 0 {
+			e.waitReady(e.storeHTTP[0], 20*time.Second)
+		}
+	}
+	var err error
+	e.client, err = raftstore.NewClient(e.storeHTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client.Timeout = 20 * time.Second
+	ctx := ctxFor(t, time.Minute)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := e.client.Status(ctx)
+		if err == nil && len(st.Members) == 3 && st.Leader != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not form: %+v %v", st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	text, _ := policies.Source("balance")
+	e.policyText = string(text)
+	if cfg.leaseTTL > 0 {
+		e.policyText = strings.Replace(e.policyText, "param(lease_ttl, 30).", fmt.Sprintf("param(lease_ttl, %d).", cfg.leaseTTL), 1)
+	}
+	if _, err := e.client.Push(ctx, raftstore.PushRequest{Name: "balance", Text: e.policyText, Author: "e2e"}); err != nil {
+		t.Fatal(err)
+	}
+	mt := cfg.migrateTime
+	if mt == 0 {
+		mt = 500 * time.Millisecond
+	}
+	e.sim = start(t, "sim", "sim", "--hosts", fmt.Sprint(cfg.hosts), "--vms", fmt.Sprint(cfg.vms), "--seed", fmt.Sprint(cfg.seed),
+		"--migrate-time", mt.String())
+	e.sdk = e.sim.waitOutput("SDK ", 90*time.Second)
+	e.control = e.sim.waitOutput("CONTROL ", 5*time.Second)
+	if !cfg.noWorkers {
+		for i := 0; i < cfg.hosts; i++ {
+			e.workers = append(e.workers, start(t, fmt.Sprintf("worker w%d", i), "worker", "--id", fmt.Sprintf("w%d", i),
+				"--host", fmt.Sprintf("DC0_C0_H%d", i), "--vsphere", e.sdk, "--insecure", "--store", strings.Join(e.storeHTTP, ","),
+				"--listen", freePort(t), "--interval", "500ms"))
+		}
+	}
+	return e
+}
+
+func (e *env) waitReady(addr string, d time.Duration) {
+	e.t.Helper()
+	c, _ := raftstore.NewClient([]string{addr})
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := c.Status(ctx)
+		cancel()
+		if err == nil && st.Leader != "" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("store member at %s not ready", addr)
+}
+
+// leader returns the index of the store member that leads, or -1.
+func (e *env) leader() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i, a := range e.storeHTTP {
+		c, _ := raftstore.NewClient([]string{a})
+		c.Timeout = time.Second
+		st, err := c.Status(ctx)
+		if err == nil && st.State == "Leader" {
+			return i
+		}
+	}
+	return -1
+}
+
+func (e *env) waitLeader(d time.Duration) int {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if l := e.leader(); l >= 0 {
+			return l
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatal("no store leader")
+	return -1
+}
+
+func (e *env) relocations() []sim.Relocation {
+	var recs []sim.Relocation
+	getJSON(e.t, e.control+"/relocations", &recs)
+	return recs
+}
+
+func (e *env) loads() map[string]float64 {
+	var m map[string]float64
+	getJSON(e.t, e.control+"/loads", &m)
+	return m
+}
+
+func (e *env) placement() map[string]string {
+	var m map[string]string
+	getJSON(e.t, e.control+"/placement", &m)
+	return m
+}
+
+// checkNoOverlap checks, from vCenter's own relocation record, that no VM
+// had two overlapping migrations, that no host took part in more than
+// slots at once, and that no target went over high; and, from the
+// journal, that no VM had two overlapping migrations either.
+func (e *env) checkNoOverlap(slots int, high float64) {
+	e.t.Helper()
+	recs := e.relocations()
+	byVM := map[string][]sim.Relocation{}
+	type ev struct {
+		at time.Time
+		d  int
+	}
+	byHost := map[string][]ev{}
+	for _, r := range recs {
+		byVM[r.VM] = append(byVM[r.VM], r)
+		byHost[r.From] = append(byHost[r.From], ev{r.Start, 1}, ev{r.End, -1})
+		byHost[r.To] = append(byHost[r.To], ev{r.Start, 1}, ev{r.End, -1})
+		if r.Result == "success" && r.TargetLoad > high+0.02 { // demand may drift by a little during a move
+			e.t.Errorf("oversubscription: %s took %s to %.3f, over %.2f", r.To, r.VM, r.TargetLoad, high)
+		}
+	}
+	for vm, rs := range byVM {
+		sortRel(rs)
+		for i := 1; i < len(rs); i++ {
+			if rs[i].Start.Before(rs[i-1].End) {
+				e.t.Errorf("overlap: %s migrated %v-%v and %v-%v", vm, rs[i-1].Start, rs[i-1].End, rs[i].Start, rs[i].End)
+			}
+		}
+	}
+	for h, evs := range byHost {
+		sortEv := func(i, j int) bool {
+			if evs[i].at.Equal(evs[j].at) {
+				return evs[i].d < evs[j].d
+			}
+			return evs[i].at.Before(evs[j].at)
+		}
+		sortSlice(evs, sortEv)
+		n, peak := 0, 0
+		for _, x := range evs {
+			n += x.d
+			peak = max(peak, n)
+		}
+		if peak > slots {
+			e.t.Errorf("host %s took part in %d migrations at once (limit %d)", h, peak, slots)
+		}
+	}
+	ctx := ctxFor(e.t, 30*time.Second)
+	js, err := e.client.Journal(ctx, 0, 100000)
+	if err != nil {
+		e.t.Fatalf("journal: %v", err)
+	}
+	type span struct{ start, end int64 }
+	jv := map[string][]span{}
+	for _, j := range js {
+		if j.Kind == "migration" {
+			jv[j.VM] = append(jv[j.VM], span{j.Time - j.DurationMS*int64(time.Millisecond), j.Time})
+		}
+	}
+	for vm, ss := range jv {
+		sortSlice(ss, func(i, j int) bool { return ss[i].start < ss[j].start })
+		for i := 1; i < len(ss); i++ {
+			if ss[i].start < ss[i-1].end-int64(50*time.Millisecond) {
+				e.t.Errorf("journal overlap: %s", vm)
+			}
+		}
+	}
+	e.t.Logf("checked %d relocations and %d journal entries for overlap and slots", len(recs), len(js))
+}
+
+func sortRel(rs []sim.Relocation) {
+	sortSlice(rs, func(i, j int) bool { return rs[i].Start.Before(rs[j].Start) })
+}
+
+// checkPlacement: every VM is on exactly one host, checked through the
+// simulator's placement and the host lists it publishes.
+func (e *env) checkPlacement(vms int) {
+	e.t.Helper()
+	p := e.placement()
+	if len(p) != vms {
+		e.t.Errorf("%d VMs placed, want %d", len(p), vms)
+	}
+	for vm, h := range p {
+		if h == "" {
+			e.t.Errorf("VM %s is on no host", vm)
+		}
+	}
+}
+
+// interactionsFromLogs maps each interaction to the policy versions the
+// workers' logs give for it.
+func (e *env) interactionsFromLogs() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, w := range e.workers {
+		for _, line := range strings.Split(w.log.String(), "\n") {
+			if !strings.Contains(line, `"interaction ended"`) {
+				continue
+			}
+			var rec struct {
+				Interaction string `json:"interaction"`
+				Policy      string `json:"policy"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Interaction != "" {
+				if out[rec.Interaction] == nil {
+					out[rec.Interaction] = map[string]bool{}
+				}
+				out[rec.Interaction][rec.Policy] = true
+			}
+		}
+	}
+	return out
+}
+
+func (e *env) killStore(i int) {
+	e.stores[i].kill(syscall.SIGKILL)
+}
+
+func isUnavailable(err error) bool {
+	var ae *raftstore.Error
+	return errors.As(err, &ae) && (ae.Code == "no_quorum" || ae.Code == "unknown_outcome")
+}
+
+func chaosDuration(def time.Duration) time.Duration {
+	if v := os.Getenv("PARLEY_CHAOS_DURATION"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return d
+		}
+	}
+	return def
+}
+
+var sortMu sync.Mutex
