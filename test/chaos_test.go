@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -225,13 +226,13 @@ func TestChaosWorkerKilledMidMigration(t *testing.T) {
 	s.finish()
 }
 
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+i))) }
+func itoa(i int) string { return strconv.Itoa(i) }
 
 // TestChaosPolicyRollbackUnderLoad: push a new version, activate it, roll
 // back, while negotiations run. Every interaction ran on one version, and
 // every acknowledged version is in the history afterwards.
 func TestChaosPolicyRollbackUnderLoad(t *testing.T) {
-	s := startScenario(t, envConfig{hosts: 8, vms: 64, seed: 15, migrateTime: 700 * time.Millisecond})
+	s := startScenario(t, envConfig{hosts: 8, vms: 64, seed: 17, migrateTime: 700 * time.Millisecond})
 	var acked []int
 	for round := 0; round < 3; round++ {
 		time.Sleep(2 * time.Second)
@@ -272,6 +273,9 @@ func TestChaosPolicyRollbackUnderLoad(t *testing.T) {
 		if !have[v] {
 			t.Errorf("acknowledged version %d is missing from the history", v)
 		}
+	}
+	if len(by) == 0 || len(s.e.relocations()) == 0 {
+		t.Errorf("no negotiation ran under the policy changes: %d interactions, %d relocations", len(by), len(s.e.relocations()))
 	}
 	t.Logf("%d interactions in the workers' logs over versions %v; %d activations", len(by), versions, len(h.Activations))
 	s.finish()
