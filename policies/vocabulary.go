@@ -27,6 +27,8 @@ var Vocabulary = []lcc.ConstraintInfo{
 	{Name: "capacity", Arity: 2, Doc: "capacity(CPUMHz, MemMB): this host's capacity"},
 	{Name: "vms", Arity: 1, Doc: "vms(L): the VMs on this host as a list of vm(Name, CPUMHz, MemMB)"},
 	{Name: "peers", Arity: 2, Doc: "peers(Role, Ids): the live peer workers (all workers can play any role)"},
+	{Name: "vm_count", Arity: 1, Doc: "vm_count(N): the powered-on VMs on this host"},
+	{Name: "drain_requested", Arity: 1, Doc: "drain_requested(Who): an operator asked (parley host drain) for this host to be emptied"},
 	// decisions
 	{Name: "overloaded", Arity: 1, Doc: "overloaded(Load): smoothed CPU load has stayed above param(high_load) for param(hold_time) seconds"},
 	{Name: "underloaded", Arity: 1, Doc: "underloaded(Load): smoothed CPU load has stayed below param(low_load) for param(hold_time) seconds"},
@@ -41,6 +43,8 @@ var Vocabulary = []lcc.ConstraintInfo{
 	{Name: "migrate", Arity: 4, Doc: "migrate(VM, Winner, Res, Lease): vMotion the VM to the winner's host, renewing the leases; journal it; release"},
 	{Name: "release", Arity: 1, Doc: "release(Res): give back a reservation or leases"},
 	{Name: "journal_note", Arity: 2, Doc: "journal_note(VM, Reason): record a negotiation that ended without a move"},
+	{Name: "report_drain", Arity: 2, Doc: "report_drain(State, Reason): record this host's drain state (draining, drained, blocked, standby) and the VMs left"},
+	{Name: "set_maintenance", Arity: 1, Doc: "set_maintenance(On): put this host into maintenance mode (true) or take it out (false) through vSphere"},
 }
 
 // Known returns the vocabulary as a set for the checker.

@@ -333,3 +333,26 @@ func (c *Client) Snapshot(ctx context.Context) ([]byte, error) {
 func (c *Client) Restore(ctx context.Context, backup []byte) error {
 	return c.do(ctx, http.MethodPost, "/v1/cluster/restore", backup, nil)
 }
+
+// ---- hosts ----
+
+// Hosts lists drain requests and reports.
+func (c *Client) Hosts(ctx context.Context, stale bool) ([]HostState, error) {
+	var out []HostState
+	return out, c.do(ctx, http.MethodGet, withQuery("/v1/hosts", staleQuery(stale)), nil, &out)
+}
+
+// Drain asks for a host to be drained (on) or withdraws the request.
+func (c *Client) Drain(ctx context.Context, host, who string, on bool) (*HostState, error) {
+	var out HostState
+	verb := "undrain"
+	if on {
+		verb = "drain"
+	}
+	return &out, c.do(ctx, http.MethodPost, "/v1/hosts/"+url.PathEscape(host)+"/"+verb, HostRequest{Who: who}, &out)
+}
+
+// ReportHost records a worker's report on its host.
+func (c *Client) ReportHost(ctx context.Context, r HostReport) error {
+	return c.do(ctx, http.MethodPost, "/v1/hosts/"+url.PathEscape(r.Name)+"/report", r, nil)
+}

@@ -20,6 +20,8 @@ const (
 	cmdRemoveMember = "member.remove"
 	cmdLeaderExtend = "lease.leader_extend"
 	cmdSweep        = "lease.sweep"
+	cmdHostDrain    = "host.drain"
+	cmdHostReport   = "host.report"
 )
 
 // FlagIgnoreUnknown lets a member that does not know a command type skip

@@ -85,6 +85,9 @@ func decodeState(r io.Reader) (*State, error) {
 			return nil, fmt.Errorf("raftstore: snapshot is missing a section")
 		}
 	}
+	if s.Hosts == nil { // snapshots from before host drains
+		s.Hosts = map[string]*HostState{}
+	}
 	return s, nil
 }
 

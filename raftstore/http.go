@@ -47,6 +47,10 @@ func (s *Store) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/workers", h.read(h.listWorkers))
 	mux.HandleFunc("POST /v1/journal", h.appendJournal)
 	mux.HandleFunc("GET /v1/journal", h.read(h.journal))
+	mux.HandleFunc("GET /v1/hosts", h.read(h.listHosts))
+	mux.HandleFunc("POST /v1/hosts/{name}/drain", h.drain(true))
+	mux.HandleFunc("POST /v1/hosts/{name}/undrain", h.drain(false))
+	mux.HandleFunc("POST /v1/hosts/{name}/report", h.hostReport)
 	mux.HandleFunc("GET /v1/cluster/status", h.status)
 	mux.HandleFunc("POST /v1/cluster/join", h.join)
 	mux.HandleFunc("POST /v1/cluster/remove", h.remove)
@@ -550,6 +554,51 @@ func (h *api) journal(w http.ResponseWriter, r *http.Request, s *State) {
 	}
 	out := s.journalSince(since, limit)
 	writeJSON(w, http.StatusOK, out)
+}
+
+// ---- hosts ----
+
+func (h *api) listHosts(w http.ResponseWriter, r *http.Request, s *State) {
+	out := []HostState{}
+	for _, x := range s.Hosts {
+		out = append(out, *x)
+	}
+	sortBy(out, func(a, b HostState) bool { return a.Name < b.Name })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *api) drain(on bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, e := body(r, 64<<10)
+		if e != nil {
+			writeErr(w, e)
+			return
+		}
+		var req HostRequest
+		if len(bytes.TrimSpace(raw)) > 0 {
+			if e := decode(raw, &req); e != nil {
+				writeErr(w, e)
+				return
+			}
+		}
+		req.Name, req.Drain = r.PathValue("name"), on
+		h.write(w, r, raw, cmdHostDrain, req, http.StatusOK)
+	}
+}
+
+func (h *api) hostReport(w http.ResponseWriter, r *http.Request) {
+	raw, e := body(r, 64<<10)
+	if e != nil {
+		writeErr(w, e)
+		return
+	}
+	var req HostReport
+	if e := decode(raw, &req); e != nil {
+		writeErr(w, e)
+		return
+	}
+	req.Name = r.PathValue("name")
+	h.write(w, r, raw, cmdHostReport, req, http.StatusOK)
 }
 
 // ---- cluster ----

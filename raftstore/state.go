@@ -38,6 +38,7 @@ type State struct {
 	Journal      []JournalEntry             `json:"journal"`
 	JournalNext  uint64                     `json:"journal_next"`
 	Members      map[string]MemberRequest   `json:"members"`
+	Hosts        map[string]*HostState      `json:"hosts,omitempty"`
 	Requests     map[string]json.RawMessage `json:"requests"`
 	RequestOrder []string                   `json:"request_order"`
 	LastTime     int64                      `json:"last_time"`
@@ -47,7 +48,7 @@ type State struct {
 func newState() *State {
 	return &State{
 		Policies: map[string]*Policy{}, Leases: map[string]*Lease{}, Workers: map[string]*Worker{},
-		Members: map[string]MemberRequest{}, Requests: map[string]json.RawMessage{}, JournalNext: 1,
+		Members: map[string]MemberRequest{}, Requests: map[string]json.RawMessage{}, Hosts: map[string]*HostState{}, JournalNext: 1,
 	}
 }
 
@@ -153,6 +154,18 @@ func (s *State) dispatch(index uint64, now, prev int64, c *Command) *Result {
 		return s.sweep(now)
 	case cmdRestore:
 		return s.restore(c)
+	case cmdHostDrain:
+		req, e := decodeBody[HostRequest](c)
+		if e != nil {
+			return &Result{Error: e}
+		}
+		return s.hostDrain(now, req)
+	case cmdHostReport:
+		req, e := decodeBody[HostReport](c)
+		if e != nil {
+			return &Result{Error: e}
+		}
+		return s.hostReport(now, req)
 	}
 	if c.Flags&FlagIgnoreUnknown != 0 {
 		return okResult(map[string]string{"ignored": c.Type})
@@ -465,13 +478,55 @@ func (s *State) restore(c *Command) *Result {
 	if err != nil {
 		return &Result{Error: badRequest("body", "%v", err)}
 	}
-	s.Policies, s.Leases, s.Workers = b.Policies, b.Leases, b.Workers
+	s.Policies, s.Leases, s.Workers, s.Hosts = b.Policies, b.Leases, b.Workers, b.Hosts
 	s.Journal, s.JournalNext = b.Journal, max(b.JournalNext, 1)
 	n := 0
 	for _, p := range s.Policies {
 		n += len(p.Versions)
 	}
 	return okResult(map[string]int{"policies": len(s.Policies), "versions": n, "leases": len(s.Leases)})
+}
+
+// ---- hosts ----
+
+func validHostName(n string) bool { return n != "" && len(n) <= 200 && keyRe.MatchString("host/"+n) }
+
+func (s *State) host(name string) *HostState {
+	if s.Hosts == nil {
+		s.Hosts = map[string]*HostState{}
+	}
+	h := s.Hosts[name]
+	if h == nil {
+		h = &HostState{Name: name}
+		s.Hosts[name] = h
+	}
+	return h
+}
+
+func (s *State) hostDrain(now int64, req *HostRequest) *Result {
+	if !validHostName(req.Name) {
+		return &Result{Error: badRequest("name", "host name %q is not valid", req.Name)}
+	}
+	h := s.host(req.Name)
+	h.Drain, h.RequestedBy, h.RequestedAt, h.Updated = req.Drain, req.Who, now, now
+	if req.Drain {
+		h.State, h.Reason = "draining", "requested"
+	} else {
+		h.State, h.Reason = "", "drain withdrawn"
+	}
+	return okResult(h)
+}
+
+func (s *State) hostReport(now int64, req *HostReport) *Result {
+	if !validHostName(req.Name) {
+		return &Result{Error: badRequest("name", "host name %q is not valid", req.Name)}
+	}
+	if req.VMsLeft < 0 || len(req.State) > 64 || len(req.Reason) > 1000 {
+		return &Result{Error: badRequest("state", "state, reason or vms_left out of range")}
+	}
+	h := s.host(req.Name)
+	h.State, h.Reason, h.VMsLeft, h.Updated = req.State, req.Reason, req.VMsLeft, now
+	return okResult(h)
 }
 
 // ---- reads ----

@@ -233,3 +233,31 @@ type MemberRequest struct {
 	HTTPAddr string `json:"http_addr"`
 	RaftAddr string `json:"raft_addr,omitempty"`
 }
+
+// HostState is an operator's drain request for a host and the worker's
+// report of its progress.
+type HostState struct {
+	Name        string `json:"name"`
+	Drain       bool   `json:"drain"`
+	RequestedBy string `json:"requested_by,omitempty"`
+	RequestedAt int64  `json:"requested_at,omitempty"`
+	State       string `json:"state,omitempty"`  // draining, drained, blocked, standby
+	Reason      string `json:"reason,omitempty"` // why a drain is blocked, for example
+	VMsLeft     int    `json:"vms_left"`
+	Updated     int64  `json:"updated,omitempty"`
+}
+
+// HostRequest asks for a drain (Drain true) or withdraws it.
+type HostRequest struct {
+	Name  string `json:"name"`
+	Who   string `json:"who"`
+	Drain bool   `json:"drain"`
+}
+
+// HostReport is a worker's report on its host.
+type HostReport struct {
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+	VMsLeft int    `json:"vms_left"`
+}

@@ -55,23 +55,27 @@ func hasFact(p *lcc.Program, functor, a, b string) bool {
 func (w *Worker) registry() *lcc.Registry {
 	r := lcc.NewRegistry()
 	impl := map[string]lcc.ConstraintFunc{
-		"self_host/1":    w.cSelfHost,
-		"load/2":         w.cLoad,
-		"capacity/2":     w.cCapacity,
-		"vms/1":          w.cVMs,
-		"peers/2":        w.cPeers,
-		"overloaded/1":   w.cOverloaded,
-		"underloaded/1":  w.cUnderloaded,
-		"pick_vm/3":      w.cPickVM,
-		"fits/3":         w.cFits,
-		"bid_score/4":    w.cBidScore,
-		"best_bid/3":     w.cBestBid,
-		"rules_allow/2":  w.cRulesAllow,
-		"reserve/4":      w.cReserve,
-		"take_leases/4":  w.cTakeLeases,
-		"migrate/4":      w.cMigrate,
-		"release/1":      w.cRelease,
-		"journal_note/2": w.cJournalNote,
+		"self_host/1":       w.cSelfHost,
+		"load/2":            w.cLoad,
+		"capacity/2":        w.cCapacity,
+		"vms/1":             w.cVMs,
+		"peers/2":           w.cPeers,
+		"overloaded/1":      w.cOverloaded,
+		"underloaded/1":     w.cUnderloaded,
+		"pick_vm/3":         w.cPickVM,
+		"fits/3":            w.cFits,
+		"bid_score/4":       w.cBidScore,
+		"best_bid/3":        w.cBestBid,
+		"rules_allow/2":     w.cRulesAllow,
+		"reserve/4":         w.cReserve,
+		"take_leases/4":     w.cTakeLeases,
+		"migrate/4":         w.cMigrate,
+		"release/1":         w.cRelease,
+		"journal_note/2":    w.cJournalNote,
+		"vm_count/1":        w.cVMCount,
+		"drain_requested/1": w.cDrainRequested,
+		"report_drain/2":    w.cReportDrain,
+		"set_maintenance/1": w.cSetMaintenance,
 	}
 	for _, c := range policies.Vocabulary {
 		fn, ok := impl[c.Key()]
@@ -326,7 +330,7 @@ func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem i
 	if err != nil {
 		return false, 0, err
 	}
-	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 {
+	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 || w.draining() {
 		return false, 0, nil
 	}
 	for _, v := range s.inv.VMsOn(s.host.ID) {
@@ -724,4 +728,85 @@ func (w *Worker) reconcile(ctx context.Context) error {
 		w.log.Info().Str("vm", vm).Strs("keys", keys).Str("outcome", outcome).Msg("reconciled leases from before a restart")
 	}
 	return nil
+}
+
+func (w *Worker) draining() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.drain != nil
+}
+
+func (w *Worker) cVMCount(_ context.Context, g *lcc.Goal) (bool, error) {
+	s, err := w.snap()
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	for _, v := range s.inv.VMsOn(s.host.ID) {
+		if v.PowerState == "poweredOn" {
+			n++
+		}
+	}
+	return g.Unify(0, lcc.I(int64(n))), nil
+}
+
+func (w *Worker) cDrainRequested(_ context.Context, g *lcc.Goal) (bool, error) {
+	w.mu.Lock()
+	d := w.drain
+	w.mu.Unlock()
+	if d == nil {
+		return false, nil
+	}
+	s, err := w.snap()
+	if err != nil || s.host.InMaintenance {
+		return false, err
+	}
+	who := d.RequestedBy
+	if who == "" {
+		who = "operator"
+	}
+	return g.Unify(0, lcc.A(who)), nil
+}
+
+func (w *Worker) cReportDrain(ctx context.Context, g *lcc.Goal) (bool, error) {
+	state, ok := g.AtomName(0)
+	if !ok {
+		return false, errors.New("report_drain/2: the state must be an atom")
+	}
+	reason := lcc.FormatTerm(g.Arg(1))
+	s, err := w.snap()
+	if err != nil {
+		return false, err
+	}
+	left := 0
+	for _, v := range s.inv.VMsOn(s.host.ID) {
+		if v.PowerState == "poweredOn" {
+			left++
+		}
+	}
+	if err := w.store.ReportHost(ctx, raftstore.HostReport{Name: w.cfg.Host, State: state, Reason: reason, VMsLeft: left}); err != nil {
+		return false, err
+	}
+	w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("state", state).Str("reason", reason).Int("vms_left", left).Msg("host state reported")
+	return true, nil
+}
+
+func (w *Worker) cSetMaintenance(ctx context.Context, g *lcc.Goal) (bool, error) {
+	on, ok := g.AtomName(0)
+	if !ok || (on != "true" && on != "false") {
+		return false, errors.New("set_maintenance/1 takes true or false")
+	}
+	if w.dryRun(g.Program) {
+		w.log.Info().Str("interaction", g.Interaction).Str("maintenance", on).Msg("would set maintenance mode (dry run)")
+		return true, nil
+	}
+	s, err := w.snap()
+	if err != nil {
+		return false, err
+	}
+	if err := w.vs.SetMaintenance(ctx, s.host.ID, on == "true"); err != nil {
+		return false, err
+	}
+	w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("maintenance", on).Msg("maintenance mode set")
+	return true, nil
 }

@@ -26,6 +26,8 @@ import (
 type LocalConfig struct {
 	Hosts, VMs  int
 	Seed        int64
+	Skew        float64 // share of VMs on a quarter of the hosts; default 0.5
+	Utilisation float64 // total CPU demand / capacity; default 0.45
 	Policy      string // shipped policy pushed and activated; default balance
 	PolicyText  []byte // overrides the shipped text when set
 	Drift       bool
@@ -87,7 +89,7 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (l *Local, err error) {
 			return nil, err
 		}
 	}
-	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Drift: cfg.Drift, MigrateTime: cfg.MigrateTime}); err != nil {
+	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Skew: cfg.Skew, Utilisation: cfg.Utilisation, Drift: cfg.Drift, MigrateTime: cfg.MigrateTime}); err != nil {
 		return nil, err
 	}
 	var addrs []string

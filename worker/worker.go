@@ -35,6 +35,7 @@ type VSphere interface {
 	Inventory(ctx context.Context) (*vsphere.Inventory, error)
 	Migrate(ctx context.Context, vmID, hostID string, p vsphere.Progress) error
 	VMState(ctx context.Context, vmID string) (vsphere.TaskState, error)
+	SetMaintenance(ctx context.Context, hostID string, on bool) error
 }
 
 // Store is what the worker needs of the store.
@@ -48,6 +49,8 @@ type Store interface {
 	Release(ctx context.Context, req raftstore.RenewRequest) error
 	Leases(ctx context.Context, prefix string, stale bool) ([]raftstore.LeaseView, error)
 	AppendJournal(ctx context.Context, entries ...raftstore.JournalEntry) error
+	Hosts(ctx context.Context, stale bool) ([]raftstore.HostState, error)
+	ReportHost(ctx context.Context, r raftstore.HostReport) error
 }
 
 // Config configures a worker.
@@ -91,6 +94,7 @@ type Worker struct {
 	running     map[string]bool   // interactions this worker started
 	reserveMu   sync.Mutex        // one reservation decision at a time on this host
 	storeOK     bool
+	drain       *raftstore.HostState // this host's drain request, if any
 	ticks       int
 }
 
@@ -210,6 +214,17 @@ func (w *Worker) tick(ctx context.Context) {
 	}
 	if err := w.refreshPeers(tctx); err != nil {
 		w.log.Warn().Err(err).Msg("list peers")
+	}
+	if hs, err := w.store.Hosts(tctx, true); err == nil {
+		var mine *raftstore.HostState
+		for i := range hs {
+			if hs[i].Name == w.cfg.Host && hs[i].Drain {
+				mine = &hs[i]
+			}
+		}
+		w.mu.Lock()
+		w.drain = mine
+		w.mu.Unlock()
 	}
 	if err := w.observe(tctx); err != nil {
 		w.log.Warn().Err(err).Msg("observe host")
