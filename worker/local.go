@@ -28,8 +28,8 @@ type LocalConfig struct {
 	Seed        int64
 	Skew        float64 // share of VMs on a quarter of the hosts; default 0.5
 	Utilisation float64 // total CPU demand / capacity; default 0.45
-	Policy      string // shipped policy pushed and activated; default balance
-	PolicyText  []byte // overrides the shipped text when set
+	Policy      string  // shipped policy pushed and activated; default balance
+	PolicyText  []byte  // overrides the shipped text when set
 	Drift       bool
 	MigrateTime time.Duration
 	Interval    time.Duration

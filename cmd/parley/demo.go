@@ -94,6 +94,14 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	before := statsOf(inv)
+	if *policy == "evacuate" {
+		// evacuate acts on drain requests: ask for the most loaded host
+		if _, err := l.Store.Drain(ctx, before.maxHost, "demo", true); err != nil {
+			fmt.Fprintln(c.stderr, "parley demo:", err)
+			return exitFailed
+		}
+		fmt.Fprintf(c.stdout, "requested a drain of %s (parley host drain %s)\n\n", before.maxHost, before.maxHost)
+	}
 	c.view(ctx, l, inv, 0)
 	deadline := time.After(*duration)
 	tick := time.NewTicker(*every)
@@ -119,8 +127,8 @@ loop:
 			lastMoves, quietSince = moves, time.Now()
 		}
 		st := statsOf(inv)
-		if moves > 0 && st.max <= 0.7 && time.Since(quietSince) > 8*time.Second {
-			fmt.Fprintln(c.stdout, "balanced and quiet: stopping early")
+		if moves > 0 && (st.max <= 0.7 || *policy != "balance") && time.Since(quietSince) > 8*time.Second {
+			fmt.Fprintln(c.stdout, "quiet for 8s: stopping early")
 			break
 		}
 	}
@@ -143,8 +151,12 @@ loop:
 	t.row("mean host CPU load", fmt.Sprintf("%.0f%%", before.mean*100), fmt.Sprintf("%.0f%%", after.mean*100))
 	t.flush()
 	fmt.Fprintf(c.stdout, "migrations: %d done, %d failed\n", ok, failed)
-	if ok == 0 || after.stddev >= before.stddev {
-		fmt.Fprintln(c.stdout, "the demo reached nothing: no migration lowered the imbalance")
+	if ok == 0 {
+		fmt.Fprintln(c.stdout, "the demo reached nothing: no migration was made")
+		return exitFailed
+	}
+	if (*policy == "balance" || *policy == "first-fit") && after.stddev >= before.stddev {
+		fmt.Fprintln(c.stdout, "the demo reached nothing: the imbalance did not fall")
 		return exitFailed
 	}
 	return exitOK

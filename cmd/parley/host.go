@@ -84,7 +84,9 @@ func (c *cli) hostList(ctx context.Context, args []string) int {
 
 func (c *cli) hostDrain(ctx context.Context, args []string) int { return c.drainCmd(ctx, args, true) }
 
-func (c *cli) hostUndrain(ctx context.Context, args []string) int { return c.drainCmd(ctx, args, false) }
+func (c *cli) hostUndrain(ctx context.Context, args []string) int {
+	return c.drainCmd(ctx, args, false)
+}
 
 func (c *cli) drainCmd(ctx context.Context, args []string, on bool) int {
 	name := "host undrain"
