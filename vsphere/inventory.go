@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/vmware/govmomi/object"
@@ -43,10 +44,14 @@ type VM struct {
 	MemMB        int64  `json:"mem_mb"`
 }
 
-// Inventory is one consistent read of hosts and VMs.
+// Inventory is one consistent read of hosts and VMs. Treat it as
+// read-only once built: VMsOn indexes it on first use.
 type Inventory struct {
 	Hosts []Host `json:"hosts"`
 	VMs   []VM   `json:"vms"`
+
+	once   sync.Once
+	byHost map[string][]VM
 }
 
 // Host returns the host with id or name, or false.
@@ -61,13 +66,13 @@ func (inv *Inventory) Host(idOrName string) (Host, bool) {
 
 // VMsOn groups VMs by runtime.host.
 func (inv *Inventory) VMsOn(hostID string) []VM {
-	var out []VM
-	for _, v := range inv.VMs {
-		if v.Host == hostID {
-			out = append(out, v)
+	inv.once.Do(func() {
+		inv.byHost = map[string][]VM{}
+		for _, v := range inv.VMs {
+			inv.byHost[v.Host] = append(inv.byHost[v.Host], v)
 		}
-	}
-	return out
+	})
+	return inv.byHost[hostID]
 }
 
 var hostProps = []string{"name", "runtime.connectionState", "runtime.inMaintenanceMode",

@@ -92,6 +92,10 @@ type snapshot struct {
 	inv      *vsphere.Inventory
 	host     vsphere.Host
 	cpu, mem float64 // smoothed shares
+	// inst and instMem are the shares now: the larger of the host's own
+	// figure and the sum of its VMs' demand. A VM that just moved counts at
+	// once through runtime.host, before the host's statistics catch up.
+	inst, instMem float64
 }
 
 func (w *Worker) snap() (snapshot, error) {
@@ -101,7 +105,25 @@ func (w *Worker) snap() (snapshot, error) {
 		return snapshot{}, errors.New("no observation of the host yet")
 	}
 	h, _ := w.inv.Host(w.cfg.Host)
-	return snapshot{inv: w.inv, host: h, cpu: mean(w.samples), mem: mean(w.memSamples)}, nil
+	var cpu, mem int64
+	for _, v := range w.inv.VMsOn(h.ID) {
+		cpu += v.CPUDemandMHz
+		mem += v.MemMB
+	}
+	return snapshot{inv: w.inv, host: h, cpu: mean(w.samples), mem: mean(w.memSamples),
+		inst: share(max(cpu, h.CPUUsedMHz), h.CPUCapacityMHz), instMem: share(max(mem, h.MemUsedMB), h.MemCapacityMB)}, nil
+}
+
+// refresh reads the inventory again without taking a load sample.
+func (w *Worker) refresh(ctx context.Context) error {
+	inv, err := w.vs.Inventory(ctx)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.inv = inv
+	w.mu.Unlock()
+	return nil
 }
 
 func (w *Worker) cSelfHost(_ context.Context, g *lcc.Goal) (bool, error) {
@@ -171,6 +193,14 @@ func (w *Worker) held(threshold string, above bool, g *lcc.Goal) (bool, error) {
 	if start.IsZero() || time.Since(start) < hold {
 		return false, nil
 	}
+	// the smoothed load decides, but not against the load now: a host
+	// that has just shed (or taken) a VM waits for its samples to agree
+	if above && s.inst <= ceiling(g.Program, s.inv) {
+		return false, nil
+	}
+	if !above && s.inst >= paramNum(g.Program, "low_load", 0.3) {
+		return false, nil
+	}
 	return g.Unify(0, lcc.F(round(s.cpu))), nil
 }
 
@@ -223,8 +253,8 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	high := paramNum(g.Program, "high_load", 0.7)
-	excess := int64(s.cpu*float64(s.host.CPUCapacityMHz) - high*float64(s.host.CPUCapacityMHz))
+	high := ceiling(g.Program, s.inv)
+	excess := int64(s.inst*float64(s.host.CPUCapacityMHz) - high*float64(s.host.CPUCapacityMHz))
 	w.mu.Lock()
 	busy := map[string]bool{}
 	for vm := range w.negotiating {
@@ -244,6 +274,24 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if len(cands) == 0 {
 		return false, nil
 	}
+	// A VM larger than the most room any other host has under the ceiling
+	// would get no bid: leave it, and move smaller ones instead.
+	var room int64
+	for _, h := range s.inv.Hosts {
+		if h.ID != s.host.ID && h.Available() {
+			room = max(room, int64(high*float64(h.CPUCapacityMHz))-h.CPUUsedMHz)
+		}
+	}
+	fitting := cands[:0:0]
+	for _, v := range cands {
+		if v.CPUDemandMHz <= room {
+			fitting = append(fitting, v)
+		}
+	}
+	if len(fitting) == 0 {
+		return false, nil
+	}
+	cands = fitting
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].CPUDemandMHz != cands[j].CPUDemandMHz {
 			return cands[i].CPUDemandMHz < cands[j].CPUDemandMHz
@@ -328,7 +376,7 @@ func (w *Worker) cRulesAllow(_ context.Context, g *lcc.Goal) (bool, error) {
 func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem int64, stale bool) (bool, float64, error) {
 	s, err := w.snap()
 	if err != nil {
-		return false, 0, err
+		return false, 0, nil // not observed yet (just started): decline rather than fail
 	}
 	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 || w.draining() {
 		return false, 0, nil
@@ -346,9 +394,9 @@ func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem i
 		return false, 0, err
 	}
 	capCPU, capMem := float64(s.host.CPUCapacityMHz), float64(s.host.MemCapacityMB)
-	projected := (s.cpu*capCPU + float64(ls.reservedCPU+cpu)) / capCPU
-	projMem := (s.mem*capMem + float64(ls.mem+mem)) / capMem
-	high := paramNum(p, "high_load", 0.7)
+	projected := (math.Max(s.cpu, s.inst)*capCPU + float64(ls.reservedCPU+cpu)) / capCPU
+	projMem := (math.Max(s.mem, s.instMem)*capMem + float64(ls.mem+mem)) / capMem
+	high := ceiling(p, s.inv)
 	return projected <= high && projMem <= paramNum(p, "high_mem", 0.9), projected, nil
 }
 
@@ -439,6 +487,11 @@ func (w *Worker) cReserve(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}
 	w.reserveMu.Lock()
 	defer w.reserveMu.Unlock()
+	// decide on vCenter's placement now, not the last tick's: VMs that
+	// moved here since then no longer hold a reservation
+	if err := w.refresh(ctx); err != nil {
+		return false, err
+	}
 	ok, projected, err := w.fits(ctx, g.Program, vm, cpu, mem, false)
 	if err != nil || !ok {
 		return false, err
@@ -809,4 +862,28 @@ func (w *Worker) cSetMaintenance(ctx context.Context, g *lcc.Goal) (bool, error)
 	}
 	w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("maintenance", on).Msg("maintenance mode set")
 	return true, nil
+}
+
+// ceiling is the CPU share a host should stay under: param(high_load), or
+// lower when the policy sets param(balance_margin, M): the fleet's mean
+// load plus M. With a margin, hosts well above the mean shed load even
+// below the high threshold, and no target is filled past the mean plus
+// the margin, so that the fleet evens out without oscillating.
+func ceiling(p *lcc.Program, inv *vsphere.Inventory) float64 {
+	high := paramNum(p, "high_load", 0.7)
+	margin := paramNum(p, "balance_margin", -1)
+	if margin < 0 || inv == nil {
+		return high
+	}
+	var used, capacity int64
+	for _, h := range inv.Hosts {
+		if h.Available() {
+			used += h.CPUUsedMHz
+			capacity += h.CPUCapacityMHz
+		}
+	}
+	if capacity == 0 {
+		return high
+	}
+	return math.Min(high, float64(used)/float64(capacity)+margin)
 }

@@ -63,6 +63,9 @@ type Config struct {
 	Interval  time.Duration // tick; default 2s, with ±20% jitter
 	DryRun    bool          // negotiate and journal; reserve and move nothing
 	Logger    zerolog.Logger
+	// Transport, when set, carries LCC messages instead of HTTP (the
+	// placement benchmark runs thousands of workers on lcc.MemTransport).
+	Transport lcc.Transport
 	// Observer, when set, sees every agent outcome (tests check that all
 	// participants of an interaction ran the same policy version).
 	Observer func(lcc.Outcome)
@@ -117,8 +120,16 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 	w.log = cfg.Logger.With().Str("worker", cfg.ID).Str("host", cfg.Host).Logger()
 	w.reg = w.registry()
 	w.tr = newHTTPTransport(w.peerAddrs)
+	var tr lcc.Transport = w.tr
+	if cfg.Transport != nil {
+		tr = cfg.Transport
+	}
+	var tracer lcc.Tracer
+	if w.log.GetLevel() <= zerolog.DebugLevel {
+		tracer = lcc.TracerFunc(w.trace) // formatting every step costs; only when it is logged
+	}
 	w.node = lcc.NewNode(lcc.NodeConfig{
-		ID: cfg.ID, Transport: w.tr, Registry: w.reg, Tracer: lcc.TracerFunc(w.trace),
+		ID: cfg.ID, Transport: tr, Registry: w.reg, Tracer: tracer,
 		Resolve: w.resolve, OnOutcome: w.onOutcome, UnreachableIsSilence: true,
 		ResponderTimeout: 20 * time.Minute,
 	})
@@ -423,7 +434,7 @@ func (w *Worker) observe(ctx context.Context) error {
 	load := mean(w.samples)
 	high, low := 0.7, 0.3
 	if w.active != nil {
-		high, low = paramNum(w.active, "high_load", high), paramNum(w.active, "low_load", low)
+		high, low = ceiling(w.active, inv), paramNum(w.active, "low_load", low)
 	}
 	now := time.Now()
 	w.highSince = since(w.highSince, load > high, now)
@@ -510,6 +521,9 @@ func (w *Worker) onOutcome(o lcc.Outcome) {
 			Version: o.Policy.Version, VM: vm, From: w.cfg.Host, Outcome: o.Status.String(), Reason: o.Reason, Worker: w.cfg.ID})
 	}
 }
+
+// Node is the worker's LCC node (for an in-memory transport to reach it).
+func (w *Worker) Node() *lcc.Node { return w.node }
 
 // Close stops answering peers (Run's end does this too).
 func (w *Worker) Close() {

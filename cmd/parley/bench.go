@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/vsphere/sim"
+	"github.com/parleyhq/parley/worker"
+)
+
+func init() {
+	register("bench",
+		command{"placement", "compare balance, first-fit and a central greedy optimiser on an in-memory datacentre", (*cli).benchPlacement},
+	)
+}
+
+func (c *cli) benchPlacement(ctx context.Context, args []string) int {
+	fs := c.newFlags("bench placement", "bench placement --hosts N --vms M --seed S [--rounds R] [-o table|json]")
+	hosts := fs.Int("hosts", 64, "hosts")
+	vms := fs.Int("vms", 1000, "VMs")
+	seed := fs.Int64("seed", 1, "seed of the layout")
+	rounds := fs.Int("rounds", 200, "give up after this many rounds")
+	out := fs.String("o", "table", "output format: table or json")
+	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
+		return code
+	}
+	if *hosts < 2 || *hosts > 4096 || *vms < 1 || *vms > 200000 || *rounds < 1 {
+		fmt.Fprintln(c.stderr, "parley bench placement: --hosts 2..4096, --vms 1..200000, --rounds positive")
+		return exitUsage
+	}
+	l := sim.Generate(*hosts, *vms, *seed, 0.5, 0.45)
+	results := []worker.PlacementResult{worker.StartState(l)}
+	for _, p := range []string{"balance", "first-fit"} {
+		r, err := worker.RunPolicyPlacement(ctx, l, p, *rounds)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "parley bench placement: %s: %v\n", p, err)
+			return exitFailed
+		}
+		results = append(results, r)
+	}
+	results = append(results, worker.GreedyPlacement(l, 0.7))
+	if *out == "json" {
+		writeJSON(c.stdout, results)
+		return exitOK
+	}
+	g := results[len(results)-1]
+	fmt.Fprintf(c.stdout, "%d hosts, %d VMs, seed %d\n", *hosts, *vms, *seed)
+	t := newTable(c.stdout, "METHOD", "STDDEV", "VS GREEDY", "MAX HOST", "MIGRATIONS", "VS GREEDY", "ROUNDS", "CPU")
+	for _, r := range results {
+		t.row(r.Method, fmt.Sprintf("%.4f", r.StdDev), ratio(r.StdDev, g.StdDev), fmt.Sprintf("%s %.0f%%", r.MaxHost, r.MaxLoad*100),
+			fmt.Sprint(r.Migrations), ratio(float64(r.Migrations), float64(g.Migrations)), fmt.Sprint(r.Rounds), r.CPU.Round(time.Millisecond).String())
+	}
+	t.flush()
+	return exitOK
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
