@@ -195,21 +195,6 @@ func unify(a, b Term, tr *Trail) bool {
 			return true
 		}
 		switch x := a.(type) {
-		case *Atom:
-			y, ok := b.(*Atom)
-			return ok && x.Name == y.Name
-		case *Int:
-			y, ok := b.(*Int)
-			return ok && x.V == y.V
-		case *Float:
-			y, ok := b.(*Float)
-			return ok && (x.V == y.V || math.IsNaN(x.V) && math.IsNaN(y.V))
-		case *Str:
-			y, ok := b.(*Str)
-			return ok && x.V == y.V
-		case *Nil:
-			_, ok := b.(*Nil)
-			return ok
 		case *Compound:
 			y, ok := b.(*Compound)
 			if !ok || x.Functor != y.Functor || len(x.Args) != len(y.Args) {
@@ -231,8 +216,10 @@ func unify(a, b Term, tr *Trail) bool {
 				return false
 			}
 			a, b = x.Tail, y.Tail // loop on the tail: long lists use no stack
-		default: // *Var with a name: not instantiated, never equal
+		case *Var: // a named source variable: not instantiated, never equal
 			return false
+		default:
+			return atomicEqual(a, b)
 		}
 	}
 }
@@ -261,15 +248,21 @@ func occurs(r *Ref, t Term) bool {
 	}
 }
 
-// Resolve returns t with every bound variable replaced by its value. Unbound
-// variables stay as they are.
-func Resolve(t Term) Term {
+// Resolve returns t with every bound variable replaced by its value.
+// Unbound variables stay as they are.
+func Resolve(t Term) Term { return copyOut(t, func(r *Ref) Term { return r }) }
+
+// copyOut copies t with bound variables followed, replacing each unbound
+// one by what unbound returns.
+func copyOut(t Term, unbound func(*Ref) Term) Term {
 	t = Deref(t)
 	switch x := t.(type) {
+	case *Ref:
+		return unbound(x)
 	case *Compound:
 		args := make([]Term, len(x.Args))
 		for i, a := range x.Args {
-			args[i] = Resolve(a)
+			args[i] = copyOut(a, unbound)
 		}
 		return &Compound{Functor: x.Functor, Args: args, Pos: x.Pos}
 	case *Cons:
@@ -280,10 +273,10 @@ func Resolve(t Term) Term {
 			if !ok {
 				break
 			}
-			elems = append(elems, Resolve(c.Head))
+			elems = append(elems, copyOut(c.Head, unbound))
 			cur = Deref(c.Tail)
 		}
-		return ListWithTail(elems, Resolve(cur))
+		return ListWithTail(elems, copyOut(cur, unbound))
 	}
 	return t
 }
@@ -480,29 +473,4 @@ func instantiate(t Term, env map[string]*Ref) Term {
 // Export resolves t for use outside this agent (a message, a trace): bound
 // variables are replaced by their values and unbound ones by anonymous
 // source variables, so no *Ref leaks across agents.
-func Export(t Term) Term {
-	t = Deref(t)
-	switch x := t.(type) {
-	case *Ref:
-		return &Var{Name: "_"}
-	case *Compound:
-		args := make([]Term, len(x.Args))
-		for i, a := range x.Args {
-			args[i] = Export(a)
-		}
-		return &Compound{Functor: x.Functor, Args: args}
-	case *Cons:
-		var elems []Term
-		var cur Term = x
-		for {
-			c, ok := cur.(*Cons)
-			if !ok {
-				break
-			}
-			elems = append(elems, Export(c.Head))
-			cur = Deref(c.Tail)
-		}
-		return ListWithTail(elems, Export(cur))
-	}
-	return t
-}
+func Export(t Term) Term { return copyOut(t, func(*Ref) Term { return &Var{Name: "_"} }) }

@@ -2,7 +2,6 @@ package test
 
 import (
 	"context"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,21 +63,12 @@ func (s *scenario) imbalance() (sd, maxLoad float64) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	var loads []float64
-	var mean float64
-	for _, h := range inv.Hosts {
-		l := float64(h.CPUUsedMHz) / float64(h.CPUCapacityMHz)
-		loads = append(loads, l)
-		mean += l / float64(len(inv.Hosts))
-		maxLoad = math.Max(maxLoad, l)
-	}
-	for _, l := range loads {
-		sd += (l - mean) * (l - mean) / float64(len(loads))
-	}
+	st := vsphere.CPULoadStats(inv.Hosts)
+	sd, maxLoad = st.StdDev, st.Max
 	if len(inv.VMs) != s.vms {
 		s.t.Errorf("vCenter lists %d VMs, want %d", len(inv.VMs), s.vms)
 	}
-	return math.Sqrt(sd), maxLoad
+	return sd, maxLoad
 }
 
 // waitBalanced waits until no host is over high and no migration is in

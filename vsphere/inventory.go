@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -437,3 +438,31 @@ func (c *Client) Ping(ctx context.Context) error {
 }
 
 var _ = time.Second
+
+// LoadStats summarises host CPU load (use / capacity) across hosts.
+type LoadStats struct {
+	Mean, StdDev, Max float64
+	MaxHost           string
+}
+
+// CPULoadStats computes the mean, the standard deviation (the imbalance)
+// and the most loaded host of the hosts' CPU load.
+func CPULoadStats(hosts []Host) LoadStats {
+	var s LoadStats
+	if len(hosts) == 0 {
+		return s
+	}
+	loads := make([]float64, len(hosts))
+	for i, h := range hosts {
+		loads[i] = float64(h.CPUUsedMHz) / float64(max(h.CPUCapacityMHz, 1))
+		s.Mean += loads[i] / float64(len(hosts))
+		if loads[i] > s.Max {
+			s.Max, s.MaxHost = loads[i], h.Name
+		}
+	}
+	for _, l := range loads {
+		s.StdDev += (l - s.Mean) * (l - s.Mean) / float64(len(loads))
+	}
+	s.StdDev = math.Sqrt(s.StdDev)
+	return s
+}

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -207,18 +206,8 @@ func cpuNow() time.Duration {
 }
 
 func loadStats(hosts []vsphere.Host) (sd, mx float64, mxHost string) {
-	var mean float64
-	for _, h := range hosts {
-		mean += float64(h.CPUUsedMHz) / float64(h.CPUCapacityMHz) / float64(len(hosts))
-	}
-	for _, h := range hosts {
-		l := float64(h.CPUUsedMHz) / float64(h.CPUCapacityMHz)
-		sd += (l - mean) * (l - mean) / float64(len(hosts))
-		if l > mx {
-			mx, mxHost = l, h.Name
-		}
-	}
-	return math.Sqrt(sd), mx, mxHost
+	st := vsphere.CPULoadStats(hosts)
+	return st.StdDev, st.Max, st.MaxHost
 }
 
 // StartState describes the layout before any method runs.

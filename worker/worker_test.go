@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"math"
 	"sort"
 	"sync"
 	"testing"
@@ -54,18 +53,8 @@ func TestShippedPoliciesCheckClean(t *testing.T) {
 }
 
 func stddev(inv *vsphere.Inventory) (sd, maxLoad float64) {
-	var loads []float64
-	var mean float64
-	for _, h := range inv.Hosts {
-		l := float64(h.CPUUsedMHz) / float64(h.CPUCapacityMHz)
-		loads = append(loads, l)
-		mean += l / float64(len(inv.Hosts))
-		maxLoad = math.Max(maxLoad, l)
-	}
-	for _, l := range loads {
-		sd += (l - mean) * (l - mean) / float64(len(loads))
-	}
-	return math.Sqrt(sd), maxLoad
+	st := vsphere.CPULoadStats(inv.Hosts)
+	return st.StdDev, st.Max
 }
 
 // checkRelocations verifies invariants 1 to 3 from the simulator's own

@@ -20,32 +20,7 @@ func init() {
 	topLevel["demo"] = command{"demo", "run a whole parley in one process on a simulated datacentre", (*cli).demo}
 }
 
-// loadStats summarises host CPU load (use / capacity).
-type loadStats struct {
-	stddev, mean float64
-	maxHost      string
-	max          float64
-}
-
-func statsOf(inv *vsphere.Inventory) loadStats {
-	var s loadStats
-	var loads []float64
-	for _, h := range inv.Hosts {
-		l := float64(h.CPUUsedMHz) / float64(max(h.CPUCapacityMHz, 1))
-		loads = append(loads, l)
-		if l > s.max {
-			s.max, s.maxHost = l, h.Name
-		}
-	}
-	for _, l := range loads {
-		s.mean += l / float64(len(loads))
-	}
-	for _, l := range loads {
-		s.stddev += (l - s.mean) * (l - s.mean) / float64(len(loads))
-	}
-	s.stddev = math.Sqrt(s.stddev)
-	return s
-}
+func statsOf(inv *vsphere.Inventory) vsphere.LoadStats { return vsphere.CPULoadStats(inv.Hosts) }
 
 func bar(frac float64, width int) string {
 	n := int(math.Round(math.Min(frac, 1.5) / 1.5 * float64(width)))
@@ -96,11 +71,11 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 	before := statsOf(inv)
 	if *policy == "evacuate" {
 		// evacuate acts on drain requests: ask for the most loaded host
-		if _, err := l.Store.Drain(ctx, before.maxHost, "demo", true); err != nil {
+		if _, err := l.Store.Drain(ctx, before.MaxHost, "demo", true); err != nil {
 			fmt.Fprintln(c.stderr, "parley demo:", err)
 			return exitFailed
 		}
-		fmt.Fprintf(c.stdout, "requested a drain of %s (parley host drain %s)\n\n", before.maxHost, before.maxHost)
+		fmt.Fprintf(c.stdout, "requested a drain of %s (parley host drain %s)\n\n", before.MaxHost, before.MaxHost)
 	}
 	c.view(ctx, l, inv, 0)
 	deadline := time.After(*duration)
@@ -127,7 +102,7 @@ loop:
 			lastMoves, quietSince = moves, time.Now()
 		}
 		st := statsOf(inv)
-		if moves > 0 && (st.max <= 0.7 || *policy != "balance") && time.Since(quietSince) > 8*time.Second {
+		if moves > 0 && (st.Max <= 0.7 || *policy != "balance") && time.Since(quietSince) > 8*time.Second {
 			fmt.Fprintln(c.stdout, "quiet for 8s: stopping early")
 			break
 		}
@@ -146,16 +121,16 @@ loop:
 	}
 	fmt.Fprintf(c.stdout, "\nsummary after %v\n", time.Since(started).Round(time.Second))
 	t := newTable(c.stdout, "", "BEFORE", "AFTER")
-	t.row("imbalance (stddev of host CPU load)", fmt.Sprintf("%.3f", before.stddev), fmt.Sprintf("%.3f", after.stddev))
-	t.row("most loaded host", fmt.Sprintf("%s %.0f%%", before.maxHost, before.max*100), fmt.Sprintf("%s %.0f%%", after.maxHost, after.max*100))
-	t.row("mean host CPU load", fmt.Sprintf("%.0f%%", before.mean*100), fmt.Sprintf("%.0f%%", after.mean*100))
+	t.row("imbalance (stddev of host CPU load)", fmt.Sprintf("%.3f", before.StdDev), fmt.Sprintf("%.3f", after.StdDev))
+	t.row("most loaded host", fmt.Sprintf("%s %.0f%%", before.MaxHost, before.Max*100), fmt.Sprintf("%s %.0f%%", after.MaxHost, after.Max*100))
+	t.row("mean host CPU load", fmt.Sprintf("%.0f%%", before.Mean*100), fmt.Sprintf("%.0f%%", after.Mean*100))
 	t.flush()
 	fmt.Fprintf(c.stdout, "migrations: %d done, %d failed\n", ok, failed)
 	if ok == 0 {
 		fmt.Fprintln(c.stdout, "the demo reached nothing: no migration was made")
 		return exitFailed
 	}
-	if (*policy == "balance" || *policy == "first-fit") && after.stddev >= before.stddev {
+	if (*policy == "balance" || *policy == "first-fit") && after.StdDev >= before.StdDev {
 		fmt.Fprintln(c.stdout, "the demo reached nothing: the imbalance did not fall")
 		return exitFailed
 	}
@@ -186,7 +161,7 @@ func (c *cli) view(ctx context.Context, l *worker.Local, inv *vsphere.Inventory,
 		}
 	}
 	st := statsOf(inv)
-	fmt.Fprintf(c.stdout, "t=%-4s imbalance %.3f  migrations in flight %d  leases held %d\n", elapsed.Round(time.Second), st.stddev, inflight, held)
+	fmt.Fprintf(c.stdout, "t=%-4s imbalance %.3f  migrations in flight %d  leases held %d\n", elapsed.Round(time.Second), st.StdDev, inflight, held)
 	hs := append([]vsphere.Host(nil), inv.Hosts...)
 	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
 	t := newTable(c.stdout, "  HOST", "CPU", "", "MEM", "VMS", "IN", "OUT")

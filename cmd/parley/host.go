@@ -18,10 +18,7 @@ func init() {
 func (c *cli) hostList(ctx context.Context, args []string) int {
 	fs := c.newFlags("host list", "host list [--store ADDRS] [-o table|json]")
 	sf := addStoreFlags(fs)
-	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0)
 	if !ok {
 		return code
 	}
@@ -95,11 +92,7 @@ func (c *cli) drainCmd(ctx context.Context, args []string, on bool) int {
 	}
 	fs := c.newFlags(name, name+" HOST [--store ADDRS]")
 	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 1, 1)
-	if !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
 	if !ok {
 		return code
 	}

@@ -31,10 +31,7 @@ func (c *cli) leaseList(ctx context.Context, args []string) int {
 	fs := c.newFlags("lease list", "lease list [--prefix P] [--store ADDRS] [-o table|json]")
 	sf := addStoreFlags(fs)
 	prefix := fs.String("prefix", "", "only keys with this prefix")
-	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0)
 	if !ok {
 		return code
 	}
@@ -140,10 +137,7 @@ func (c *cli) printStatus(sf storeFlags, st *raftstore.Status) int {
 func (c *cli) clusterStatus(ctx context.Context, args []string) int {
 	fs := c.newFlags("cluster status", "cluster status [--store ADDRS] [-o table|json]")
 	sf := addStoreFlags(fs)
-	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0)
 	if !ok {
 		return code
 	}
@@ -157,11 +151,7 @@ func (c *cli) clusterStatus(ctx context.Context, args []string) int {
 func (c *cli) clusterJoin(ctx context.Context, args []string) int {
 	fs := c.newFlags("cluster join", "cluster join ID RAFT_ADDR HTTP_ADDR [--store ADDRS]")
 	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 3, 3)
-	if !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 3, 3)
 	if !ok {
 		return code
 	}
@@ -175,11 +165,7 @@ func (c *cli) clusterJoin(ctx context.Context, args []string) int {
 func (c *cli) clusterRemove(ctx context.Context, args []string) int {
 	fs := c.newFlags("cluster remove", "cluster remove ID [--store ADDRS]")
 	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 1, 1)
-	if !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
 	if !ok {
 		return code
 	}
@@ -193,11 +179,7 @@ func (c *cli) clusterRemove(ctx context.Context, args []string) int {
 func (c *cli) clusterTransfer(ctx context.Context, args []string) int {
 	fs := c.newFlags("cluster transfer", "cluster transfer [ID] [--store ADDRS]")
 	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 0, 1)
-	if !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 0, 1)
 	if !ok {
 		return code
 	}
@@ -215,11 +197,7 @@ func (c *cli) clusterTransfer(ctx context.Context, args []string) int {
 func (c *cli) clusterSnapshot(ctx context.Context, args []string) int {
 	fs := c.newFlags("cluster snapshot", "cluster snapshot FILE [--store ADDRS]")
 	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 1, 1)
-	if !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
 	if !ok {
 		return code
 	}
@@ -263,10 +241,7 @@ func (c *cli) journal(ctx context.Context, args []string) int {
 	sf := addStoreFlags(fs)
 	since := fs.Uint64("since", 0, "entries after this index")
 	limit := fs.Int("limit", 1000, "at most this many entries")
-	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0)
 	if !ok {
 		return code
 	}

@@ -33,10 +33,7 @@ func whoami() string {
 func (c *cli) policyList(ctx context.Context, args []string) int {
 	fs := c.newFlags("policy list", "policy list [--store ADDRS] [-o table|json]")
 	sf := addStoreFlags(fs)
-	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0)
 	if !ok {
 		return code
 	}
@@ -64,11 +61,7 @@ func (c *cli) policyShow(ctx context.Context, args []string) int {
 	fs := c.newFlags("policy show", "policy show NAME [--version N] [--store ADDRS] [-o table|json]")
 	sf := addStoreFlags(fs)
 	version := fs.Int("version", 0, "show this version instead of the active one")
-	pos, code, ok := c.parse(fs, args, 1, 1)
-	if !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
 	if !ok {
 		return code
 	}
@@ -94,11 +87,7 @@ func (c *cli) policyShow(ctx context.Context, args []string) int {
 func (c *cli) policyHistory(ctx context.Context, args []string) int {
 	fs := c.newFlags("policy history", "policy history NAME [--store ADDRS] [-o table|json]")
 	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 1, 1)
-	if !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
 	if !ok {
 		return code
 	}
@@ -263,11 +252,7 @@ func (c *cli) policyActivate(ctx context.Context, args []string) int {
 func (c *cli) policyRollback(ctx context.Context, args []string) int {
 	fs := c.newFlags("policy rollback", "policy rollback NAME [--store ADDRS]")
 	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 1, 1)
-	if !ok {
-		return code
-	}
-	cl, code, ok := c.storeClient(sf)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
 	if !ok {
 		return code
 	}

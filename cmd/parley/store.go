@@ -123,6 +123,17 @@ func (c *cli) storeClient(sf storeFlags) (*raftstore.Client, int, bool) {
 	return cl, exitOK, true
 }
 
+// storeArgs parses a store command's flags and positional arguments and
+// builds its client; on a problem it returns ok == false and the exit code.
+func (c *cli) storeArgs(fs *flag.FlagSet, sf storeFlags, args []string, minPos, maxPos int) (*raftstore.Client, []string, int, bool) {
+	pos, code, ok := c.parse(fs, args, minPos, maxPos)
+	if !ok {
+		return nil, nil, code, false
+	}
+	cl, code, ok := c.storeClient(sf)
+	return cl, pos, code, ok
+}
+
 // storeErr prints a store error and maps it to an exit code.
 func (c *cli) storeErr(what string, err error) int {
 	var ae *raftstore.Error
