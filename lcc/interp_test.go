@@ -535,3 +535,15 @@ a(loop(N, Acc), L) ::
 	}
 	t.Logf("live heap: base %d, peak %d bytes", base, peak)
 }
+
+func TestDeclinedOutcome(t *testing.T) {
+	// failing the opening condition: declined; failing later: not
+	outs, _ := runModel(t, "r(p, initial)\na(p, P) :: null <- fail.", "p=p", nil)
+	if o := outs["p"]; o.Status != Failed || !o.Declined {
+		t.Errorf("opening failure: %+v, want failed and declined", o)
+	}
+	outs, _ = runModel(t, "r(p, initial)\na(p, P) :: null <- true then null <- fail.", "p=p", nil)
+	if o := outs["p"]; o.Status != Failed || o.Declined {
+		t.Errorf("later failure: %+v, want failed, not declined", o)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -439,5 +440,36 @@ func TestNoQuorumError(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "no store member could serve") {
 		t.Errorf("unclear message: %v", err)
+	}
+}
+
+func TestMetricsAndHealth(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := ctxT(t)
+	c.client.Push(ctx, PushRequest{Name: "p", Text: okPolicy})
+	base := "http://" + c.cfgs[0].HTTPAddr
+	for path, want := range map[string]string{
+		"/metrics": "parley_raft_leader 1",
+		"/healthz": `"ok"`,
+		"/readyz":  `"ready"`,
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 1<<16)
+		n, _ := io.ReadFull(resp.Body, b)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b[:n]), want) {
+			t.Errorf("%s: %d, want %q in:\n%s", path, resp.StatusCode, want, b[:n])
+		}
+	}
+	resp, _ := http.Get(base + "/metrics")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{"parley_policy_pushes_total 1", `parley_apply_seconds_count{command="policy.push"} 1`, "parley_leases_held"} {
+		if !strings.Contains(string(b), series) {
+			t.Errorf("metrics lack %s", series)
+		}
 	}
 }
