@@ -468,14 +468,22 @@ func (s *Sim) finishRelocation(vm *strictVM, from, to string, rec *Relocation) t
 	return f
 }
 
-// drift moves VM demand: a random walk on a tenth of the VMs each tick,
-// and a hot spot that sits on one host for a few ticks, then moves on.
+// drift moves VM demand: each tick a tenth of the VMs take a random step
+// that leans back towards their generated demand, and every tenth tick a
+// hot spot lands on another host, whose VMs burst to 1.6 times their
+// generated demand (and then lean back), so that the balancer always has
+// work to do.
 func (s *Sim) drift() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.DriftEvery)
 	defer t.Stop()
+	base := map[string]int64{}
+	s.mu.Lock()
+	for id, c := range s.cpu {
+		base[id] = c
+	}
+	s.mu.Unlock()
 	tick := 0
-	var hotHost string
 	for {
 		select {
 		case <-s.stop:
@@ -489,25 +497,29 @@ func (s *Sim) drift() {
 				ids = append(ids, id)
 			}
 			sort.Strings(ids)
-			if tick%5 == 1 {
+			hot := ""
+			if tick%10 == 1 {
 				hosts := make([]string, 0, len(s.hosts))
 				for id := range s.hosts {
 					hosts = append(hosts, id)
 				}
 				sort.Strings(hosts)
-				hotHost = hosts[s.rng.IntN(len(hosts))]
+				hot = hosts[s.rng.IntN(len(hosts))]
 			}
 			var ups []update
 			touched := map[string]bool{}
 			for _, id := range ids {
-				if s.rng.IntN(10) != 0 {
+				next := s.cpu[id]
+				switch {
+				case hot != "" && s.vmHost[id] == hot:
+					next = base[id] * 16 / 10
+				case s.rng.IntN(10) == 0:
+					walked := float64(next) * (0.9 + s.rng.Float64()*0.2)
+					next = int64(0.8*walked + 0.2*float64(base[id]))
+				default:
 					continue
 				}
-				f := 0.9 + s.rng.Float64()*0.2
-				if s.vmHost[id] == hotHost {
-					f += 0.05
-				}
-				s.cpu[id] = min(max(int64(float64(s.cpu[id])*f), 100), 64000)
+				s.cpu[id] = min(max(next, 100), 64000)
 				ups = append(ups, s.demandUpdateLocked(id))
 				touched[s.vmHost[id]] = true
 			}
