@@ -224,6 +224,20 @@ func (w *Worker) leases(ctx context.Context, stale bool) (leaseSet, error) {
 	if err != nil {
 		return leaseSet{}, err
 	}
+	return w.leaseSetOf(ls), nil
+}
+
+// reservations reads only the capacity reserved on this host: what fits
+// needs, on every call for proposals.
+func (w *Worker) reservations(ctx context.Context, stale bool) (leaseSet, error) {
+	ls, err := w.store.Leases(ctx, "reserve/"+w.cfg.Host+"/", stale)
+	if err != nil {
+		return leaseSet{}, err
+	}
+	return w.leaseSetOf(ls), nil
+}
+
+func (w *Worker) leaseSetOf(ls []raftstore.LeaseView) leaseSet {
 	out := leaseSet{cooling: map[string]bool{}, held: map[string]bool{}}
 	prefix := "reserve/" + w.cfg.Host + "/"
 	for _, l := range ls {
@@ -239,7 +253,7 @@ func (w *Worker) leases(ctx context.Context, stale bool) (leaseSet, error) {
 			out.mem += m
 		}
 	}
-	return out, nil
+	return out
 }
 
 // cPickVM chooses the VM whose move best brings this host under the high
@@ -389,7 +403,7 @@ func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem i
 	if !w.rulesAllow(p, s.inv, vm, w.cfg.Host) {
 		return false, 0, nil
 	}
-	ls, err := w.leases(ctx, stale)
+	ls, err := w.reservations(ctx, stale)
 	if err != nil {
 		return false, 0, err
 	}

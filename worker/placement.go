@@ -100,11 +100,12 @@ func (dc *memDC) SetMaintenance(_ context.Context, hostID string, on bool) error
 
 // memStore is an in-memory store with the same lease rules.
 type memStore struct {
-	mu      sync.Mutex
-	version *raftstore.PolicyVersion
-	workers []raftstore.Worker
-	leases  map[string]*raftstore.Lease
-	token   uint64
+	mu       sync.Mutex
+	version  *raftstore.PolicyVersion
+	workers  []raftstore.Worker
+	leases   map[string]*raftstore.Lease
+	reserved map[string]*raftstore.Lease // the reserve/ subset of leases
+	token    uint64
 }
 
 func (s *memStore) ActivePolicy(context.Context, string, bool) (*raftstore.PolicyVersion, error) {
@@ -149,7 +150,11 @@ func (s *memStore) Acquire(_ context.Context, req raftstore.AcquireRequest) (*ra
 	s.token++
 	exp := now + req.TTLMillis*int64(time.Millisecond)
 	for i, k := range keys {
-		s.leases[k] = &raftstore.Lease{Key: k, Holder: req.Holder, Token: s.token, Expiry: exp, Attrs: req.Items[i].Attrs}
+		l := &raftstore.Lease{Key: k, Holder: req.Holder, Token: s.token, Expiry: exp, Attrs: req.Items[i].Attrs}
+		s.leases[k] = l
+		if strings.HasPrefix(k, "reserve/") {
+			s.reserved[k] = l
+		}
 	}
 	return &raftstore.Grant{Holder: req.Holder, Token: s.token, Expiry: exp, Keys: keys}, nil
 }
@@ -164,6 +169,7 @@ func (s *memStore) Release(_ context.Context, req raftstore.RenewRequest) error 
 	for _, k := range req.Keys {
 		if l := s.leases[k]; l != nil && l.Holder == req.Holder && l.Token == req.Token {
 			delete(s.leases, k)
+			delete(s.reserved, k)
 		}
 	}
 	return nil
@@ -174,7 +180,11 @@ func (s *memStore) Leases(_ context.Context, prefix string, _ bool) ([]raftstore
 	defer s.mu.Unlock()
 	now := time.Now().UnixNano()
 	var out []raftstore.LeaseView
-	for k, l := range s.leases {
+	set := s.leases
+	if strings.HasPrefix(prefix, "reserve/") {
+		set = s.reserved // the one query on every call for proposals: keep it small
+	}
+	for k, l := range set {
 		if strings.HasPrefix(k, prefix) && l.Expiry > now {
 			out = append(out, raftstore.LeaseView{Lease: *l, State: "held"})
 		}
@@ -232,7 +242,7 @@ func RunPolicyPlacement(ctx context.Context, l sim.Layout, policy string, maxRou
 		text = strings.Replace(text, old, new, 1)
 	}
 	dc := newMemDC(l)
-	st := &memStore{leases: map[string]*raftstore.Lease{},
+	st := &memStore{leases: map[string]*raftstore.Lease{}, reserved: map[string]*raftstore.Lease{},
 		version: &raftstore.PolicyVersion{Version: 1, Text: text, SHA256: lcc.HashSource([]byte(text))}}
 	tr := lcc.NewMemTransport()
 	var ws []*Worker
