@@ -39,6 +39,9 @@ func (h *hclogAdapter) event(level hclog.Level) *zerolog.Event {
 }
 
 func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	if level >= hclog.Warn && shuttingDown(args) {
+		level = hclog.Debug // peers' connections failing while a member stops are expected
+	}
 	if level < h.level && level != hclog.NoLevel {
 		return
 	}
@@ -135,3 +138,12 @@ func (h *hclogAdapter) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func shuttingDown(args []any) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && strings.Contains(err.Error(), "transport shutdown") {
+			return true
+		}
+	}
+	return false
+}

@@ -123,7 +123,7 @@ loop:
 	t := newTable(c.stdout, "", "BEFORE", "AFTER")
 	t.row("imbalance (stddev of host CPU load)", fmt.Sprintf("%.3f", before.StdDev), fmt.Sprintf("%.3f", after.StdDev))
 	t.row("most loaded host", fmt.Sprintf("%s %.0f%%", before.MaxHost, before.Max*100), fmt.Sprintf("%s %.0f%%", after.MaxHost, after.Max*100))
-	t.row("mean host CPU load", fmt.Sprintf("%.0f%%", before.Mean*100), fmt.Sprintf("%.0f%%", after.Mean*100))
+	t.row("mean host CPU load (per host, unweighted)", fmt.Sprintf("%.0f%%", before.Mean*100), fmt.Sprintf("%.0f%%", after.Mean*100))
 	t.flush()
 	fmt.Fprintf(c.stdout, "migrations: %d done, %d failed\n", ok, failed)
 	if ok == 0 {
