@@ -92,10 +92,14 @@ func New(cfg Config) (*Sim, error) {
 		vmHost: map[string]string{}, cpu: map[string]int64{}, mem: map[string]int64{}, inflight: map[string]bool{},
 		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 7)), stop: make(chan struct{})}
 	m := simulator.VPX()
-	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine, m.Pool = 1, 1, cfg.Hosts, 0, cfg.VMs, 0
+	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine, m.Pool = 1, 1, cfg.Hosts, 0, 0, 0
 	m.Autostart = false
 	if err := m.Create(); err != nil {
 		return nil, fmt.Errorf("sim: build inventory: %w", err)
+	}
+	if err := createVMs(m, cfg.VMs); err != nil {
+		m.Remove()
+		return nil, fmt.Errorf("sim: create VMs: %w", err)
 	}
 	s.model, s.svc = m, m.Service.Context
 	if err := s.apply(); err != nil {
