@@ -39,7 +39,7 @@ type State struct {
 	JournalNext  uint64                     `json:"journal_next"`
 	Members      map[string]MemberRequest   `json:"members"`
 	Hosts        map[string]*HostState      `json:"hosts,omitempty"`
-	Requests     map[string]json.RawMessage `json:"requests"`
+	Requests     map[string]*Result         `json:"requests"`
 	RequestOrder []string                   `json:"request_order"`
 	LastTime     int64                      `json:"last_time"`
 	LastIndex    uint64                     `json:"last_index"`
@@ -48,7 +48,7 @@ type State struct {
 func newState() *State {
 	return &State{
 		Policies: map[string]*Policy{}, Leases: map[string]*Lease{}, Workers: map[string]*Worker{},
-		Members: map[string]MemberRequest{}, Requests: map[string]json.RawMessage{}, Hosts: map[string]*HostState{}, JournalNext: 1,
+		Members: map[string]MemberRequest{}, Requests: map[string]*Result{}, Hosts: map[string]*HostState{}, JournalNext: 1,
 	}
 }
 
@@ -62,21 +62,16 @@ func (s *State) apply(index uint64, c *Command) *Result {
 	s.LastTime, s.LastIndex = now, index
 	if c.RequestID != "" {
 		if cached, ok := s.Requests[c.RequestID]; ok {
-			var r Result
-			if json.Unmarshal(cached, &r) == nil {
-				return &r
-			}
+			return cached // results are never changed once made
 		}
 	}
 	r := s.dispatch(index, now, prev, c)
 	if c.RequestID != "" {
-		if b, err := json.Marshal(r); err == nil {
-			s.Requests[c.RequestID] = b
-			s.RequestOrder = append(s.RequestOrder, c.RequestID)
-			for len(s.RequestOrder) > maxRequestMemory {
-				delete(s.Requests, s.RequestOrder[0])
-				s.RequestOrder = s.RequestOrder[1:]
-			}
+		s.Requests[c.RequestID] = r
+		s.RequestOrder = append(s.RequestOrder, c.RequestID)
+		for len(s.RequestOrder) > maxRequestMemory {
+			delete(s.Requests, s.RequestOrder[0])
+			s.RequestOrder = s.RequestOrder[1:]
 		}
 	}
 	return r

@@ -183,7 +183,14 @@ func Open(cfg Config) (*Store, error) {
 		bolt.Close()
 		return nil, fmt.Errorf("raftstore: read existing state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, s.fsm, bolt, bolt, snaps, trans)
+	// recent entries are served from memory to replication and the FSM
+	logs, err := raft.NewLogCache(1024, bolt)
+	if err != nil {
+		trans.Close()
+		bolt.Close()
+		return nil, fmt.Errorf("raftstore: log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, trans)
 	if err != nil {
 		trans.Close()
 		bolt.Close()
