@@ -253,17 +253,14 @@ func classify(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %v", ErrTimeout, err)
 	}
-	switch f := faultOf(err).(type) {
+	switch faultOf(err).(type) {
 	case *types.NotAuthenticated:
 		return fmt.Errorf("%w: %v", ErrNotAuthenticated, err)
 	case *types.ManagedObjectNotFound, *types.NotFound:
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	case *types.TaskInProgress:
 		return fmt.Errorf("%w: %v", ErrTaskInProgress, err)
-	case *types.HostNotConnected, *types.InvalidHostState, *types.HostInDomain, *types.InvalidHostConnectionState:
-		return fmt.Errorf("%w: %v", ErrHostUnavailable, err)
-	case *types.InvalidState:
-		_ = f
+	case *types.HostNotConnected, *types.InvalidHostState, *types.HostInDomain, *types.InvalidHostConnectionState, *types.InvalidState:
 		return fmt.Errorf("%w: %v", ErrHostUnavailable, err)
 	case *types.InvalidArgument:
 		if strings.Contains(strings.ToLower(err.Error()), "host") {

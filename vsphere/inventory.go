@@ -7,7 +7,6 @@ import (
 	"math"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
@@ -437,7 +436,6 @@ func (c *Client) Ping(ctx context.Context) error {
 	})
 }
 
-var _ = time.Second
 
 // LoadStats summarises host CPU load (use / capacity) across hosts.
 type LoadStats struct {

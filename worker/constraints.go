@@ -175,7 +175,7 @@ func (w *Worker) cPeers(_ context.Context, g *lcc.Goal) (bool, error) {
 	return g.Unify(1, lcc.L(ts...)), nil
 }
 
-func (w *Worker) held(threshold string, above bool, g *lcc.Goal) (bool, error) {
+func (w *Worker) held(above bool, g *lcc.Goal) (bool, error) {
 	s, err := w.snap()
 	if err != nil {
 		return false, err
@@ -205,11 +205,11 @@ func (w *Worker) held(threshold string, above bool, g *lcc.Goal) (bool, error) {
 }
 
 func (w *Worker) cOverloaded(_ context.Context, g *lcc.Goal) (bool, error) {
-	return w.held("high_load", true, g)
+	return w.held(true, g)
 }
 
 func (w *Worker) cUnderloaded(_ context.Context, g *lcc.Goal) (bool, error) {
-	return w.held("low_load", false, g)
+	return w.held(false, g)
 }
 
 // leaseSet reads the leases that constrain choices: VMs cooling down or
