@@ -32,17 +32,17 @@ var (
 // commands, deterministically: the same commands give the same state and
 // the same snapshot bytes.
 type State struct {
-	Policies     map[string]*Policy         `json:"policies"`
-	Leases       map[string]*Lease          `json:"leases"`
-	Workers      map[string]*Worker         `json:"workers"`
-	Journal      []JournalEntry             `json:"journal"`
-	JournalNext  uint64                     `json:"journal_next"`
-	Members      map[string]MemberRequest   `json:"members"`
-	Hosts        map[string]*HostState      `json:"hosts,omitempty"`
-	Requests     map[string]*Result         `json:"requests"`
-	RequestOrder []string                   `json:"request_order"`
-	LastTime     int64                      `json:"last_time"`
-	LastIndex    uint64                     `json:"last_index"`
+	Policies     map[string]*Policy       `json:"policies"`
+	Leases       map[string]*Lease        `json:"leases"`
+	Workers      map[string]*Worker       `json:"workers"`
+	Journal      []JournalEntry           `json:"journal"`
+	JournalNext  uint64                   `json:"journal_next"`
+	Members      map[string]MemberRequest `json:"members"`
+	Hosts        map[string]*HostState    `json:"hosts,omitempty"`
+	Requests     map[string]*Result       `json:"requests"`
+	RequestOrder []string                 `json:"request_order"`
+	LastTime     int64                    `json:"last_time"`
+	LastIndex    uint64                   `json:"last_index"`
 }
 
 func newState() *State {

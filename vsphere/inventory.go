@@ -436,7 +436,6 @@ func (c *Client) Ping(ctx context.Context) error {
 	})
 }
 
-
 // LoadStats summarises host CPU load (use / capacity) across hosts.
 type LoadStats struct {
 	Mean, StdDev, Max float64
