@@ -179,48 +179,12 @@ func (e *env) placement() map[string]string {
 func (e *env) checkNoOverlap(slots int, high float64) {
 	e.t.Helper()
 	recs := e.relocations()
-	byVM := map[string][]sim.Relocation{}
-	type ev struct {
-		at time.Time
-		d  int
+	tolerance := 0.02 // demand may change a little while a move runs
+	if soak() {
+		tolerance = 0.15 // with drift on, a target's VMs grow during the move
 	}
-	byHost := map[string][]ev{}
-	for _, r := range recs {
-		byVM[r.VM] = append(byVM[r.VM], r)
-		byHost[r.From] = append(byHost[r.From], ev{r.Start, 1}, ev{r.End, -1})
-		byHost[r.To] = append(byHost[r.To], ev{r.Start, 1}, ev{r.End, -1})
-		tolerance := 0.02 // demand may change a little while a move runs
-		if soak() {
-			tolerance = 0.15 // with drift on, a target's VMs grow during the move
-		}
-		if r.Result == "success" && r.TargetLoad > high+tolerance {
-			e.t.Errorf("oversubscription: %s took %s to %.3f, over %.2f", r.To, r.VM, r.TargetLoad, high)
-		}
-	}
-	for vm, rs := range byVM {
-		sortRel(rs)
-		for i := 1; i < len(rs); i++ {
-			if rs[i].Start.Before(rs[i-1].End) {
-				e.t.Errorf("overlap: %s migrated %v-%v and %v-%v", vm, rs[i-1].Start, rs[i-1].End, rs[i].Start, rs[i].End)
-			}
-		}
-	}
-	for h, evs := range byHost {
-		sortEv := func(i, j int) bool {
-			if evs[i].at.Equal(evs[j].at) {
-				return evs[i].d < evs[j].d
-			}
-			return evs[i].at.Before(evs[j].at)
-		}
-		sortSlice(evs, sortEv)
-		n, peak := 0, 0
-		for _, x := range evs {
-			n += x.d
-			peak = max(peak, n)
-		}
-		if peak > slots {
-			e.t.Errorf("host %s took part in %d migrations at once (limit %d)", h, peak, slots)
-		}
+	for _, v := range sim.Audit(recs, slots, high, tolerance) {
+		e.t.Error(v)
 	}
 	ctx := ctxFor(e.t, 30*time.Second)
 	js, err := e.client.Journal(ctx, 0, 100000)
@@ -243,10 +207,6 @@ func (e *env) checkNoOverlap(slots int, high float64) {
 		}
 	}
 	e.t.Logf("checked %d relocations and %d journal entries for overlap and slots", len(recs), len(js))
-}
-
-func sortRel(rs []sim.Relocation) {
-	sortSlice(rs, func(i, j int) bool { return rs[i].Start.Before(rs[j].Start) })
 }
 
 // checkPlacement: every VM is on exactly one host, checked through the

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -62,44 +61,8 @@ func stddev(inv *vsphere.Inventory) (sd, maxLoad float64) {
 // host took part in more than slots at once, and no target went over high.
 func checkRelocations(t *testing.T, recs []sim.Relocation, slots int, high float64) {
 	t.Helper()
-	byVM := map[string][]sim.Relocation{}
-	type ev struct {
-		at    time.Time
-		delta int
-	}
-	byHost := map[string][]ev{}
-	for _, r := range recs {
-		byVM[r.VM] = append(byVM[r.VM], r)
-		for _, h := range []string{r.From, r.To} {
-			byHost[h] = append(byHost[h], ev{r.Start, 1}, ev{r.End, -1})
-		}
-		if r.Result == "success" && r.TargetLoad > high+1e-9 {
-			t.Errorf("invariant 3: %s pushed %s to %.3f, over the high threshold %.2f", r.VM, r.To, r.TargetLoad, high)
-		}
-	}
-	for vm, rs := range byVM {
-		sort.Slice(rs, func(i, j int) bool { return rs[i].Start.Before(rs[j].Start) })
-		for i := 1; i < len(rs); i++ {
-			if rs[i].Start.Before(rs[i-1].End) {
-				t.Errorf("invariant 1: %s had overlapping migrations %+v and %+v", vm, rs[i-1], rs[i])
-			}
-		}
-	}
-	for h, evs := range byHost {
-		sort.Slice(evs, func(i, j int) bool {
-			if evs[i].at.Equal(evs[j].at) {
-				return evs[i].delta < evs[j].delta
-			}
-			return evs[i].at.Before(evs[j].at)
-		})
-		n, peak := 0, 0
-		for _, e := range evs {
-			n += e.delta
-			peak = max(peak, n)
-		}
-		if peak > slots {
-			t.Errorf("invariant 2: host %s took part in %d migrations at once (limit %d)", h, peak, slots)
-		}
+	for _, v := range sim.Audit(recs, slots, high, 1e-9) {
+		t.Error(v)
 	}
 }
 
