@@ -33,7 +33,7 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 	vms := fs.Int("vms", 64, "simulated VMs")
 	seed := fs.Int64("seed", 1, "seed of the generated datacentre")
 	policy := fs.String("policy", "balance", "shipped policy to run ("+strings.Join(policies.Names(), ", ")+")")
-	duration := fs.Duration("duration", 50*time.Second, "stop after this long (it stops earlier once balanced and quiet)")
+	duration := fs.Duration("duration", 45*time.Second, "stop after this long (it stops earlier once balanced and quiet)")
 	interval := fs.Duration("interval", time.Second, "workers' tick")
 	migrate := fs.Duration("migrate-time", time.Second, "how long a simulated vMotion takes")
 	drift := fs.Bool("drift", true, "let VM demand wander while it runs")
