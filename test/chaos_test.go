@@ -47,6 +47,7 @@ func (s *scenario) finish() {
 	}
 	s.e.waitLeader(30 * time.Second)
 	s.h.check(s.t)
+	s.h.checkPolicies(s.t)
 	s.e.checkNoOverlap(4, 0.7)
 	s.h.checkNoLostData(s.t, s.e.client)
 	s.e.checkPlacement(s.vms)

@@ -36,12 +36,13 @@ type leaseOutput struct {
 }
 
 type history struct {
-	mu      sync.Mutex
-	ops     []porcupine.Operation
-	start   time.Time
-	pushed  []int // acknowledged policy versions
-	journal int   // acknowledged journal entries (with our marker)
-	counts  map[string]int
+	mu        sync.Mutex
+	ops       []porcupine.Operation
+	start     time.Time
+	pushed    []int // acknowledged policy versions
+	policyOps []porcupine.Operation
+	journal   int // acknowledged journal entries (with our marker)
+	counts    map[string]int
 }
 
 func newHistory() *history { return &history{start: time.Now(), counts: map[string]int{}} }
@@ -167,12 +168,7 @@ func (h *history) check(t *testing.T) {
 	model := leaseModel.ToModel()
 	res, info := porcupine.CheckOperationsVerbose(model, ops, 60*time.Second)
 	if res == porcupine.Illegal {
-		dir := os.Getenv("PARLEY_TEST_ARTIFACTS")
-		if dir == "" {
-			dir = t.TempDir()
-		}
-		path := filepath.Join(dir, t.Name()+"-linearizability.html")
-		os.MkdirAll(filepath.Dir(path), 0o755)
+		path := filepath.Join(artifactDir(t), t.Name()+"-linearizability.html")
 		if f, err := os.Create(path); err == nil {
 			porcupine.Visualize(model, info, f)
 			f.Close()
@@ -247,33 +243,148 @@ func outcome(err error) leaseOutput {
 	return leaseOutput{Unknown: true}
 }
 
-// policyTraffic pushes versions and appends journal entries, recording the
-// acknowledged ones, until stop.
+// policyTraffic pushes versions from two clients at once, activates older
+// versions now and then, and appends journal entries, until stop. Every
+// push and activation goes into the policy history with its call and
+// return times; acknowledged versions and journal entries are kept for
+// the no-lost-data check.
 func policyTraffic(ctx context.Context, c *raftstore.Client, h *history, text string, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(300 * time.Millisecond):
+	for client := 0; client < 2; client++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+				call := h.now()
+				res, err := c.Push(ctx, raftstore.PushRequest{Name: "chaos-check", Text: fmt.Sprintf("%s\n// %d-%d\n", text, client, i), Author: "chaos"})
+				out := policyOutput{Unknown: err != nil && isUnavailable(err), Refused: err != nil && !isUnavailable(err)}
+				if err == nil {
+					out.Version, out.Active = res.Version, res.Active
+					h.mu.Lock()
+					h.pushed = append(h.pushed, res.Version)
+					h.mu.Unlock()
+				}
+				h.recordPolicy(client, policyInput{Op: "push"}, call, out)
+				if err == nil && i%3 == 2 && res.Version > 1 {
+					v := 1 + i%(res.Version-1)
+					call := h.now()
+					ar, err := c.Activate(ctx, "chaos-check", v, "chaos")
+					out := policyOutput{Unknown: err != nil && isUnavailable(err), Refused: err != nil && !isUnavailable(err)}
+					if err == nil {
+						out.Active, out.From = ar.Active, ar.From
+					}
+					h.recordPolicy(client, policyInput{Op: "activate", Version: v}, call, out)
+				}
+				if client == 0 {
+					if err := c.AppendJournal(ctx, raftstore.JournalEntry{Kind: "chaos-marker", Reason: fmt.Sprint(i)}); err == nil {
+						h.mu.Lock()
+						h.journal++
+						h.mu.Unlock()
+					}
+				}
 			}
-			res, err := c.Push(ctx, raftstore.PushRequest{Name: "chaos-check", Text: fmt.Sprintf("%s\n// %d\n", text, i), Author: "chaos"})
-			if err == nil {
-				h.mu.Lock()
-				h.pushed = append(h.pushed, res.Version)
-				h.mu.Unlock()
+		}()
+	}
+	return &wg
+}
+
+type policyInput struct {
+	Op      string // push, activate
+	Version int    // for activate
+}
+
+type policyOutput struct {
+	Unknown, Refused bool
+	Version, Active  int // push: the new version and the active one
+	From             int // activate: the version that was active
+}
+
+type policyState struct{ Latest, Active int }
+
+func (h *history) recordPolicy(client int, in policyInput, call int64, out policyOutput) {
+	ret := h.now()
+	if out.Unknown {
+		ret = math.MaxInt64
+	}
+	h.mu.Lock()
+	h.policyOps = append(h.policyOps, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+	h.mu.Unlock()
+}
+
+// policyModel: versions are numbered 1, 2, ... with no gap or repeat, a
+// push makes its version active, and an activation reports the version
+// that was active.
+var policyModel = porcupine.NondeterministicModel{
+	Init: func() []interface{} { return []interface{}{policyState{}} },
+	Step: func(state, input, output interface{}) []interface{} {
+		s, in, out := state.(policyState), input.(policyInput), output.(policyOutput)
+		switch in.Op {
+		case "push":
+			next := policyState{Latest: s.Latest + 1, Active: s.Latest + 1}
+			switch {
+			case out.Unknown:
+				return []interface{}{s, next}
+			case out.Refused:
+				return []interface{}{s}
+			case out.Version == next.Latest && out.Active == next.Active:
+				return []interface{}{next}
 			}
-			if err := c.AppendJournal(ctx, raftstore.JournalEntry{Kind: "chaos-marker", Reason: fmt.Sprint(i)}); err == nil {
-				h.mu.Lock()
-				h.journal++
-				h.mu.Unlock()
+		case "activate":
+			next := policyState{Latest: s.Latest, Active: in.Version}
+			switch {
+			case out.Unknown:
+				if in.Version <= s.Latest {
+					return []interface{}{s, next}
+				}
+				return []interface{}{s}
+			case out.Refused:
+				if in.Version > s.Latest {
+					return []interface{}{s}
+				}
+			case in.Version <= s.Latest && out.Active == in.Version && out.From == s.Active:
+				return []interface{}{next}
 			}
 		}
-	}()
-	return &wg
+		return nil
+	},
+	DescribeOperation: func(input, output interface{}) string {
+		return fmt.Sprintf("%+v -> %+v", input, output)
+	},
+	DescribeState: func(state interface{}) string { return fmt.Sprintf("%+v", state) },
+}
+
+// checkPolicies verifies the policy history for linearizability.
+func (h *history) checkPolicies(t *testing.T) {
+	t.Helper()
+	h.mu.Lock()
+	ops := append([]porcupine.Operation(nil), h.policyOps...)
+	h.mu.Unlock()
+	model := policyModel.ToModel()
+	res, info := porcupine.CheckOperationsVerbose(model, ops, 60*time.Second)
+	if res == porcupine.Illegal {
+		path := filepath.Join(artifactDir(t), t.Name()+"-policies.html")
+		if f, err := os.Create(path); err == nil {
+			porcupine.Visualize(model, info, f)
+			f.Close()
+		}
+		t.Errorf("the policy history of %d operations is not linearizable; visualisation: %s", len(ops), path)
+		return
+	}
+	t.Logf("policy history linearizable: %d pushes and activations", len(ops))
+}
+
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("PARLEY_TEST_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	os.MkdirAll(dir, 0o755)
+	return dir
 }
 
 // checkNoLostData: every acknowledged policy version and journal entry is

@@ -41,3 +41,25 @@ func TestLeaseModelCatchesDoubleGrant(t *testing.T) {
 		t.Fatal("a token that went backwards passed the check")
 	}
 }
+
+// TestPolicyModelCatchesLostVersion shows the policy check can fail: a
+// version number reused by a second push is refused.
+func TestPolicyModelCatchesLostVersion(t *testing.T) {
+	m := policyModel.ToModel()
+	ok := []porcupine.Operation{
+		{ClientId: 0, Input: policyInput{Op: "push"}, Call: 0, Output: policyOutput{Version: 1, Active: 1}, Return: 10},
+		{ClientId: 1, Input: policyInput{Op: "push"}, Call: 20, Output: policyOutput{Version: 2, Active: 2}, Return: 30},
+		{ClientId: 0, Input: policyInput{Op: "activate", Version: 1}, Call: 40, Output: policyOutput{Active: 1, From: 2}, Return: 50},
+	}
+	if !porcupine.CheckOperations(m, ok) {
+		t.Fatal("a correct history failed the check")
+	}
+	reused := append(ok[:2:2], porcupine.Operation{ClientId: 0, Input: policyInput{Op: "push"}, Call: 40, Output: policyOutput{Version: 2, Active: 2}, Return: 50})
+	if porcupine.CheckOperations(m, reused) {
+		t.Fatal("a reused version number passed the check")
+	}
+	wrongFrom := append(ok[:2:2], porcupine.Operation{ClientId: 0, Input: policyInput{Op: "activate", Version: 1}, Call: 40, Output: policyOutput{Active: 1, From: 1}, Return: 50})
+	if porcupine.CheckOperations(m, wrongFrom) {
+		t.Fatal("an activation that misreports the active version passed the check")
+	}
+}
