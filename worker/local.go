@@ -162,6 +162,12 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (l *Local, err error) {
 	return l, nil
 }
 
+// Quiet reports that no VM lease is held: no migration is in flight.
+func (l *Local) Quiet(ctx context.Context) bool {
+	ls, err := l.Store.Leases(ctx, "vm/", false)
+	return err == nil && len(ls) == 0
+}
+
 // Close stops the workers, the store and the simulator.
 func (l *Local) Close() {
 	if l.cancel != nil {
