@@ -194,12 +194,14 @@ func TestChaosWorkerKilledMidMigration(t *testing.T) {
 	// the VM lease is released by the restarted worker's reconciliation,
 	// or expires; either way it stops being held
 	deadline = time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		ls, _ := s.e.client.Leases(s.ctx, "vm/"+vm, false)
-		if len(ls) == 0 || ls[0].State != "held" || ls[0].Holder != "w"+itoa(victim) {
-			break
-		}
+	released := false
+	for !released && time.Now().Before(deadline) {
+		ls, err := s.e.client.Leases(s.ctx, "vm/"+vm, false)
+		released = err == nil && (len(ls) == 0 || ls[0].State != "held" || ls[0].Holder != "w"+itoa(victim))
 		time.Sleep(200 * time.Millisecond)
+	}
+	if !released {
+		t.Errorf("the killed worker's lease on %s was neither reconciled nor expired within 60 s", vm)
 	}
 	time.Sleep(6 * time.Second) // let the interrupted vMotion land in vCenter
 	p := s.e.placement()
