@@ -93,12 +93,10 @@ type Worker struct {
 	highSince   time.Time
 	lowSince    time.Time
 	peers       map[string]raftstore.Worker
-	negotiating map[string]string // VM name -> interaction id
-	running     map[string]bool   // interactions this worker started
-	reserveMu   sync.Mutex        // one reservation decision at a time on this host
-	storeOK     bool
+	negotiating map[string]string    // VM name -> interaction id
+	running     map[string]bool      // interactions this worker started
+	reserveMu   sync.Mutex           // one reservation decision at a time on this host
 	drain       *raftstore.HostState // this host's drain request, if any
-	ticks       int
 }
 
 // New creates a worker; Run starts it.
@@ -216,10 +214,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (w *Worker) tick(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, w.cfg.Interval*3)
 	defer cancel()
-	w.ticks++
-	err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr()})
-	w.setStoreOK(err == nil)
-	if err != nil {
+	if err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr()}); err != nil {
 		w.log.Warn().Err(err).Msg("store unreachable: holding off negotiations")
 		return
 	}
@@ -252,12 +247,6 @@ func (w *Worker) tick(ctx context.Context) {
 			break
 		}
 	}
-}
-
-func (w *Worker) setStoreOK(ok bool) {
-	w.mu.Lock()
-	w.storeOK = ok
-	w.mu.Unlock()
 }
 
 func (w *Worker) initiated() int {

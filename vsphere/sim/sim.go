@@ -274,7 +274,7 @@ func (s *Sim) demandUpdateLocked(id string) update {
 	}}
 }
 
-// HostID returns a host's or VM's managed object id by name.
+// ID returns a host's or VM's managed object id by name.
 func (s *Sim) ID(name string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
