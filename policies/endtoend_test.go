@@ -8,6 +8,7 @@ package policies_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -305,15 +306,22 @@ func TestEvacuateDrainsAHost(t *testing.T) {
 	if len(inv.VMs) != 32 {
 		t.Errorf("%d VMs after the drain, want 32", len(inv.VMs))
 	}
-	hs, err := l.Store.Hosts(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range hs {
-		if h.Name == target && (h.State != "drained" || h.VMsLeft != 0) {
-			t.Errorf("host list says %+v", h)
+	// the worker reports "drained" just after vCenter shows maintenance mode
+	var last string
+	waitUntil(t, 30*time.Second, "the host list to say drained", func() bool {
+		hs, err := l.Store.Hosts(ctx, false)
+		if err != nil {
+			return false
 		}
-	}
+		for _, h := range hs {
+			if h.Name == target {
+				last = fmt.Sprintf("%+v", h)
+				return h.State == "drained" && h.VMsLeft == 0
+			}
+		}
+		return false
+	})
+	t.Logf("host list: %s", last)
 	checkRelocations(t, l.Sim.Relocations(), 4, 0.7)
 	outs.checkOneVersion(t)
 }
