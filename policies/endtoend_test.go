@@ -21,7 +21,7 @@ import (
 	"github.com/parleyhq/parley/raftstore"
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/vsphere/sim"
-	"github.com/parleyhq/parley/worker"
+	"github.com/parleyhq/parley/worker/local"
 )
 
 func stddev(inv *vsphere.Inventory) (sd, maxLoad float64) {
@@ -80,7 +80,7 @@ func TestBalanceEndToEnd(t *testing.T) {
 	outs := &outcomeLog{refs: map[string]map[lcc.PolicyRef]int{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	l, err := worker.StartLocal(ctx, worker.LocalConfig{Hosts: 8, VMs: 48, Seed: 3, MigrateTime: 300 * time.Millisecond,
+	l, err := local.Start(ctx, local.Config{Hosts: 8, VMs: 48, Seed: 3, MigrateTime: 300 * time.Millisecond,
 		Interval: 500 * time.Millisecond, Logger: zerolog.Nop(), Observer: outs.observe})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestBalanceEndToEnd(t *testing.T) {
 // runPolicy starts an in-process cluster (3-member store, vcsim with 8
 // hosts, a worker per host over HTTP) on a shipped policy, optionally with
 // its text changed.
-func runPolicy(t *testing.T, cfg worker.LocalConfig, edit func(string) string) (*worker.Local, *outcomeLog, context.Context) {
+func runPolicy(t *testing.T, cfg local.Config, edit func(string) string) (*local.System, *outcomeLog, context.Context) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end to end")
@@ -195,7 +195,7 @@ func runPolicy(t *testing.T, cfg worker.LocalConfig, edit func(string) string) (
 		}
 		cfg.PolicyText = []byte(edit(string(text)))
 	}
-	l, err := worker.StartLocal(ctx, cfg)
+	l, err := local.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func TestFirstFitEndToEnd(t *testing.T) {
-	l, outs, ctx := runPolicy(t, worker.LocalConfig{Hosts: 8, VMs: 48, Seed: 3, Policy: "first-fit"}, nil)
+	l, outs, ctx := runPolicy(t, local.Config{Hosts: 8, VMs: 48, Seed: 3, Policy: "first-fit"}, nil)
 	inv, _ := l.VS.Inventory(ctx)
 	before, _ := stddev(inv)
 	waitUntil(t, 90*time.Second, "first-fit to move VMs and settle", func() bool {
@@ -245,7 +245,7 @@ func TestFirstFitEndToEnd(t *testing.T) {
 
 func TestConsolidateEmptiesAHost(t *testing.T) {
 	// low utilisation, evenly spread: every host is nearly empty
-	l, outs, ctx := runPolicy(t, worker.LocalConfig{Hosts: 8, VMs: 16, Seed: 4, Policy: "consolidate", Skew: 0.25, Utilisation: 0.25}, func(s string) string {
+	l, outs, ctx := runPolicy(t, local.Config{Hosts: 8, VMs: 16, Seed: 4, Policy: "consolidate", Skew: 0.25, Utilisation: 0.25}, func(s string) string {
 		return strings.Replace(s, "param(low_load, 0.3).", "param(low_load, 0.22).", 1)
 	})
 	var standby []string
@@ -288,7 +288,7 @@ func TestConsolidateEmptiesAHost(t *testing.T) {
 }
 
 func TestEvacuateDrainsAHost(t *testing.T) {
-	l, outs, ctx := runPolicy(t, worker.LocalConfig{Hosts: 8, VMs: 32, Seed: 5, Policy: "evacuate", Skew: 0.25, Utilisation: 0.3}, nil)
+	l, outs, ctx := runPolicy(t, local.Config{Hosts: 8, VMs: 32, Seed: 5, Policy: "evacuate", Skew: 0.25, Utilisation: 0.3}, nil)
 	target := l.Sim.Layout.Hosts[2].Name
 	if _, err := l.Store.Drain(ctx, target, "test", true); err != nil {
 		t.Fatal(err)
@@ -329,7 +329,7 @@ func TestEvacuateDrainsAHost(t *testing.T) {
 // TestEvacuateBlockedWhenNoRoom: with a high threshold no peer can meet,
 // the drain reports blocked with its reason and leaves the VMs in place.
 func TestEvacuateBlockedWhenNoRoom(t *testing.T) {
-	l, _, ctx := runPolicy(t, worker.LocalConfig{Hosts: 8, VMs: 32, Seed: 5, Policy: "evacuate", Skew: 0.25, Utilisation: 0.3}, func(s string) string {
+	l, _, ctx := runPolicy(t, local.Config{Hosts: 8, VMs: 32, Seed: 5, Policy: "evacuate", Skew: 0.25, Utilisation: 0.3}, func(s string) string {
 		return strings.Replace(s, "param(high_load, 0.7).", "param(high_load, 0.01).", 1)
 	})
 	target := l.Sim.Layout.Hosts[2].Name

@@ -58,9 +58,6 @@ func NewClient(addrs []string) (*Client, error) {
 	return &Client{addrs: clean, http: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}, Timeout: 15 * time.Second}, nil
 }
 
-// Addrs returns the member addresses.
-func (c *Client) Addrs() []string { return append([]string(nil), c.addrs...) }
-
 // NewRequestID returns a random request id.
 func NewRequestID() string {
 	var b [12]byte
@@ -95,7 +92,7 @@ func (c *Client) do(ctx context.Context, method, path string, in any, out any) e
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		i := int(c.current.Load()) % len(c.addrs)
-		err, retry := c.once(ctx, c.addrs[i], method, path, payload, reqID, out)
+		retry, err := c.attempt(ctx, c.addrs[i], method, path, payload, reqID, out)
 		if err == nil || !retry {
 			return err
 		}
@@ -112,14 +109,17 @@ func (c *Client) do(ctx context.Context, method, path string, in any, out any) e
 	}
 }
 
-func (c *Client) once(ctx context.Context, base, method, path string, payload []byte, reqID string, out any) (error, bool) {
+// attempt sends the request to one member. retry says whether another
+// member (or this one, later) may succeed where this attempt failed: a
+// connection failure, a 5xx without a parley error, or a 503.
+func (c *Client) attempt(ctx context.Context, base, method, path string, payload []byte, reqID string, out any) (retry bool, err error) {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
-		return err, false
+		return false, err
 	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -129,12 +129,12 @@ func (c *Client) once(ctx context.Context, base, method, path string, payload []
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", base, err), true
+		return true, fmt.Errorf("%s: %w", base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s: read response: %w", base, err), true
+		return true, fmt.Errorf("%s: read response: %w", base, err)
 	}
 	if resp.StatusCode >= 300 {
 		var wrap struct {
@@ -142,10 +142,10 @@ func (c *Client) once(ctx context.Context, base, method, path string, payload []
 		}
 		if json.Unmarshal(data, &wrap) != nil || wrap.Error == nil {
 			e := &Error{Status: resp.StatusCode, Code: "internal", Message: strings.TrimSpace(string(data))}
-			return e, resp.StatusCode >= 500
+			return resp.StatusCode >= 500, e
 		}
 		wrap.Error.Status = resp.StatusCode
-		return wrap.Error, resp.StatusCode == http.StatusServiceUnavailable
+		return resp.StatusCode == http.StatusServiceUnavailable, wrap.Error
 	}
 	switch o := out.(type) {
 	case nil:
@@ -153,10 +153,10 @@ func (c *Client) once(ctx context.Context, base, method, path string, payload []
 		*o = data
 	default:
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s: decode response: %w", base, err), false
+			return false, fmt.Errorf("%s: decode response: %w", base, err)
 		}
 	}
-	return nil, false
+	return false, nil
 }
 
 func staleQuery(stale bool) string {
@@ -230,12 +230,6 @@ func (c *Client) Activate(ctx context.Context, name string, version int, who str
 func (c *Client) Rollback(ctx context.Context, name, who string) (*ActivateResult, error) {
 	var out ActivateResult
 	return &out, c.do(ctx, http.MethodPost, "/v1/policies/"+url.PathEscape(name)+"/rollback", ActivateRequest{Who: who}, &out)
-}
-
-// ValidateResult is the checker's verdict on a text.
-type ValidateResult struct {
-	Valid       bool         `json:"valid"`
-	Diagnostics []Diagnostic `json:"diagnostics"`
 }
 
 // Validate checks a policy text with the store's checker without writing.

@@ -22,6 +22,7 @@ const (
 	cmdSweep        = "lease.sweep"
 	cmdHostDrain    = "host.drain"
 	cmdHostReport   = "host.report"
+	cmdRestore      = "state.restore" // replaces the state with a backup
 )
 
 // FlagIgnoreUnknown lets a member that does not know a command type skip
@@ -62,4 +63,65 @@ func decodeCommand(data []byte) (*Command, error) {
 		return nil, fmt.Errorf("raftstore: command envelope version %d is not supported (this member knows up to %d)", c.V, envelopeVersion)
 	}
 	return &c, nil
+}
+
+// applied is where and when a command applies: its raft index, the
+// leader's time in it (never behind the previous command's), and the
+// previous command's time.
+type applied struct {
+	index     uint64
+	now, prev int64
+}
+
+// handler applies one command type to the state.
+type handler func(s *State, at applied, c *Command) *Result
+
+// handlers is the state machine's command table: one entry per type.
+var handlers = map[string]handler{
+	cmdPush:     withBody(func(s *State, at applied, r *PushRequest) *Result { return s.push(at.now, r) }),
+	cmdActivate: withBody(func(s *State, at applied, r *ActivateRequest) *Result { return s.activate(at.now, r) }),
+	cmdAcquire:  withBody(func(s *State, at applied, r *AcquireRequest) *Result { return s.acquire(at.index, at.now, r) }),
+	cmdRenew:    withBody(func(s *State, at applied, r *RenewRequest) *Result { return s.renew(at.now, r) }),
+	cmdRelease:  withBody(func(s *State, at applied, r *RenewRequest) *Result { return s.release(at.now, r) }),
+	cmdHeartbeat: withBody(func(s *State, at applied, r *HeartbeatRequest) *Result {
+		return s.heartbeat(at.now, r)
+	}),
+	cmdJournal: withBody(func(s *State, at applied, r *JournalRequest) *Result { return s.appendJournal(at.now, r) }),
+	cmdMember: withBody(func(s *State, _ applied, r *MemberRequest) *Result {
+		s.Members[r.ID] = *r
+		return okResult(r)
+	}),
+	cmdRemoveMember: withBody(func(s *State, _ applied, r *MemberRequest) *Result {
+		delete(s.Members, r.ID)
+		return okResult(r)
+	}),
+	cmdLeaderExtend: func(s *State, at applied, _ *Command) *Result { return s.extendLeases(at.now, at.prev) },
+	cmdSweep:        func(s *State, at applied, _ *Command) *Result { return s.sweep(at.now) },
+	cmdRestore:      func(s *State, _ applied, c *Command) *Result { return s.restore(c) },
+	cmdHostDrain:    withBody(func(s *State, at applied, r *HostRequest) *Result { return s.hostDrain(at.now, r) }),
+	cmdHostReport:   withBody(func(s *State, at applied, r *HostReport) *Result { return s.hostReport(at.now, r) }),
+}
+
+// withBody decodes a command's body into T before calling fn; a body that
+// does not decode is a refusal.
+func withBody[T any](fn func(s *State, at applied, req *T) *Result) handler {
+	return func(s *State, at applied, c *Command) *Result {
+		var req T
+		if err := json.Unmarshal(c.Body, &req); err != nil {
+			return refused(badRequest("body", "cannot decode %s command: %v", c.Type, err))
+		}
+		return fn(s, at, &req)
+	}
+}
+
+// dispatch runs a command's handler. A type this member does not know is
+// skipped when the command allows it, and refused otherwise.
+func (s *State) dispatch(at applied, c *Command) *Result {
+	if h, ok := handlers[c.Type]; ok {
+		return h(s, at, c)
+	}
+	if c.Flags&FlagIgnoreUnknown != 0 {
+		return okResult(map[string]string{"ignored": c.Type})
+	}
+	return refused(badRequest("type", "unknown command type %q", c.Type))
 }

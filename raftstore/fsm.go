@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 	"time"
 
@@ -35,7 +34,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	c, err := decodeCommand(l.Data)
 	if err != nil {
 		f.log.Error().Err(err).Uint64("index", l.Index).Msg("refusing undecodable command")
-		return &Result{Error: errf(http.StatusBadRequest, "bad_request", "", "%v", err)}
+		return refused(badRequest("", "%v", err))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -87,6 +86,13 @@ func decodeState(r io.Reader) (*State, error) {
 	}
 	if s.Hosts == nil { // snapshots from before host drains
 		s.Hosts = map[string]*HostState{}
+	}
+	// Snapshots from before result codes kept each remembered refusal's
+	// HTTP status; the state machine keeps codes only.
+	for _, r := range s.Requests {
+		if r != nil && r.Error != nil {
+			r.Error.Status = 0
+		}
 	}
 	return s, nil
 }

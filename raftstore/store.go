@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -114,11 +112,10 @@ type Store struct {
 	bolt      *raftboltdb.BoltStore
 	metrics   *metrics
 
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	closing atomic.Bool
-	mu      sync.Mutex
-	closed  bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
 }
 
 // ErrNotLeader is returned by Apply on a member that is not the leader.
@@ -440,7 +437,7 @@ func (s *Store) Transfer(id string) error {
 			return s.raft.LeadershipTransferToServer(srv.ID, srv.Address).Error()
 		}
 	}
-	return &Error{Status: http.StatusNotFound, Code: "not_found", Field: "id", Message: "no member " + id}
+	return errf(CodeNotFound, "id", "no member %s", id)
 }
 
 // Close shuts the member down.

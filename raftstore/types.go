@@ -1,10 +1,6 @@
 package raftstore
 
-import (
-	"encoding/json"
-	"fmt"
-	"net/http"
-)
+import "encoding/json"
 
 // PolicyVersion is one pushed text of a policy.
 type PolicyVersion struct {
@@ -76,52 +72,6 @@ type JournalEntry struct {
 	Worker      string `json:"worker,omitempty"`
 }
 
-// Error is a refusal with an HTTP status, a machine-readable code and the
-// field it concerns. Business refusals (a held lease) are Errors too: they
-// are results of a command, never panics.
-type Error struct {
-	Status  int    `json:"status"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-	Details any    `json:"details,omitempty"`
-}
-
-func (e *Error) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("raftstore: %s (%s): %s", e.Code, e.Field, e.Message)
-	}
-	return fmt.Sprintf("raftstore: %s: %s", e.Code, e.Message)
-}
-
-// Is lets errors.Is match on the code: errors.Is(err, ErrLeaseHeld).
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Code == e.Code && t.Message == ""
-}
-
-// Sentinels for errors.Is; the codes travel in the JSON error.
-var (
-	ErrBadRequest      = &Error{Code: "bad_request"}
-	ErrNotFound        = &Error{Code: "not_found"}
-	ErrInvalidPolicy   = &Error{Code: "invalid_policy"}
-	ErrVersionConflict = &Error{Code: "version_conflict"}
-	ErrLeaseHeld       = &Error{Code: "lease_held"}
-	ErrLockDelay       = &Error{Code: "lock_delay"}
-	ErrStaleToken      = &Error{Code: "stale_token"}
-	ErrTooLarge        = &Error{Code: "too_large"}
-	ErrNoQuorum        = &Error{Code: "no_quorum"}
-	ErrInternal        = &Error{Code: "internal"}
-)
-
-func errf(status int, code, field, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
-}
-
-func badRequest(field, format string, args ...any) *Error {
-	return errf(http.StatusBadRequest, "bad_request", field, format, args...)
-}
-
 // Result is what the FSM returns for a command: data or an error.
 type Result struct {
 	Error *Error          `json:"error,omitempty"`
@@ -131,10 +81,12 @@ type Result struct {
 func okResult(v any) *Result {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return &Result{Error: errf(http.StatusInternalServerError, "internal", "", "encode result: %v", err)}
+		return &Result{Error: errf(CodeInternal, "", "encode result: %v", err)}
 	}
 	return &Result{Data: b}
 }
+
+func refused(e *Error) *Result { return &Result{Error: e} }
 
 // PushRequest pushes a new policy version.
 type PushRequest struct {

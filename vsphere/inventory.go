@@ -428,14 +428,6 @@ func (c *Client) SetMaintenance(ctx context.Context, hostID string, on bool) err
 	return nil
 }
 
-// Ping checks the session with a cheap call.
-func (c *Client) Ping(ctx context.Context) error {
-	return c.do(ctx, func(vc *vim25.Client) error {
-		_, err := methods.GetCurrentTime(ctx, vc)
-		return err
-	})
-}
-
 // LoadStats summarises host CPU load (use / capacity) across hosts.
 type LoadStats struct {
 	Mean, StdDev, Max float64

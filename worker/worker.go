@@ -190,7 +190,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 	for {
-		w.tick(ctx)
+		w.Tick(ctx)
 		jitter := time.Duration(float64(w.cfg.Interval) * (0.8 + 0.4*mrand.Float64()))
 		if !sleep(ctx, jitter) {
 			return nil
@@ -209,9 +209,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// tick heartbeats, observes, follows the active policy and maybe starts
-// negotiations.
-func (w *Worker) tick(ctx context.Context) {
+// Tick heartbeats, observes, follows the active policy and maybe starts
+// negotiations. Run calls it every interval; the placement benchmark calls
+// it in rounds.
+func (w *Worker) Tick(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, w.cfg.Interval*3)
 	defer cancel()
 	if err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr()}); err != nil {
@@ -232,7 +233,7 @@ func (w *Worker) tick(ctx context.Context) {
 		w.drain = mine
 		w.mu.Unlock()
 	}
-	if err := w.observe(tctx); err != nil {
+	if err := w.Observe(tctx); err != nil {
 		w.log.Warn().Err(err).Msg("observe host")
 		return
 	}
@@ -242,14 +243,16 @@ func (w *Worker) tick(ctx context.Context) {
 		return
 	}
 	maxMoves := int(paramNum(prog, "max_moves_per_cycle", 1))
-	for started := 0; started < maxMoves && w.initiated() < maxMoves; started++ {
+	for started := 0; started < maxMoves && w.Initiated() < maxMoves; started++ {
 		if !w.startOne(ctx, prog) {
 			break
 		}
 	}
 }
 
-func (w *Worker) initiated() int {
+// Initiated is the number of interactions this worker started that are
+// still running.
+func (w *Worker) Initiated() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.running)
@@ -400,8 +403,8 @@ func (w *Worker) peerAddrs(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// observe reads the inventory and samples this host's load.
-func (w *Worker) observe(ctx context.Context) error {
+// Observe reads the inventory and samples this host's load. Tick calls it.
+func (w *Worker) Observe(ctx context.Context) error {
 	inv, err := w.vs.Inventory(ctx)
 	if err != nil {
 		return err

@@ -1,11 +1,7 @@
 package worker
 
 import (
-	"context"
 	"testing"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/parleyhq/parley/policies"
 )
@@ -29,36 +25,4 @@ func TestRegistryIsTheVocabulary(t *testing.T) {
 			t.Errorf("%s is registered but not in the vocabulary", k)
 		}
 	}
-}
-
-func TestDryRunMovesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end to end")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	l, err := StartLocal(ctx, LocalConfig{Hosts: 4, VMs: 16, Seed: 5, MigrateTime: 100 * time.Millisecond,
-		Interval: 500 * time.Millisecond, Logger: zerolog.Nop(), DryRun: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		time.Sleep(time.Second)
-		js, _ := l.Store.Journal(ctx, 0, 1000)
-		for _, e := range js {
-			if e.Kind == "would-migrate" {
-				if n := len(l.Sim.Relocations()); n != 0 {
-					t.Fatalf("dry run relocated %d VMs", n)
-				}
-				ls, _ := l.Store.Leases(ctx, "reserve/", false)
-				if len(ls) != 0 {
-					t.Fatalf("dry run reserved capacity: %+v", ls)
-				}
-				return
-			}
-		}
-	}
-	t.Fatal("no would-migrate entry in the journal")
 }

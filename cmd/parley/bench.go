@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/vsphere/sim"
-	"github.com/parleyhq/parley/worker"
+	"github.com/parleyhq/parley/worker/placement"
 )
 
 func init() {
@@ -30,21 +30,25 @@ func (c *cli) benchPlacement(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	l := sim.Generate(*hosts, *vms, *seed, 0.5, 0.45)
-	results := []worker.PlacementResult{worker.StartState(l)}
+	results := []placement.Result{placement.StartState(l)}
 	for _, p := range []string{"balance", "first-fit"} {
-		r, err := worker.RunPolicyPlacement(ctx, l, p, *rounds)
+		r, err := placement.RunPolicy(ctx, l, p, *rounds)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "parley bench placement: %s: %v\n", p, err)
 			return exitFailed
 		}
 		results = append(results, r)
 	}
-	results = append(results, worker.GreedyPlacement(l, 0.7))
+	g, err := placement.Greedy(l, 0.7)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "parley bench placement: greedy: %v\n", err)
+		return exitFailed
+	}
+	results = append(results, g)
 	if *out == "json" {
 		writeJSON(c.stdout, results)
 		return exitOK
 	}
-	g := results[len(results)-1]
 	fmt.Fprintf(c.stdout, "%d hosts, %d VMs, seed %d\n", *hosts, *vms, *seed)
 	t := newTable(c.stdout, "METHOD", "STDDEV", "VS GREEDY", "MAX HOST", "MIGRATIONS", "VS GREEDY", "ROUNDS", "CPU")
 	for _, r := range results {

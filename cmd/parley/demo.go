@@ -13,7 +13,7 @@ import (
 
 	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/vsphere"
-	"github.com/parleyhq/parley/worker"
+	"github.com/parleyhq/parley/worker/local"
 )
 
 func init() {
@@ -55,7 +55,7 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 	}
 	started := time.Now()
 	fmt.Fprintf(c.stdout, "parley demo: %d hosts, %d VMs (seed %d), policy %s; a 3-member store, one worker per host\n", *hosts, *vms, *seed, *policy)
-	l, err := worker.StartLocal(ctx, worker.LocalConfig{Hosts: *hosts, VMs: *vms, Seed: *seed, Policy: *policy, Drift: *drift,
+	l, err := local.Start(ctx, local.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Policy: *policy, Drift: *drift,
 		MigrateTime: *migrate, Interval: *interval, Logger: log})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley demo:", err)
@@ -139,7 +139,7 @@ loop:
 
 // view prints hosts with CPU and memory bars, VM counts, migrations in
 // and out, and leases held.
-func (c *cli) view(ctx context.Context, l *worker.Local, inv *vsphere.Inventory, elapsed time.Duration) {
+func (c *cli) view(ctx context.Context, l *local.System, inv *vsphere.Inventory, elapsed time.Duration) {
 	in, out := map[string]int{}, map[string]int{}
 	inflight := 0
 	for _, r := range l.Sim.Relocations() {

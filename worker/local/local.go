@@ -1,4 +1,10 @@
-package worker
+// Package local assembles a whole parley in one process: a 3-member Raft
+// store in a temporary folder, a simulated vCenter, and one worker per
+// host, all talking over real loopback TCP and HTTP. 'parley demo', the
+// policies' end-to-end tests and the worker's own end-to-end tests use it.
+// It is the one place that imports both the store's server and the
+// simulator alongside the agent; the agent itself imports neither.
+package local
 
 import (
 	"context"
@@ -17,13 +23,11 @@ import (
 	"github.com/parleyhq/parley/raftstore"
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/vsphere/sim"
+	"github.com/parleyhq/parley/worker"
 )
 
-// LocalConfig describes a whole parley in one process: a 3-member store
-// in a temporary folder, a simulated vCenter, and one worker per host, all
-// talking over real loopback TCP and HTTP. The demo and the end-to-end
-// tests use it.
-type LocalConfig struct {
+// Config describes the system to start.
+type Config struct {
 	Hosts, VMs  int
 	Seed        int64
 	Skew        float64 // share of VMs on a quarter of the hosts; default 0.5
@@ -39,12 +43,12 @@ type LocalConfig struct {
 	Observer    func(lcc.Outcome)
 }
 
-// Local is a running in-process parley.
-type Local struct {
+// System is a running in-process parley.
+type System struct {
 	Sim     *sim.Sim
 	Members []*raftstore.Member
 	Store   *raftstore.Client
-	Workers []*Worker
+	Workers []*worker.Worker
 	VS      *vsphere.Client
 
 	cancel  context.CancelFunc
@@ -63,15 +67,15 @@ func loopback() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// StartLocal starts everything and pushes the policy.
-func StartLocal(ctx context.Context, cfg LocalConfig) (l *Local, err error) {
+// Start starts everything and pushes the policy.
+func Start(ctx context.Context, cfg Config) (l *System, err error) {
 	if cfg.Policy == "" {
 		cfg.Policy = "balance"
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
 	}
-	l = &Local{dir: cfg.Dir}
+	l = &System{dir: cfg.Dir}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -148,7 +152,7 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (l *Local, err error) {
 			return nil, err
 		}
 		l.clients = append(l.clients, vc)
-		w, err := New(Config{ID: fmt.Sprintf("w%d", i), Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer}, vc, l.Store)
+		w, err := worker.New(worker.Config{ID: fmt.Sprintf("w%d", i), Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer}, vc, l.Store)
 		if err != nil {
 			return nil, err
 		}
@@ -163,13 +167,13 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (l *Local, err error) {
 }
 
 // Quiet reports that no VM lease is held: no migration is in flight.
-func (l *Local) Quiet(ctx context.Context) bool {
+func (l *System) Quiet(ctx context.Context) bool {
 	ls, err := l.Store.Leases(ctx, "vm/", false)
 	return err == nil && len(ls) == 0
 }
 
 // Close stops the workers, the store and the simulator.
-func (l *Local) Close() {
+func (l *System) Close() {
 	if l.cancel != nil {
 		l.cancel()
 	}

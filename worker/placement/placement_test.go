@@ -1,4 +1,4 @@
-package worker
+package placement
 
 import (
 	"context"
@@ -18,7 +18,7 @@ func TestPlacementComparison(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, p := range []string{"balance", "first-fit"} {
-		r, err := RunPolicyPlacement(ctx, l, p, 100)
+		r, err := RunPolicy(ctx, l, p, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +27,10 @@ func TestPlacementComparison(t *testing.T) {
 		}
 		t.Logf("%s: %+v", p, r)
 	}
-	g := GreedyPlacement(l, 0.7)
+	g, err := Greedy(l, 0.7)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if g.Migrations == 0 || g.StdDev >= start.StdDev || g.MaxLoad > 0.7+1e-9 && start.MaxLoad > 0.7 && g.MaxLoad > start.MaxLoad {
 		t.Errorf("greedy: %+v from %+v", g, start)
 	}

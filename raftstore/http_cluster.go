@@ -1,0 +1,104 @@
+package raftstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+)
+
+func (h *api) clusterRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/cluster/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, h.s.Status()) })
+	mux.HandleFunc("POST /v1/cluster/join", h.join)
+	mux.HandleFunc("POST /v1/cluster/remove", h.remove)
+	mux.HandleFunc("POST /v1/cluster/transfer", h.transfer)
+	mux.HandleFunc("GET /v1/cluster/snapshot", h.snapshot)
+	mux.HandleFunc("POST /v1/cluster/restore", h.restore)
+	mux.HandleFunc("GET /readyz", h.ready)
+}
+
+func (h *api) ready(w http.ResponseWriter, r *http.Request) {
+	st := h.s.Status()
+	if st.Leader == "" {
+		writeErr(w, unavailable("no leader"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "leader": st.Leader})
+}
+
+func (h *api) clusterOp(w http.ResponseWriter, r *http.Request, op func(req MemberRequest) error) {
+	var req MemberRequest
+	raw, ok := readRequest(w, r, bodyRule{limit: smallBody, optional: true}, &req)
+	if !ok {
+		return
+	}
+	if !h.s.IsLeader() {
+		h.forward(w, r, raw)
+		return
+	}
+	if err := op(req); err != nil {
+		var ae *Error
+		switch {
+		case errors.As(err, &ae):
+			writeErr(w, ae)
+		case errors.Is(err, ErrNotLeader):
+			h.forward(w, r, raw)
+		default:
+			writeErr(w, unavailable("%v", err))
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, h.s.Status())
+}
+
+func (h *api) join(w http.ResponseWriter, r *http.Request) {
+	h.clusterOp(w, r, func(req MemberRequest) error {
+		if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
+			return badRequest("id", "join needs id, raft_addr and http_addr")
+		}
+		if _, _, err := net.SplitHostPort(req.RaftAddr); err != nil {
+			return badRequest("raft_addr", "raft_addr %q: %v", req.RaftAddr, err)
+		}
+		return h.s.Join(req.ID, req.RaftAddr, req.HTTPAddr)
+	})
+}
+
+func (h *api) remove(w http.ResponseWriter, r *http.Request) {
+	h.clusterOp(w, r, func(req MemberRequest) error {
+		if req.ID == "" {
+			return badRequest("id", "remove needs the member id")
+		}
+		return h.s.Remove(req.ID)
+	})
+}
+
+func (h *api) transfer(w http.ResponseWriter, r *http.Request) {
+	h.clusterOp(w, r, func(req MemberRequest) error { return h.s.Transfer(req.ID) })
+}
+
+// snapshot downloads the whole state. It is encoded under the read lock
+// (a copy) and written after, so a slow download never holds up writes.
+func (h *api) snapshot(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Disposition", "attachment; filename=parley-store.json")
+	h.read(func(_ *http.Request, s *State) (any, *Error) {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, errf(CodeInternal, "", "encode snapshot: %v", err)
+		}
+		return rawJSON(append(b, '\n')), nil
+	})(w, r)
+}
+
+func (h *api) restore(w http.ResponseWriter, r *http.Request) {
+	raw, e := readBody(r, maxRestoreBytes)
+	if e != nil {
+		writeErr(w, e)
+		return
+	}
+	if _, err := decodeState(bytes.NewReader(raw)); err != nil {
+		writeErr(w, badRequest("body", "not a parley store snapshot: %v", err))
+		return
+	}
+	h.write(w, r, raw, cmdRestore, json.RawMessage(raw))
+}

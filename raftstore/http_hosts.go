@@ -1,0 +1,47 @@
+package raftstore
+
+import (
+	"net/http"
+	"time"
+)
+
+// Hosts (drain requests and reports) and workers (heartbeats, liveness).
+func (h *api) hostRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/hosts", h.read(func(_ *http.Request, s *State) (any, *Error) { return s.hostList(), nil }))
+	mux.HandleFunc("POST /v1/hosts/{name}/drain", h.drain(true))
+	mux.HandleFunc("POST /v1/hosts/{name}/undrain", h.drain(false))
+	mux.HandleFunc("POST /v1/hosts/{name}/report", h.hostReport)
+	mux.HandleFunc("POST /v1/workers/heartbeat", h.heartbeat)
+	mux.HandleFunc("GET /v1/workers", h.read(func(_ *http.Request, s *State) (any, *Error) {
+		return s.liveWorkers(time.Now().UnixNano(), h.s.cfg.WorkerTTL), nil
+	}))
+}
+
+func (h *api) drain(on bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req HostRequest
+		raw, ok := readRequest(w, r, bodyRule{limit: smallBody, optional: true}, &req)
+		if !ok {
+			return
+		}
+		req.Name, req.Drain = r.PathValue("name"), on
+		h.write(w, r, raw, cmdHostDrain, req)
+	}
+}
+
+func (h *api) hostReport(w http.ResponseWriter, r *http.Request) {
+	var req HostReport
+	raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req)
+	if !ok {
+		return
+	}
+	req.Name = r.PathValue("name")
+	h.write(w, r, raw, cmdHostReport, req)
+}
+
+func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
+	var req HeartbeatRequest
+	if raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req); ok {
+		h.write(w, r, raw, cmdHeartbeat, req)
+	}
+}

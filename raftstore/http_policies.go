@@ -1,0 +1,160 @@
+package raftstore
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/parleyhq/parley/lcc"
+)
+
+func (h *api) policyRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/policies", h.read(func(_ *http.Request, s *State) (any, *Error) { return s.policySummaries(), nil }))
+	mux.HandleFunc("GET /v1/policies/{name}", h.read(func(r *http.Request, s *State) (any, *Error) { return s.activeVersion(r.PathValue("name")) }))
+	mux.HandleFunc("GET /v1/policies/{name}/versions", h.read(h.listVersions))
+	mux.HandleFunc("GET /v1/policies/{name}/versions/{version}", h.read(h.getVersion))
+	mux.HandleFunc("GET /v1/policies/{name}/history", h.read(h.history))
+	mux.HandleFunc("GET /v1/policies/{name}/diff", h.read(h.diff))
+	mux.HandleFunc("POST /v1/policies/{name}", h.push)
+	mux.HandleFunc("POST /v1/policies/{name}/activate", h.activate(false))
+	mux.HandleFunc("POST /v1/policies/{name}/rollback", h.activate(true))
+	mux.HandleFunc("POST /v1/validate", h.validate)
+}
+
+func (h *api) listVersions(r *http.Request, s *State) (any, *Error) {
+	p, e := s.policy(r.PathValue("name"))
+	if e != nil {
+		return nil, e
+	}
+	return withoutText(p.Versions), nil
+}
+
+// versionParam reads a version number from the request.
+func versionParam(p *Policy, field, v string) (PolicyVersion, *Error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return PolicyVersion{}, badRequest(field, "version %q is not a number", v)
+	}
+	return p.version(field, n)
+}
+
+func (h *api) getVersion(r *http.Request, s *State) (any, *Error) {
+	p, e := s.policy(r.PathValue("name"))
+	if e != nil {
+		return nil, e
+	}
+	return versionParam(p, "version", r.PathValue("version"))
+}
+
+func (h *api) history(r *http.Request, s *State) (any, *Error) {
+	p, e := s.policy(r.PathValue("name"))
+	if e != nil {
+		return nil, e
+	}
+	return p.history(), nil
+}
+
+func (h *api) diff(r *http.Request, s *State) (any, *Error) {
+	p, e := s.policy(r.PathValue("name"))
+	if e != nil {
+		return nil, e
+	}
+	a, e := versionParam(p, "from", r.URL.Query().Get("from"))
+	if e != nil {
+		return nil, e
+	}
+	b, e := versionParam(p, "to", r.URL.Query().Get("to"))
+	if e != nil {
+		return nil, e
+	}
+	return map[string]any{"name": p.Name, "from": a.Version, "to": b.Version,
+		"diff": UnifiedDiff(fmt.Sprintf("%s@v%d", p.Name, a.Version), fmt.Sprintf("%s@v%d", p.Name, b.Version), a.Text, b.Text)}, nil
+}
+
+// Diagnostic is one checker message, for the API.
+type Diagnostic struct {
+	Pos      string `json:"pos"`
+	Line     int    `json:"line"`
+	Col      int    `json:"col"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+}
+
+func diagnostics(l lcc.ErrorList) []Diagnostic {
+	out := []Diagnostic{}
+	for _, e := range l {
+		out = append(out, Diagnostic{Pos: e.Pos.String(), Line: e.Pos.Line, Col: e.Pos.Col, Severity: e.Severity.String(), Message: e.Msg})
+	}
+	return out
+}
+
+func (h *api) check(name string, text []byte) lcc.ErrorList {
+	if h.s.cfg.Validator != nil {
+		return h.s.cfg.Validator(name, text)
+	}
+	m, errs := lcc.Parse(name+".lcc", text)
+	if errs.HasErrors() {
+		return errs
+	}
+	return lcc.Check(m, nil)
+}
+
+func (h *api) push(w http.ResponseWriter, r *http.Request) {
+	var req PushRequest
+	raw, ok := readRequest(w, r, bodyRule{limit: h.s.cfg.MaxBodyBytes}, &req)
+	if !ok {
+		return
+	}
+	req.Name = r.PathValue("name")
+	if !policyNameRe.MatchString(req.Name) {
+		writeErr(w, badRequest("name", "policy name %q must match %s", req.Name, policyNameRe))
+		return
+	}
+	if len(req.Text) > MaxPolicyBytes {
+		writeErr(w, errf(CodeTooLarge, "text", "policy text is %d bytes, over the limit of %d", len(req.Text), MaxPolicyBytes))
+		return
+	}
+	if diags := h.check(req.Name, []byte(req.Text)); diags.HasErrors() {
+		writeErr(w, &Error{Code: CodeInvalidPolicy, Field: "text",
+			Message: fmt.Sprintf("policy %s has %d errors; nothing was written", req.Name, len(diags.Errors())), Details: diagnostics(diags)})
+		return
+	}
+	h.write(w, r, raw, cmdPush, req)
+}
+
+// ValidateResult is the checker's verdict on a text.
+type ValidateResult struct {
+	Valid       bool         `json:"valid"`
+	Diagnostics []Diagnostic `json:"diagnostics"`
+}
+
+func (h *api) validate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+		Text string `json:"text"`
+	}
+	if _, ok := readRequest(w, r, bodyRule{limit: h.s.cfg.MaxBodyBytes}, &req); !ok {
+		return
+	}
+	if req.Name == "" {
+		req.Name = "policy"
+	}
+	diags := h.check(req.Name, []byte(req.Text))
+	writeJSON(w, http.StatusOK, ValidateResult{Valid: !diags.HasErrors(), Diagnostics: diagnostics(diags)})
+}
+
+func (h *api) activate(rollback bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req ActivateRequest
+		raw, ok := readRequest(w, r, bodyRule{limit: smallBody, optional: true}, &req)
+		if !ok {
+			return
+		}
+		req.Name, req.Rollback = r.PathValue("name"), rollback
+		if !rollback && req.Version < 1 {
+			writeErr(w, badRequest("version", "version must be 1 or more"))
+			return
+		}
+		h.write(w, r, raw, cmdActivate, req)
+	}
+}

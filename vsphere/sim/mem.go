@@ -1,0 +1,164 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/vsphere"
+)
+
+// MemDC is a datacentre in memory, without vcsim or HTTP: the layout's
+// hosts and VMs with their demand, and relocations that move demand from
+// one host to another. It answers the calls a worker makes of vCenter
+// (Inventory, Migrate, VMState, SetMaintenance) with the strict
+// simulator's semantics: an unknown VM or host is vsphere.ErrNotFound, a
+// target that is disconnected or in maintenance is
+// vsphere.ErrHostUnavailable, and a VM with a relocation in flight refuses
+// another with vsphere.ErrTaskInProgress. Relocations take MigrateTime
+// (instant by default). Host load here is the sum of its VMs' demand, with
+// no drift. The placement benchmark runs thousands of workers on it.
+type MemDC struct {
+	// MigrateTime is how long a relocation is in flight; set it before use.
+	MigrateTime time.Duration
+
+	mu       sync.Mutex
+	hosts    []vsphere.Host
+	vms      []vsphere.VM
+	vmIdx    map[string]int // VM id -> index
+	hostIdx  map[string]int // host id -> index
+	inflight map[string]bool
+	inv      *vsphere.Inventory // cached until the next change
+	moves    int
+}
+
+// NewMemDC builds the layout in memory. Host ids are host-N and VM ids
+// vm-N, N being the index in the layout.
+func NewMemDC(l Layout) *MemDC {
+	dc := &MemDC{vmIdx: map[string]int{}, hostIdx: map[string]int{}, inflight: map[string]bool{}}
+	for i, h := range l.Hosts {
+		id := fmt.Sprintf("host-%d", i)
+		dc.hosts = append(dc.hosts, vsphere.Host{ID: id, Name: h.Name, ConnectionState: "connected",
+			CPUCapacityMHz: h.CPUCapacity(), MemCapacityMB: h.MemMB})
+		dc.hostIdx[id] = i
+	}
+	for i, v := range l.VMs {
+		id := fmt.Sprintf("vm-%d", i)
+		dc.vms = append(dc.vms, vsphere.VM{ID: id, Name: v.Name, PowerState: "poweredOn", Host: dc.hosts[v.Host].ID, CPUDemandMHz: v.CPUMHz, MemMB: v.MemMB})
+		dc.vmIdx[id] = i
+		dc.hosts[v.Host].CPUUsedMHz += v.CPUMHz
+		dc.hosts[v.Host].MemUsedMB += v.MemMB
+	}
+	return dc
+}
+
+// Inventory returns every host and VM. The result is shared until the
+// next change: callers must not modify it.
+func (dc *MemDC) Inventory(context.Context) (*vsphere.Inventory, error) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if dc.inv == nil {
+		dc.inv = &vsphere.Inventory{Hosts: append([]vsphere.Host(nil), dc.hosts...), VMs: append([]vsphere.VM(nil), dc.vms...)}
+	}
+	return dc.inv, nil
+}
+
+// Hosts returns a copy of the hosts as they are now.
+func (dc *MemDC) Hosts() []vsphere.Host {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	return append([]vsphere.Host(nil), dc.hosts...)
+}
+
+// Moves is the number of relocations that succeeded.
+func (dc *MemDC) Moves() int {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	return dc.moves
+}
+
+// Migrate relocates a VM to a host, refusing as the strict simulator does.
+func (dc *MemDC) Migrate(ctx context.Context, vmID, hostID string, _ vsphere.Progress) error {
+	dc.mu.Lock()
+	i, ok := dc.vmIdx[vmID]
+	t, ok2 := dc.hostIdx[hostID]
+	switch {
+	case !ok || !ok2:
+		dc.mu.Unlock()
+		return fmt.Errorf("relocate %s to %s: %w", vmID, hostID, vsphere.ErrNotFound)
+	case !dc.hosts[t].Available():
+		dc.mu.Unlock()
+		return fmt.Errorf("relocate %s to %s: %w", vmID, dc.hosts[t].Name, vsphere.ErrHostUnavailable)
+	case dc.inflight[vmID]:
+		dc.mu.Unlock()
+		return fmt.Errorf("relocate %s: %w", vmID, vsphere.ErrTaskInProgress)
+	}
+	dc.inflight[vmID] = true
+	dc.mu.Unlock()
+	if dc.MigrateTime > 0 {
+		select {
+		case <-time.After(dc.MigrateTime):
+		case <-ctx.Done():
+		}
+	}
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	delete(dc.inflight, vmID)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("relocate %s: %w", vmID, err)
+	}
+	if !dc.hosts[t].Available() { // the target went away meanwhile
+		return fmt.Errorf("relocate %s to %s: %w", vmID, dc.hosts[t].Name, vsphere.ErrHostUnavailable)
+	}
+	v := &dc.vms[i]
+	s := dc.hostIdx[v.Host]
+	dc.hosts[s].CPUUsedMHz -= v.CPUDemandMHz
+	dc.hosts[s].MemUsedMB -= v.MemMB
+	dc.hosts[t].CPUUsedMHz += v.CPUDemandMHz
+	dc.hosts[t].MemUsedMB += v.MemMB
+	v.Host = hostID
+	dc.inv = nil
+	dc.moves++
+	return nil
+}
+
+// VMState says where a VM is and whether a relocation of it is in flight.
+func (dc *MemDC) VMState(_ context.Context, vmID string) (vsphere.TaskState, error) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	i, ok := dc.vmIdx[vmID]
+	if !ok {
+		return vsphere.TaskState{}, fmt.Errorf("vm %s: %w", vmID, vsphere.ErrNotFound)
+	}
+	return vsphere.TaskState{Host: dc.vms[i].Host, Running: dc.inflight[vmID]}, nil
+}
+
+// SetMaintenance puts a host into maintenance mode or takes it out.
+func (dc *MemDC) SetMaintenance(_ context.Context, hostID string, on bool) error {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	i, ok := dc.hostIdx[hostID]
+	if !ok {
+		return fmt.Errorf("maintenance mode on %s: %w", hostID, vsphere.ErrNotFound)
+	}
+	dc.hosts[i].InMaintenance = on
+	dc.inv = nil
+	return nil
+}
+
+// SetConnected connects or disconnects a host (by id).
+func (dc *MemDC) SetConnected(hostID string, connected bool) error {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	i, ok := dc.hostIdx[hostID]
+	if !ok {
+		return fmt.Errorf("host %s: %w", hostID, vsphere.ErrNotFound)
+	}
+	dc.hosts[i].ConnectionState = "disconnected"
+	if connected {
+		dc.hosts[i].ConnectionState = "connected"
+	}
+	dc.inv = nil
+	return nil
+}
