@@ -9,8 +9,10 @@
 // # Stages
 //
 // Parse turns source into a *Model (AST with byte-offset positions). Check
-// runs named stages over a Model and adds to one ErrorList. An Engine runs
-// agents of a checked Model.
+// runs named stages over a Model and adds to one ErrorList. Compile checks
+// a Model and turns it into a *Program; a Node runs agents of Programs,
+// starting interactions (Node.Start) and answering the messages that its
+// Transport delivers, with constraints from its Registry.
 //
 // # Choices where LCC.md is silent
 //

@@ -1,6 +1,7 @@
-// Package policies holds the LCC policies parley ships (embedded), and the
+// Package policies holds the LCC policies parley ships (embedded), the
 // vocabulary: the constraints a policy may call besides the interpreter's
-// builtins and its own facts. Workers implement the vocabulary (a test in
+// builtins and its own facts, and the parameter set: every param(Name,
+// Value) a policy may state, with its type, range and default. Workers implement the vocabulary (a test in
 // package worker checks that they implement exactly it); the store and
 // 'parley lcc check' validate policies against it, so the store never
 // imports the worker.
@@ -70,11 +71,14 @@ func Source(name string) ([]byte, error) {
 	return b, nil
 }
 
-// Check parses and checks a policy text against the vocabulary.
+// Check parses and checks a policy text against the vocabulary and the
+// parameter set.
 func Check(file string, text []byte) (*lcc.Model, lcc.ErrorList) {
 	m, errs := lcc.Parse(file, text)
 	if errs.HasErrors() {
 		return m, errs
 	}
-	return m, lcc.Check(m, Known())
+	errs = append(lcc.Check(m, Known()), CheckParams(m)...)
+	errs.Sort()
+	return m, errs
 }

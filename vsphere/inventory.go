@@ -52,6 +52,7 @@ type Inventory struct {
 
 	once   sync.Once
 	byHost map[string][]VM
+	byName map[string]int // VM name and id -> index in VMs
 }
 
 // Host returns the host with id or name, or false.
@@ -64,15 +65,36 @@ func (inv *Inventory) Host(idOrName string) (Host, bool) {
 	return Host{}, false
 }
 
-// VMsOn groups VMs by runtime.host.
-func (inv *Inventory) VMsOn(hostID string) []VM {
+// index builds the lookups once; an Inventory is not changed after it is
+// returned.
+func (inv *Inventory) index() {
 	inv.once.Do(func() {
 		inv.byHost = map[string][]VM{}
-		for _, v := range inv.VMs {
+		inv.byName = make(map[string]int, 2*len(inv.VMs))
+		for i, v := range inv.VMs {
 			inv.byHost[v.Host] = append(inv.byHost[v.Host], v)
+			inv.byName[v.ID] = i
+			if _, dup := inv.byName[v.Name]; !dup { // names may repeat in vCenter: the first wins
+				inv.byName[v.Name] = i
+			}
 		}
 	})
+}
+
+// VMsOn groups VMs by runtime.host.
+func (inv *Inventory) VMsOn(hostID string) []VM {
+	inv.index()
 	return inv.byHost[hostID]
+}
+
+// VM returns the VM with id or name, or false.
+func (inv *Inventory) VM(idOrName string) (VM, bool) {
+	inv.index()
+	i, ok := inv.byName[idOrName]
+	if !ok {
+		return VM{}, false
+	}
+	return inv.VMs[i], true
 }
 
 var hostProps = []string{"name", "runtime.connectionState", "runtime.inMaintenanceMode",

@@ -97,6 +97,7 @@ type Worker struct {
 	running     map[string]bool      // interactions this worker started
 	reserveMu   sync.Mutex           // one reservation decision at a time on this host
 	drain       *raftstore.HostState // this host's drain request, if any
+	paramCache  sync.Map             // *lcc.Program -> policies.Params
 }
 
 // New creates a worker; Run starts it.
@@ -163,7 +164,11 @@ func (w *Worker) Listen() error {
 	mux.HandleFunc("POST /v1/lcc/messages", w.handleMessage)
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte(`{"status":"ok"}`)) })
 	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go w.srv.Serve(ln)
+	go func() {
+		if err := w.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			w.log.Error().Err(err).Str("addr", ln.Addr().String()).Msg("message endpoint stopped: peers can no longer reach this worker")
+		}
+	}()
 	return nil
 }
 
@@ -242,7 +247,7 @@ func (w *Worker) Tick(ctx context.Context) {
 		w.log.Warn().Err(err).Str("policy", w.cfg.Policy).Msg("no usable active policy")
 		return
 	}
-	maxMoves := int(paramNum(prog, "max_moves_per_cycle", 1))
+	maxMoves := w.params(prog).MaxMovesPerCycle
 	for started := 0; started < maxMoves && w.Initiated() < maxMoves; started++ {
 		if !w.startOne(ctx, prog) {
 			break
@@ -403,73 +408,6 @@ func (w *Worker) peerAddrs(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// Observe reads the inventory and samples this host's load. Tick calls it.
-func (w *Worker) Observe(ctx context.Context) error {
-	inv, err := w.vs.Inventory(ctx)
-	if err != nil {
-		return err
-	}
-	h, ok := inv.Host(w.cfg.Host)
-	if !ok {
-		return fmt.Errorf("worker: host %s is not in vCenter", w.cfg.Host)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.inv, w.hostID = inv, h.ID
-	cpu, mem := share(h.CPUUsedMHz, h.CPUCapacityMHz), share(h.MemUsedMB, h.MemCapacityMB)
-	window := 3
-	if w.active != nil {
-		window = max(1, int(paramNum(w.active, "smoothing_window", 3)))
-	}
-	w.samples = appendWindow(w.samples, cpu, window)
-	w.memSamples = appendWindow(w.memSamples, mem, window)
-	load := mean(w.samples)
-	high, low := 0.7, 0.3
-	if w.active != nil {
-		high, low = ceiling(w.active, inv), paramNum(w.active, "low_load", low)
-	}
-	now := time.Now()
-	w.highSince = since(w.highSince, load > high, now)
-	w.lowSince = since(w.lowSince, load < low, now)
-	return nil
-}
-
-func since(t time.Time, cond bool, now time.Time) time.Time {
-	if !cond {
-		return time.Time{}
-	}
-	if t.IsZero() {
-		return now
-	}
-	return t
-}
-
-func share(used, capacity int64) float64 {
-	if capacity <= 0 {
-		return 0
-	}
-	return float64(used) / float64(capacity)
-}
-
-func appendWindow(s []float64, v float64, n int) []float64 {
-	s = append(s, v)
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return s
-}
-
-func mean(s []float64) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	var t float64
-	for _, v := range s {
-		t += v
-	}
-	return t / float64(len(s))
-}
-
 // trace logs every LCC step at debug level, with the interaction and the
 // policy version.
 func (w *Worker) trace(e lcc.TraceEvent) {
@@ -509,7 +447,7 @@ func (w *Worker) onOutcome(o lcc.Outcome) {
 	if mine && vm != "" && o.Status != lcc.Closed {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		w.store.AppendJournal(ctx, raftstore.JournalEntry{Kind: "negotiation", Interaction: o.Interaction, Policy: o.Policy.Name,
+		w.journal(ctx, raftstore.JournalEntry{Kind: "negotiation", Interaction: o.Interaction, Policy: o.Policy.Name,
 			Version: o.Policy.Version, VM: vm, From: w.cfg.Host, Outcome: o.Status.String(), Reason: o.Reason, Worker: w.cfg.ID})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/policies"
 )
 
 func init() {
@@ -64,7 +65,8 @@ func (c *cli) lccCheck(ctx context.Context, args []string) int {
 		}
 		m, diags := lcc.Parse(f, src)
 		if !diags.HasErrors() {
-			diags = lcc.Check(m, known)
+			diags = append(lcc.Check(m, known), policies.CheckParams(m)...)
+			diags.Sort()
 		}
 		c.printDiags(diags)
 		if diags.HasErrors() {

@@ -20,6 +20,7 @@ func init() {
 		command{"diff", "unified diff between two versions", (*cli).policyDiff},
 		command{"activate", "make a version active", (*cli).policyActivate},
 		command{"rollback", "go back to the previously active version", (*cli).policyRollback},
+		command{"params", "list the parameters a policy may set with param(Name, Value)", (*cli).policyParams},
 	)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/raftstore"
 )
 
@@ -23,11 +24,8 @@ func policyValidator(name string, text []byte) lcc.ErrorList {
 	if !strings.HasSuffix(name, ".lcc") {
 		name += ".lcc"
 	}
-	m, errs := lcc.Parse(name, text)
-	if errs.HasErrors() {
-		return errs
-	}
-	return lcc.Check(m, vocabularyKnown())
+	_, errs := policies.Check(name, text)
+	return errs
 }
 
 func (c *cli) storeRun(ctx context.Context, args []string) int {

@@ -1,0 +1,143 @@
+package lcc
+
+import "time"
+
+// waiter is one receive waiting for a message.
+type waiter struct {
+	recv     *Recv
+	env      map[string]*Ref
+	deadline time.Time // zero: none
+	alt      int
+	expired  bool
+}
+
+func (a *agent) deadline(w *waiter) error {
+	if w.recv.Within == nil {
+		return nil
+	}
+	t := Deref(instantiate(w.recv.Within, w.env))
+	var d time.Duration
+	if c, ok := t.(*Compound); ok && c.Functor == "ms" && len(c.Args) == 1 {
+		v, ok := number(c.Args[0])
+		if !ok {
+			return failf("within %s: not a number of milliseconds", FormatTerm(t))
+		}
+		d = time.Duration(v * float64(time.Millisecond))
+	} else {
+		v, ok := number(t)
+		if !ok {
+			return failf("within %s: not a number of seconds", FormatTerm(t))
+		}
+		d = time.Duration(v * float64(time.Second))
+	}
+	w.deadline = time.Now().Add(d)
+	return nil
+}
+
+// match tries a message against a waiter, binding on success.
+func (a *agent) match(x *xctx, w *waiter, m *Message) bool {
+	mark := x.trail.Mark()
+	body := instantiate(m.Body, map[string]*Ref{})
+	if !Unify(instantiate(w.recv.Msg, w.env), body, &x.trail) {
+		return false
+	}
+	if !Unify(instantiate(w.recv.From.ID, w.env), &Atom{Name: m.FromID}, &x.trail) {
+		x.trail.Undo(mark)
+		return false
+	}
+	role := instantiate(w.recv.From.Role, w.env)
+	m2 := x.trail.Mark()
+	if Unify(role, instantiate(m.FromRole, map[string]*Ref{}), &x.trail) {
+		return true
+	}
+	x.trail.Undo(m2)
+	if m.FromCurrent != nil && Unify(role, instantiate(m.FromCurrent, map[string]*Ref{}), &x.trail) {
+		return true
+	}
+	x.trail.Undo(mark)
+	return false
+}
+
+// await waits until a message matches one of the waiters (which it
+// returns, with the message's bindings made and the message taken from the
+// mailbox), or until every waiter's deadline has passed (nil). Waiters
+// without a deadline wait until the context ends.
+func (a *agent) await(x *xctx, ws []*waiter) (*waiter, error) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		a.mmu.Lock()
+		for i := range a.mbox {
+			m := &a.mbox[i]
+			for _, w := range ws {
+				if w.expired || !a.match(x, w, m) {
+					continue
+				}
+				if a.tracing() {
+					a.trace(TraceEvent{Kind: TraceReceive, Peer: m.FromID, Term: FormatTerm(m.Body)})
+				}
+				a.mbox = append(a.mbox[:i], a.mbox[i+1:]...)
+				a.mmu.Unlock()
+				return w, nil
+			}
+		}
+		changed := a.changed
+		a.mmu.Unlock()
+
+		now := time.Now()
+		var next time.Time
+		live := 0
+		for _, w := range ws {
+			if w.expired {
+				continue
+			}
+			if !w.deadline.IsZero() && !now.Before(w.deadline) {
+				w.expired = true
+				if a.tracing() {
+					a.trace(TraceEvent{Kind: TraceTimeout, Term: FormatTerm(instantiate(w.recv.Msg, w.env))})
+				}
+				continue
+			}
+			live++
+			if !w.deadline.IsZero() && (next.IsZero() || w.deadline.Before(next)) {
+				next = w.deadline
+			}
+		}
+		if live == 0 {
+			return nil, nil
+		}
+		var tc <-chan time.Time
+		if !next.IsZero() {
+			if timer == nil {
+				timer = time.NewTimer(next.Sub(now))
+			} else {
+				timer.Reset(next.Sub(now))
+			}
+			tc = timer.C
+		}
+		a.mu.Unlock()
+		select {
+		case <-changed:
+		case <-tc:
+		case <-x.ctx.Done():
+		}
+		a.mu.Lock()
+		if err := x.ctx.Err(); err != nil {
+			return nil, ctxFailure(err)
+		}
+	}
+}
+
+// leadingRecv returns the receive that an alternative opens with, or nil.
+func leadingRecv(d Def) *Recv {
+	if s := opening(d); s != nil {
+		if r, ok := s.Event.(*Recv); ok {
+			return r
+		}
+	}
+	return nil
+}

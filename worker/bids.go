@@ -1,0 +1,228 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/vsphere"
+)
+
+// leaseSet reads the leases that constrain choices: VMs cooling down or
+// held, and capacity reserved on this host.
+type leaseSet struct {
+	cooling, held    map[string]bool
+	reservedCPU, mem int64
+}
+
+func (w *Worker) leases(ctx context.Context, stale bool) (leaseSet, error) {
+	ls, err := w.store.Leases(ctx, "", stale)
+	if err != nil {
+		return leaseSet{}, err
+	}
+	return w.leaseSetOf(ls), nil
+}
+
+// reservations reads only the capacity reserved on this host: what fits
+// needs, on every call for proposals.
+func (w *Worker) reservations(ctx context.Context, stale bool) (leaseSet, error) {
+	ls, err := w.store.Leases(ctx, "reserve/"+w.cfg.Host+"/", stale)
+	if err != nil {
+		return leaseSet{}, err
+	}
+	return w.leaseSetOf(ls), nil
+}
+
+func (w *Worker) leaseSetOf(ls []raftstore.LeaseView) leaseSet {
+	out := leaseSet{cooling: map[string]bool{}, held: map[string]bool{}}
+	prefix := "reserve/" + w.cfg.Host + "/"
+	for _, l := range ls {
+		switch {
+		case strings.HasPrefix(l.Key, "cool/"):
+			out.cooling[strings.TrimPrefix(l.Key, "cool/")] = true
+		case strings.HasPrefix(l.Key, "vm/"):
+			out.held[strings.TrimPrefix(l.Key, "vm/")] = true
+		case strings.HasPrefix(l.Key, prefix) && l.State == "held":
+			c, _ := strconv.ParseInt(l.Attrs["cpu_mhz"], 10, 64)
+			m, _ := strconv.ParseInt(l.Attrs["mem_mb"], 10, 64)
+			out.reservedCPU += c
+			out.mem += m
+		}
+	}
+	return out
+}
+
+// cPickVM chooses the VM whose move best brings this host under the high
+// threshold: the smallest that is enough, or else the largest.
+func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
+	s, err := w.snap()
+	if err != nil {
+		return false, err
+	}
+	ls, err := w.leases(ctx, true)
+	if err != nil {
+		return false, err
+	}
+	high := ceiling(w.params(g.Program), s.inv)
+	excess := int64(s.inst*float64(s.host.CPUCapacityMHz) - high*float64(s.host.CPUCapacityMHz))
+	w.mu.Lock()
+	busy := map[string]bool{}
+	for vm := range w.negotiating {
+		busy[vm] = true
+	}
+	w.mu.Unlock()
+	var cands []vsphere.VM
+	for _, v := range s.inv.VMsOn(s.host.ID) {
+		if v.PowerState != "poweredOn" || busy[v.Name] || ls.cooling[v.Name] || ls.held[v.Name] {
+			continue
+		}
+		if hasFact(g.Program, "must_run_on", v.Name, w.cfg.Host) {
+			continue
+		}
+		cands = append(cands, v)
+	}
+	if len(cands) == 0 {
+		return false, nil
+	}
+	// A VM larger than the most room any other host has under the ceiling
+	// would get no bid: leave it, and move smaller ones instead.
+	var room int64
+	for _, h := range s.inv.Hosts {
+		if h.ID != s.host.ID && h.Available() {
+			room = max(room, int64(high*float64(h.CPUCapacityMHz))-h.CPUUsedMHz)
+		}
+	}
+	fitting := cands[:0:0]
+	for _, v := range cands {
+		if v.CPUDemandMHz <= room {
+			fitting = append(fitting, v)
+		}
+	}
+	if len(fitting) == 0 {
+		return false, nil
+	}
+	cands = fitting
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].CPUDemandMHz != cands[j].CPUDemandMHz {
+			return cands[i].CPUDemandMHz < cands[j].CPUDemandMHz
+		}
+		return cands[i].Name < cands[j].Name
+	})
+	pick := cands[len(cands)-1]
+	for _, v := range cands {
+		if v.CPUDemandMHz >= excess {
+			pick = v
+			break
+		}
+	}
+	w.mu.Lock()
+	if _, taken := w.negotiating[pick.Name]; taken {
+		w.mu.Unlock()
+		return false, nil
+	}
+	w.negotiating[pick.Name] = g.Interaction
+	w.mu.Unlock()
+	w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", pick.Name).
+		Int64("cpu_mhz", pick.CPUDemandMHz).Float64("load", round(s.cpu)).Msg("offering a VM")
+	return g.Unify(0, lcc.A(pick.Name)) && g.Unify(1, lcc.I(pick.CPUDemandMHz)) && g.Unify(2, lcc.I(pick.MemMB)), nil
+}
+
+// fits decides whether a VM of the given demand fits on this host under
+// the high threshold, after the capacity reserved on it.
+func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem int64, stale bool) (bool, float64, error) {
+	s, err := w.snap()
+	if err != nil {
+		return false, 0, nil // not observed yet (just started): decline rather than fail
+	}
+	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 || w.draining() {
+		return false, 0, nil
+	}
+	if v, ok := s.inv.VM(vm); ok && v.Host == s.host.ID {
+		return false, 0, nil // already here
+	}
+	if !w.rulesAllow(p, s.inv, vm, w.cfg.Host) {
+		return false, 0, nil
+	}
+	ls, err := w.reservations(ctx, stale)
+	if err != nil {
+		return false, 0, err
+	}
+	capCPU, capMem := float64(s.host.CPUCapacityMHz), float64(s.host.MemCapacityMB)
+	projected := (math.Max(s.cpu, s.inst)*capCPU + float64(ls.reservedCPU+cpu)) / capCPU
+	projMem := (math.Max(s.mem, s.instMem)*capMem + float64(ls.mem+mem)) / capMem
+	high := ceiling(w.params(p), s.inv)
+	return projected <= high && projMem <= w.params(p).HighMem, projected, nil
+}
+
+func demandArgs(g *lcc.Goal, first int) (string, int64, int64, error) {
+	vm, ok := g.AtomName(first)
+	cpu, ok1 := g.Number(first + 1)
+	mem, ok2 := g.Number(first + 2)
+	if !ok || !ok1 || !ok2 {
+		return "", 0, 0, fmt.Errorf("want a VM name, CPU MHz and memory MB")
+	}
+	return vm, int64(cpu), int64(mem), nil
+}
+
+func (w *Worker) cFits(ctx context.Context, g *lcc.Goal) (bool, error) {
+	vm, cpu, mem, err := demandArgs(g, 0)
+	if err != nil {
+		return false, err
+	}
+	ok, _, err := w.fits(ctx, g.Program, vm, cpu, mem, true)
+	return ok, err
+}
+
+func (w *Worker) cBidScore(ctx context.Context, g *lcc.Goal) (bool, error) {
+	vm, cpu, mem, err := demandArgs(g, 0)
+	if err != nil {
+		return false, err
+	}
+	_, projected, err := w.fits(ctx, g.Program, vm, cpu, mem, true)
+	if err != nil {
+		return false, err
+	}
+	score := 1 - projected
+	if hasFact(g.Program, "should_run_on", vm, w.cfg.Host) {
+		score += 0.05
+	}
+	return g.Unify(3, lcc.F(round(score))), nil
+}
+
+func (w *Worker) cBestBid(_ context.Context, g *lcc.Goal) (bool, error) {
+	bids, ok := lcc.ListElems(g.Arg(0))
+	if !ok || len(bids) == 0 {
+		return false, nil
+	}
+	type bid struct {
+		peer  lcc.Term
+		name  string
+		score float64
+	}
+	var bs []bid
+	for _, b := range bids {
+		c, ok := lcc.Deref(b).(*lcc.Compound)
+		if !ok || c.Functor != "b" || len(c.Args) != 2 {
+			return false, fmt.Errorf("best_bid/3: a bid must be b(Peer, Score), got %s", lcc.FormatTerm(b))
+		}
+		name := lcc.FormatTerm(c.Args[0])
+		s, _ := (&lcc.Goal{Args: c.Args}).Number(1)
+		bs = append(bs, bid{c.Args[0], name, s})
+	}
+	sort.Slice(bs, func(i, j int) bool {
+		if bs[i].score != bs[j].score {
+			return bs[i].score > bs[j].score
+		}
+		return bs[i].name < bs[j].name
+	})
+	losers := make([]lcc.Term, 0, len(bs)-1)
+	for _, b := range bs[1:] {
+		losers = append(losers, b.peer)
+	}
+	return g.Unify(1, bs[0].peer) && g.Unify(2, lcc.L(losers...)), nil
+}

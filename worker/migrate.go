@@ -1,0 +1,121 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/raftstore"
+)
+
+// cMigrate runs the vMotion, renewing the leases and the reservation
+// while the task runs, then releases them, marks the VM as cooling down,
+// and journals the outcome.
+func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
+	vm, ok1 := g.AtomName(0)
+	winner, ok2 := g.AtomName(1)
+	if !ok1 || !ok2 || vm == "" {
+		return false, errors.New("migrate/4 needs a VM and a worker")
+	}
+	target, ok := w.peerHost(winner)
+	if !ok {
+		return false, nil
+	}
+	entry := raftstore.JournalEntry{Kind: "migration", Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
+		VM: vm, From: w.cfg.Host, To: target, Worker: w.cfg.ID}
+	if w.dryRun(g.Program) {
+		entry.Kind, entry.Outcome = "would-migrate", "dry-run"
+		w.journal(ctx, entry)
+		w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).Msg("would migrate (dry run)")
+		return true, nil
+	}
+	res, err := parseLease(g.Arg(2), "")
+	if err != nil {
+		return false, err
+	}
+	lease, err := parseLease(g.Arg(3), w.cfg.ID)
+	if err != nil {
+		return false, err
+	}
+	s, err := w.snap()
+	if err != nil {
+		return false, err
+	}
+	v, vmOK := s.inv.VM(vm)
+	h, hostOK := s.inv.Host(target)
+	if !vmOK || !hostOK {
+		// nothing to move: give back what was taken for it at once
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		entry.Outcome, entry.Reason = "failed", fmt.Sprintf("vCenter's inventory has no VM %q or no host %q", vm, target)
+		w.log.Warn().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).Msg(entry.Reason)
+		w.journal(rctx, entry)
+		w.releaseKeys(rctx, lease.holder, lease.token, lease.keys)
+		w.releaseKeys(rctx, res.holder, res.token, res.keys)
+		return false, nil
+	}
+	vmID, targetID := v.ID, h.ID
+	ttl := w.params(g.Program).LeaseTTL
+	renewCtx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-t.C:
+				for _, l := range []leaseRef{lease, res} {
+					if _, err := w.store.Renew(renewCtx, raftstore.RenewRequest{Keys: l.keys, Holder: l.holder, Token: l.token, TTLMillis: ttl.Milliseconds()}); err != nil && renewCtx.Err() == nil {
+						w.log.Warn().Err(err).Str("interaction", g.Interaction).Str("vm", vm).Msg("renew lease")
+					}
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	log := w.log.With().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("from", w.cfg.Host).Str("to", target).Logger()
+	log.Info().Uint64("token", lease.token).Msg("migration starting")
+	merr := w.vs.Migrate(ctx, vmID, targetID, nil)
+	stopRenew()
+	<-renewDone
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	entry.DurationMS = time.Since(start).Milliseconds()
+	if merr == nil {
+		entry.Outcome = "success"
+		cool := w.params(g.Program).Cooldown
+		if cool > 0 {
+			if _, err := w.store.Acquire(rctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: cool.Milliseconds(), Items: []raftstore.AcquireItem{{Key: "cool/" + vm}}}); err != nil {
+				// the VM may move again before its cool-down: say so
+				log.Warn().Err(err).Dur("cooldown", cool).Msg("could not mark the VM as cooling down")
+			}
+		}
+		log.Info().Int64("ms", entry.DurationMS).Msg("migration done")
+	} else {
+		entry.Outcome, entry.Reason = "failed", merr.Error()
+		log.Warn().Err(merr).Msg("migration failed")
+	}
+	w.journal(rctx, entry)
+	w.releaseKeys(rctx, lease.holder, lease.token, lease.keys)
+	w.releaseKeys(rctx, res.holder, res.token, res.keys)
+	return merr == nil, nil
+}
+
+func (w *Worker) journal(ctx context.Context, e raftstore.JournalEntry) {
+	if err := w.store.AppendJournal(ctx, e); err != nil {
+		w.log.Warn().Err(err).Str("interaction", e.Interaction).Str("policy", e.Policy).Int("version", e.Version).Str("vm", e.VM).Str("kind", e.Kind).Msg("journal entry lost: the store did not take it")
+	}
+}
+
+func (w *Worker) cJournalNote(ctx context.Context, g *lcc.Goal) (bool, error) {
+	vm, _ := g.AtomName(0)
+	reason := lcc.FormatTerm(g.Arg(1))
+	w.journal(ctx, raftstore.JournalEntry{Kind: "negotiation", Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
+		VM: vm, From: w.cfg.Host, Outcome: "no-move", Reason: reason, Worker: w.cfg.ID})
+	return true, nil
+}
