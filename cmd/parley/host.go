@@ -16,9 +16,8 @@ func init() {
 }
 
 func (c *cli) hostList(ctx context.Context, args []string) int {
-	fs := c.newFlags("host list", "host list [--store ADDRS] [-o table|json]")
-	sf := addStoreFlags(fs)
-	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0)
+	fs, sf := c.storeCmd("host list", "host list [--store ADDRS] [-o table|json]")
+	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0, nil)
 	if !ok {
 		return code
 	}
@@ -90,9 +89,8 @@ func (c *cli) drainCmd(ctx context.Context, args []string, on bool) int {
 	if on {
 		name = "host drain"
 	}
-	fs := c.newFlags(name, name+" HOST [--store ADDRS]")
-	sf := addStoreFlags(fs)
-	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
+	fs, sf := c.storeCmd(name, name+" HOST [--store ADDRS]")
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1, nil)
 	if !ok {
 		return code
 	}

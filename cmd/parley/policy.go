@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -32,9 +33,8 @@ func whoami() string {
 }
 
 func (c *cli) policyList(ctx context.Context, args []string) int {
-	fs := c.newFlags("policy list", "policy list [--store ADDRS] [-o table|json]")
-	sf := addStoreFlags(fs)
-	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0)
+	fs, sf := c.storeCmd("policy list", "policy list [--store ADDRS] [-o table|json]")
+	cl, _, code, ok := c.storeArgs(fs, sf, args, 0, 0, nil)
 	if !ok {
 		return code
 	}
@@ -59,10 +59,9 @@ func (c *cli) policyList(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyShow(ctx context.Context, args []string) int {
-	fs := c.newFlags("policy show", "policy show NAME [--version N] [--store ADDRS] [-o table|json]")
-	sf := addStoreFlags(fs)
+	fs, sf := c.storeCmd("policy show", "policy show NAME [--version N] [--store ADDRS] [-o table|json]")
 	version := fs.Int("version", 0, "show this version instead of the active one")
-	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1, nil)
 	if !ok {
 		return code
 	}
@@ -86,9 +85,8 @@ func (c *cli) policyShow(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyHistory(ctx context.Context, args []string) int {
-	fs := c.newFlags("policy history", "policy history NAME [--store ADDRS] [-o table|json]")
-	sf := addStoreFlags(fs)
-	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
+	fs, sf := c.storeCmd("policy history", "policy history NAME [--store ADDRS] [-o table|json]")
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1, nil)
 	if !ok {
 		return code
 	}
@@ -119,20 +117,15 @@ func (c *cli) policyHistory(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyPush(ctx context.Context, args []string) int {
-	fs := c.newFlags("policy push", "policy push NAME FILE [-m MSG] [--author A] [--expect-version N] [--no-activate]")
-	sf := addStoreFlags(fs)
+	fs, sf := c.storeCmd("policy push", "policy push NAME FILE [-m MSG] [--author A] [--expect-version N] [--no-activate]")
 	msg := fs.String("m", "", "message recorded with the version")
 	author := fs.String("author", whoami(), "author recorded with the version")
 	expect := fs.Int("expect-version", -1, "refuse the push unless the latest version is N (compare-and-set)")
 	noActivate := fs.Bool("no-activate", false, "store the version without making it active")
-	pos, code, ok := c.parse(fs, args, 2, 2)
+	var text []byte
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 2, 2, func(pos []string) (err error) { text, err = os.ReadFile(pos[1]); return err })
 	if !ok {
 		return code
-	}
-	text, err := os.ReadFile(pos[1])
-	if err != nil {
-		fmt.Fprintln(c.stderr, "parley policy push:", err)
-		return exitUsage
 	}
 	// Check locally first, so that errors name the file.
 	if diags := policyValidator(pos[1], text); diags.HasErrors() {
@@ -141,10 +134,6 @@ func (c *cli) policyPush(ctx context.Context, args []string) int {
 		}
 		fmt.Fprintf(c.stderr, "parley policy push: %s has errors; nothing was pushed\n", pos[1])
 		return exitFailed
-	}
-	cl, code, ok := c.storeClient(sf)
-	if !ok {
-		return code
 	}
 	req := raftstore.PushRequest{Name: pos[0], Text: string(text), Author: *author, Message: *msg, NoActivate: *noActivate}
 	if *expect >= 0 {
@@ -170,18 +159,9 @@ func (c *cli) policyPush(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyValidate(ctx context.Context, args []string) int {
-	fs := c.newFlags("policy validate", "policy validate NAME FILE [--store ADDRS]")
-	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 2, 2)
-	if !ok {
-		return code
-	}
-	text, err := os.ReadFile(pos[1])
-	if err != nil {
-		fmt.Fprintln(c.stderr, "parley policy validate:", err)
-		return exitUsage
-	}
-	cl, code, ok := c.storeClient(sf)
+	fs, sf := c.storeCmd("policy validate", "policy validate NAME FILE [--store ADDRS]")
+	var text []byte
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 2, 2, func(pos []string) (err error) { text, err = os.ReadFile(pos[1]); return err })
 	if !ok {
 		return code
 	}
@@ -203,19 +183,17 @@ func (c *cli) policyValidate(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyDiff(ctx context.Context, args []string) int {
-	fs := c.newFlags("policy diff", "policy diff NAME V1 V2 [--store ADDRS]")
-	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 3, 3)
-	if !ok {
-		return code
-	}
-	v1, err1 := strconv.Atoi(pos[1])
-	v2, err2 := strconv.Atoi(pos[2])
-	if err1 != nil || err2 != nil {
-		fmt.Fprintln(c.stderr, "parley policy diff: versions must be numbers")
-		return exitUsage
-	}
-	cl, code, ok := c.storeClient(sf)
+	fs, sf := c.storeCmd("policy diff", "policy diff NAME V1 V2 [--store ADDRS]")
+	var v1, v2 int
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 3, 3, func(pos []string) error {
+		var err1, err2 error
+		v1, err1 = strconv.Atoi(pos[1])
+		v2, err2 = strconv.Atoi(pos[2])
+		if err1 != nil || err2 != nil {
+			return errors.New("versions must be numbers")
+		}
+		return nil
+	})
 	if !ok {
 		return code
 	}
@@ -228,18 +206,14 @@ func (c *cli) policyDiff(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyActivate(ctx context.Context, args []string) int {
-	fs := c.newFlags("policy activate", "policy activate NAME VERSION [--store ADDRS]")
-	sf := addStoreFlags(fs)
-	pos, code, ok := c.parse(fs, args, 2, 2)
-	if !ok {
-		return code
-	}
-	v, err := strconv.Atoi(pos[1])
-	if err != nil {
-		fmt.Fprintln(c.stderr, "parley policy activate: version must be a number")
-		return exitUsage
-	}
-	cl, code, ok := c.storeClient(sf)
+	fs, sf := c.storeCmd("policy activate", "policy activate NAME VERSION [--store ADDRS]")
+	var v int
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 2, 2, func(pos []string) (err error) {
+		if v, err = strconv.Atoi(pos[1]); err != nil {
+			return errors.New("version must be a number")
+		}
+		return nil
+	})
 	if !ok {
 		return code
 	}
@@ -251,9 +225,8 @@ func (c *cli) policyActivate(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyRollback(ctx context.Context, args []string) int {
-	fs := c.newFlags("policy rollback", "policy rollback NAME [--store ADDRS]")
-	sf := addStoreFlags(fs)
-	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1)
+	fs, sf := c.storeCmd("policy rollback", "policy rollback NAME [--store ADDRS]")
+	cl, pos, code, ok := c.storeArgs(fs, sf, args, 1, 1, nil)
 	if !ok {
 		return code
 	}

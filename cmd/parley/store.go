@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -34,7 +33,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	id := fs.String("id", "", "member id, unique in the cluster")
 	data := fs.String("data", "", "data folder (raft log, stable store and snapshots)")
 	raftAddr := fs.String("raft-addr", "127.0.0.1:7000", "address for raft traffic")
-	httpAddr := fs.String("http-addr", "127.0.0.1:7070", "address for the HTTP API")
+	httpAddr := fs.String("http-addr", defaultStore, "address for the HTTP API")
 	raftAdv := fs.String("raft-advertise", "", "raft address peers dial (default: --raft-addr)")
 	httpAdv := fs.String("http-advertise", "", "HTTP address peers and clients use (default: --http-addr)")
 	bootstrap := fs.Bool("bootstrap", false, "start a new cluster with this member (ignored when the data folder has state)")
@@ -91,13 +90,24 @@ type storeFlags struct {
 	timeout *time.Duration
 }
 
+// defaultStore is the store address when neither --store nor PARLEY_STORE
+// says otherwise, and the address a member's API listens on by default.
+const defaultStore = "127.0.0.1:7070"
+
+// storeAddrs is the default of every --store flag: PARLEY_STORE, or
+// defaultStore.
+func storeAddrs() string { return envOr("PARLEY_STORE", defaultStore) }
+
+// storeCmd starts a command that talks to the store: its flag set, with
+// --store, -o and --timeout.
+func (c *cli) storeCmd(name, usage string) (*flag.FlagSet, storeFlags) {
+	fs := c.newFlags(name, usage)
+	return fs, addStoreFlags(fs)
+}
+
 func addStoreFlags(fs *flag.FlagSet) storeFlags {
-	def := os.Getenv("PARLEY_STORE")
-	if def == "" {
-		def = "127.0.0.1:7070"
-	}
 	return storeFlags{
-		store:   fs.String("store", def, "store members' HTTP addresses, comma-separated (env PARLEY_STORE)"),
+		store:   fs.String("store", storeAddrs(), "store members' HTTP addresses, comma-separated (env PARLEY_STORE)"),
 		output:  fs.String("o", "table", "output format: table or json"),
 		timeout: fs.Duration("timeout", 15*time.Second, "give up when no store member has answered after this long"),
 	}
@@ -121,12 +131,20 @@ func (c *cli) storeClient(sf storeFlags) (*raftstore.Client, int, bool) {
 	return cl, exitOK, true
 }
 
-// storeArgs parses a store command's flags and positional arguments and
-// builds its client; on a problem it returns ok == false and the exit code.
-func (c *cli) storeArgs(fs *flag.FlagSet, sf storeFlags, args []string, minPos, maxPos int) (*raftstore.Client, []string, int, bool) {
+// storeArgs is the prelude of every store command: it parses the flags
+// and positional arguments, runs check (when not nil) on them, and builds
+// the client. On a problem it prints it and returns ok == false with the
+// exit code: a check's error is bad usage.
+func (c *cli) storeArgs(fs *flag.FlagSet, sf storeFlags, args []string, minPos, maxPos int, check func(pos []string) error) (*raftstore.Client, []string, int, bool) {
 	pos, code, ok := c.parse(fs, args, minPos, maxPos)
 	if !ok {
 		return nil, nil, code, false
+	}
+	if check != nil {
+		if err := check(pos); err != nil {
+			fmt.Fprintf(c.stderr, "parley %s: %v\n", fs.Name(), err)
+			return nil, nil, exitUsage, false
+		}
 	}
 	cl, code, ok := c.storeClient(sf)
 	return cl, pos, code, ok
@@ -147,7 +165,7 @@ func (c *cli) storeErr(what string, err error) int {
 		switch {
 		case ae.Code == "no_quorum" || ae.Code == "unknown_outcome":
 			return exitUnavailable
-		case ae.Status >= 500:
+		case ae.Code == raftstore.CodeInternal || ae.Status >= 500:
 			return exitServer
 		}
 		return exitFailed

@@ -27,7 +27,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	credFile := fs.String("credentials-file", "", "file with user:password for vCenter (else the URL or PARLEY_VSPHERE_USER/PARLEY_VSPHERE_PASSWORD)")
 	insecure := fs.Bool("insecure", false, "do not verify vCenter's certificate")
 	thumb := fs.String("thumbprint", "", "pin vCenter's certificate SHA-1 thumbprint")
-	store := fs.String("store", envOr("PARLEY_STORE", "127.0.0.1:7070"), "store members' HTTP addresses, comma-separated")
+	store := fs.String("store", storeAddrs(), "store members' HTTP addresses, comma-separated (env PARLEY_STORE)")
 	listen := fs.String("listen", "127.0.0.1:7100", "address for peers' LCC messages")
 	advertise := fs.String("advertise", "", "address peers dial (default: --listen)")
 	policy := fs.String("policy", "balance", "policy to follow")
