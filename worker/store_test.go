@@ -1,0 +1,145 @@
+package worker
+
+import (
+	"context"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/vsphere"
+)
+
+// The in-memory store (raftstore.Mem, the real state machine without Raft
+// or HTTP) stands in for the store here, and fakeDC for vCenter.
+var (
+	_ Store   = (*raftstore.Mem)(nil)
+	_ Store   = (*raftstore.Client)(nil)
+	_ VSphere = (*vsphere.Client)(nil)
+)
+
+// fakeDC stands in for vCenter: a fixed inventory, and Migrate and
+// VMState calls counted.
+type fakeDC struct {
+	inv      *vsphere.Inventory
+	migrated []string
+	running  map[string]bool
+}
+
+func (f *fakeDC) Inventory(context.Context) (*vsphere.Inventory, error) { return f.inv, nil }
+func (f *fakeDC) Migrate(_ context.Context, vmID, hostID string, _ vsphere.Progress) error {
+	f.migrated = append(f.migrated, vmID+"->"+hostID)
+	return nil
+}
+func (f *fakeDC) VMState(_ context.Context, vmID string) (vsphere.TaskState, error) {
+	for _, v := range f.inv.VMs {
+		if v.ID == vmID {
+			return vsphere.TaskState{Host: v.Host, Running: f.running[vmID]}, nil
+		}
+	}
+	return vsphere.TaskState{}, vsphere.ErrNotFound
+}
+func (f *fakeDC) SetMaintenance(context.Context, string, bool) error { return nil }
+
+func newTestDC() *fakeDC {
+	return &fakeDC{running: map[string]bool{}, inv: &vsphere.Inventory{
+		Hosts: []vsphere.Host{{ID: "host-1", Name: "h1", ConnectionState: "connected", CPUCapacityMHz: 10000, MemCapacityMB: 10000},
+			{ID: "host-2", Name: "h2", ConnectionState: "connected", CPUCapacityMHz: 10000, MemCapacityMB: 10000}},
+		VMs: []vsphere.VM{{ID: "vm-1", Name: "web1", Host: "host-1", PowerState: "poweredOn", CPUDemandMHz: 1000, MemMB: 1000}},
+	}}
+}
+
+// TestReconcileReleasesLeasesFromBeforeARestart: leases a crashed worker
+// held for a migration that is no longer running are released and
+// journaled when it starts again; another worker's leases are left alone.
+func TestReconcileReleasesLeasesFromBeforeARestart(t *testing.T) {
+	ctx := context.Background()
+	st := raftstore.NewMem(raftstore.Config{})
+	mine, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w1", TTLMillis: 60000, Items: []raftstore.AcquireItem{
+		{Key: "vm/web1"}, {Key: "host/h1/slot/", AnyOf: 4}, {Key: "host/h2/slot/", AnyOf: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w2", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "vm/db1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Config{ID: "w1", Host: "h1", Logger: zerolog.Nop()}, newTestDC(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := st.Leases(ctx, "", false)
+	if len(ls) != 1 || ls[0].Key != "vm/db1" {
+		t.Fatalf("after reconcile: %+v (w1's token was %d)", ls, mine.Token)
+	}
+	js, _ := st.Journal(ctx, 0, 10)
+	if len(js) != 1 || js[0].Kind != "reconcile" || js[0].VM != "web1" || js[0].Outcome != "released" {
+		t.Fatalf("journal: %+v", js)
+	}
+}
+
+// TestMigrateOfAnUnknownVMMovesNothingAndReleases: a migrate/4 naming a VM
+// vCenter does not have never reaches vCenter (no relocation with an empty
+// id); the leases and the reservation taken for it are given back at once
+// and the failure is journaled.
+func TestMigrateOfAnUnknownVMMovesNothingAndReleases(t *testing.T) {
+	ctx := context.Background()
+	st := raftstore.NewMem(raftstore.Config{})
+	dc := newTestDC()
+	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}} {
+		if err := st.Heartbeat(ctx, hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := New(Config{ID: "w1", Host: "h1", Logger: zerolog.Nop()}, dc, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Observe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.refreshPeers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w2", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "reserve/h2/ghost"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w1", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "vm/ghost"}, {Key: "host/h1/slot/", AnyOf: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, diags, err := lcc.Compile("p", []byte("r(a, initial)\na(a, X) :: null.\nparam(cooldown, 0).\n"), lcc.PolicyRef{Name: "p", Version: 1}, nil)
+	if err != nil {
+		t.Fatal(diags)
+	}
+	g := &lcc.Goal{Program: prog, Interaction: "i-1", Policy: prog.Ref, Args: []lcc.Term{
+		lcc.A("ghost"), lcc.A("w2"),
+		lcc.C("res", lcc.A("w2"), lcc.I(int64(res.Token)), lcc.S("reserve/h2/ghost")),
+		lcc.C("lease", lcc.I(int64(lease.Token)), keysTerm(lease.Keys)),
+	}}
+	ok, err := w.cMigrate(ctx, g)
+	if ok || err != nil {
+		t.Fatalf("migrate of an unknown VM: ok=%v err=%v", ok, err)
+	}
+	if len(dc.migrated) != 0 {
+		t.Fatalf("vCenter was asked to relocate: %v", dc.migrated)
+	}
+	if ls, _ := st.Leases(ctx, "", false); len(ls) != 0 {
+		t.Fatalf("leases left held: %+v", ls)
+	}
+	js, _ := st.Journal(ctx, 0, 10)
+	if len(js) != 1 || js[0].Outcome != "failed" || js[0].VM != "ghost" || js[0].Interaction != "i-1" {
+		t.Fatalf("journal: %+v", js)
+	}
+	// and a migrate/4 without a VM name is refused outright
+	g.Args[0] = lcc.NewRef("VM")
+	if ok, err := w.cMigrate(ctx, g); ok || err == nil {
+		t.Fatalf("migrate with an unbound VM: ok=%v err=%v", ok, err)
+	}
+}
