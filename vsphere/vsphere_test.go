@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,5 +324,58 @@ func TestFiftyConcurrentRelocations(t *testing.T) {
 	}
 	if len(s.Relocations()) != 50 {
 		t.Errorf("%d relocation records", len(s.Relocations()))
+	}
+}
+
+// TestInventoryWhileRelocationsFinish lists the inventory (a container view
+// each time) from several clients while relocations finish and rewrite the
+// hosts' VM lists. vcsim walks those lists without the objects' locks; the
+// simulator serialises the two. Under -race this test fails (most runs)
+// when it stops doing so.
+func TestInventoryWhileRelocationsFinish(t *testing.T) {
+	s, c := newSim(t, sim.Config{Hosts: 4, VMs: 32, Seed: 9, MigrateTime: time.Millisecond})
+	ctx := ctxT(t)
+	inv, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Inventory(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var moved atomic.Int64
+	var mg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		mg.Add(1)
+		go func() {
+			defer mg.Done()
+			for i := w; i < 80; i += 4 {
+				v := inv.VMs[i%len(inv.VMs)]
+				if err := c.Migrate(ctx, v.ID, inv.Hosts[(i/len(inv.VMs)+w+1)%len(inv.Hosts)].ID, nil); err == nil {
+					moved.Add(1)
+				}
+			}
+		}()
+	}
+	mg.Wait()
+	close(stop)
+	wg.Wait()
+	if moved.Load() == 0 || len(s.Relocations()) == 0 {
+		t.Fatalf("no relocation finished (%d)", moved.Load())
 	}
 }

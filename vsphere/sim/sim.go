@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
@@ -178,6 +179,15 @@ func (s *Sim) apply() error {
 		s.cpu[vm.Self.Value], s.mem[vm.Self.Value] = spec.CPUMHz, spec.MemMB
 		reg.Put(&strictVM{VirtualMachine: vm, sim: s})
 	}
+	si, ok := reg.Get(vim25.ServiceInstance).(*simulator.ServiceInstance)
+	if !ok || si.Content.ViewManager == nil {
+		return errors.New("sim: vcsim has no view manager")
+	}
+	vm, ok := reg.Get(*si.Content.ViewManager).(*simulator.ViewManager)
+	if !ok {
+		return errors.New("sim: vcsim's view manager is not the one parley wraps")
+	}
+	reg.Put(&lockedViewManager{ViewManager: vm, sim: s})
 	for id, h := range s.hosts {
 		cpu, mem := s.loadLocked(id)
 		h.Summary.QuickStats.OverallCpuUsage = int32(cpu)
@@ -361,6 +371,24 @@ func (s *Sim) HostLoads() map[string]float64 {
 // strictVM refuses relocations that real vCenter refuses, makes them take
 // time without holding the VM's lock (reads go on during a vMotion), and
 // keeps the hosts' vm lists and loads right.
+// lockedViewManager serialises CreateContainerView with the simulator's
+// published changes. vcsim builds a container view by walking the
+// inventory (host.vm lists among it) without the objects' locks, while
+// publish rewrites those lists under them: a data race in vcsim that the
+// race detector reports when a client lists the inventory while a
+// relocation finishes. Holding pubMu while the view is built makes the
+// walk see each list whole.
+type lockedViewManager struct {
+	*simulator.ViewManager
+	sim *Sim
+}
+
+func (m *lockedViewManager) CreateContainerView(ctx *simulator.Context, req *types.CreateContainerView) soap.HasFault {
+	m.sim.pubMu.Lock()
+	defer m.sim.pubMu.Unlock()
+	return m.ViewManager.CreateContainerView(ctx, req)
+}
+
 type strictVM struct {
 	*simulator.VirtualMachine
 	sim *Sim
