@@ -38,10 +38,18 @@ func (a *agent) execOr(x *xctx, n *Or, env map[string]*Ref, tail, try bool, pre 
 		if next, decided, err := resolveWaiting(); decided {
 			return next, err
 		}
+		if i == len(n.Alts)-1 && !try {
+			// The last alternative with nothing enclosing it being tried:
+			// its failure fails the or whether it committed or not, so it
+			// runs as committed, and a role it ends in is a tail call.
+			return a.execIn(x, alt, env, tail, false, nil)
+		}
 		mark := x.trail.Mark()
 		x.tries++
 		next, err := a.execIn(x, alt, env, tail, true, nil)
-		x.tries--
+		if x.tries > 0 { // not committed by a step of the alternative
+			x.tries--
+		}
 		if err != nil && isUncommitted(err) {
 			x.trail.Undo(mark)
 			continue
@@ -66,7 +74,7 @@ func (a *agent) execPar(x *xctx, n *Par, env map[string]*Ref) error {
 			defer wg.Done()
 			a.mu.Lock()
 			defer a.mu.Unlock()
-			bx := &xctx{ctx: ctx}
+			bx := &xctx{ctx: ctx, role: x.role, depth: x.depth}
 			_, err := a.execIn(bx, br, env, false, false, nil)
 			if err != nil {
 				errs[i] = committed(err)

@@ -15,7 +15,6 @@ type agent struct {
 	entry Term
 
 	mu       sync.Mutex // held while executing; released while waiting
-	current  Term       // role being played; guarded by mu
 	progress bool       // a step has completed; guarded by mu
 
 	mmu     sync.Mutex // guards the mailbox
@@ -68,19 +67,31 @@ func isUncommitted(err error) bool {
 	return errors.As(err, &f) && f.uncommitted
 }
 
+// maxRoleDepth bounds how deeply roles taken on outside tail position may
+// nest. A role change in tail position runs in a loop and never counts; a
+// recursion that is not in tail position nests, and past this depth fails
+// the agent with a reason instead of exhausting the goroutine's stack.
+const maxRoleDepth = 10000
+
 // xctx is the state of one thread of execution: the main one, or one
 // branch of a par.
 type xctx struct {
 	ctx   context.Context
 	trail Trail
-	tries int // enclosing or-alternatives still being tried
+	// tries counts the or-alternatives whose opening is being tried: their
+	// bindings may still be undone. A step that completes while being
+	// tried commits them all (tries drops to 0), and a step that completes
+	// with none open clears the trail, so a long loop keeps no bindings.
+	tries int
+	role  Term // the role this thread is playing now (a par branch has its own)
+	depth int  // roles nested outside tail position
 }
 
 func (a *agent) run(ctx context.Context) {
 	defer a.node.wg.Done()
 	out := Outcome{Interaction: a.iid, Agent: a.node.cfg.ID, Role: FormatTerm(a.entry), Policy: a.prog.Ref}
 	a.mu.Lock()
-	x := &xctx{ctx: ctx}
+	x := &xctx{ctx: ctx, role: a.entry}
 	err := a.runRole(x, &Agent{Role: a.entry, ID: &Atom{Name: a.node.cfg.ID}}, false)
 	a.mu.Unlock()
 	if err != nil {
@@ -96,7 +107,7 @@ func (a *agent) run(ctx context.Context) {
 		out.Declined = !a.progress
 	}
 	a.node.finished(a)
-	a.trace(TraceEvent{Kind: TraceOutcome, Term: out.Status.String() + reasonSuffix(out.Reason)})
+	a.trace(x, TraceEvent{Kind: TraceOutcome, Term: out.Status.String() + reasonSuffix(out.Reason)})
 	a.handle.outcome = out
 	close(a.handle.done)
 	if a.node.cfg.OnOutcome != nil {
@@ -113,29 +124,14 @@ func reasonSuffix(r string) string {
 
 func (a *agent) tracing() bool { return a.node.cfg.Tracer != nil }
 
-// roleShape is the name and arity of a role with anonymous arguments: what
-// a message says of the sender's current role. Sending the arguments would
-// copy them (a list of peers, say) into every message.
-func roleShape(role Term) Term {
-	c, ok := Deref(role).(*Compound)
-	if !ok {
-		return Export(role)
-	}
-	args := make([]Term, len(c.Args))
-	for i := range args {
-		args[i] = &Var{Name: "_"}
-	}
-	return &Compound{Functor: c.Functor, Args: args}
-}
-
-func (a *agent) trace(e TraceEvent) {
+func (a *agent) trace(x *xctx, e TraceEvent) {
 	if a.node.cfg.Tracer == nil {
 		return
 	}
 	e.Interaction = a.iid
 	e.Policy = a.prog.Ref
 	if e.Role == "" {
-		e.Role = FormatTerm(a.current)
+		e.Role = FormatTerm(x.role)
 	}
 	a.node.trace(e)
 }
@@ -172,9 +168,9 @@ func (a *agent) enter(x *xctx, call *Agent, try bool) (Def, error) {
 	if !Unify(head, &Compound{Functor: "a", Args: []Term{call.Role, call.ID}}, &x.trail) {
 		return nil, &failure{reason: fmt.Sprintf("role %s does not match the head of its clause", FormatTerm(role)), uncommitted: try}
 	}
-	a.current = role
+	x.role = role
 	if a.tracing() {
-		a.trace(TraceEvent{Kind: TraceRole, Term: FormatTerm(role)})
+		a.trace(x, TraceEvent{Kind: TraceRole, Term: FormatTerm(role)})
 	}
 	return instDef(cl.Body, env), nil
 }
@@ -284,18 +280,35 @@ func (a *agent) execStep(x *xctx, s *Step, env map[string]*Ref, tail, try bool, 
 		}
 		call := &Agent{Role: instantiate(ev.Agent.Role, env), ID: instantiate(ev.Agent.ID, env)}
 		if tail && !try {
+			a.step(x, false) // the condition held: a step, though the role runs in the caller's loop
 			return call, nil
 		}
-		saved := a.current
+		if x.depth >= maxRoleDepth {
+			return nil, failf("roles nested deeper than %d taking on %s: a recursion that is not in tail position", maxRoleDepth, FormatTerm(call.Role))
+		}
+		saved := x.role
+		x.depth++
 		err := a.runRole(x, call, try)
-		a.current = saved
+		x.depth--
+		x.role = saved
 		return nil, err
 	}
-	a.progress = true
-	if x.tries == 0 {
-		x.trail.refs = x.trail.refs[:0] // nothing can undo past here
-	}
+	a.step(x, try)
 	return nil, nil
+}
+
+// step records that a step completed. A step tried as the opening of
+// or-alternatives commits them: none of their bindings can be undone any
+// more. With no alternative open, the trail is cleared.
+func (a *agent) step(x *xctx, try bool) {
+	a.progress = true
+	if try {
+		x.tries = 0
+	}
+	if x.tries == 0 {
+		clear(x.trail.refs) // drop the references, so the values can be collected
+		x.trail.refs = x.trail.refs[:0]
+	}
 }
 
 // solveStep solves a step's condition; a failure is uncommitted when the
@@ -312,7 +325,7 @@ func (a *agent) solveStep(x *xctx, lits []Lit, env map[string]*Ref, try bool) er
 		return &failure{lazy: func() string { return "condition failed: " + formatCondIn(lits, env) }, uncommitted: try}
 	}
 	if a.node.cfg.Tracer != nil {
-		a.trace(TraceEvent{Kind: TraceConstraint, Term: formatCondIn(lits, env)})
+		a.trace(x, TraceEvent{Kind: TraceConstraint, Term: formatCondIn(lits, env)})
 	}
 	return nil
 }
@@ -375,11 +388,11 @@ func (a *agent) send(x *xctx, ev *Send, env map[string]*Ref) error {
 	}
 	m := Message{
 		Interaction: a.iid, Policy: a.prog.Ref,
-		FromID: a.node.cfg.ID, FromRole: Export(a.entry), FromCurrent: roleShape(a.current),
+		FromID: a.node.cfg.ID, FromRole: Export(a.entry), FromCurrent: Export(x.role),
 		ToID: to, ToRole: Export(instantiate(ev.To.Role, env)), Body: Export(msg),
 	}
 	if a.tracing() {
-		a.trace(TraceEvent{Kind: TraceSend, Peer: to, Term: FormatTerm(m.Body)})
+		a.trace(x, TraceEvent{Kind: TraceSend, Peer: to, Term: FormatTerm(m.Body)})
 	}
 	if a.node.cfg.Transport == nil {
 		return failf("cannot send %s to %s: no transport", FormatTerm(m.Body), to)
@@ -387,7 +400,7 @@ func (a *agent) send(x *xctx, ev *Send, env map[string]*Ref) error {
 	if err := a.node.cfg.Transport.Send(x.ctx, m); err != nil {
 		if errors.Is(err, ErrUnreachable) && a.node.cfg.UnreachableIsSilence {
 			if a.tracing() {
-				a.trace(TraceEvent{Kind: TraceDrop, Peer: to, Term: FormatTerm(m.Body)})
+				a.trace(x, TraceEvent{Kind: TraceDrop, Peer: to, Term: FormatTerm(m.Body)})
 			}
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -495,45 +496,83 @@ func TestManyInteractionsNoGoroutineLeak(t *testing.T) {
 
 // TestLongRecursionBoundedHeap runs a recursive role for 1,000,000 steps
 // and samples the live heap as it goes: it must stay bounded.
-func TestLongRecursionBoundedHeap(t *testing.T) {
+// TestLoopsRunInConstantMemory runs a long loop in every tail shape and
+// samples the live heap and the goroutine stacks after a warm-up and then
+// every tenth of the run: the growth from the first sample to the largest
+// later one must stay small. A trail entry, an environment or a stack frame
+// kept per step would hold far more (hundreds of bytes a step).
+func TestLoopsRunInConstantMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
-	var peak, base uint64
-	reg := NewRegistry()
-	reg.MustRegister("sample", 1, "samples the live heap every 100,000 steps", func(_ context.Context, g *Goal) (bool, error) {
-		n, _ := g.Number(0)
-		if int64(n)%100000 == 0 {
-			runtime.GC()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if n == 0 {
-				base = ms.HeapAlloc
+	const steps = 300000
+	const every = steps / 10
+	for _, c := range []struct{ name, loop string }{
+		{"or, then a role in tail of the second alternative (conformance case 11)",
+			"null <- N >= K or ( null <- sample(N) and N1 is N + 1 then a(loop(N1, K), L) )"},
+		{"a role change as the last alternative",
+			"null <- N >= K or a(loop(N1, K), L) <- sample(N) and N1 is N + 1"},
+		{"a role change after an or",
+			"null <- N >= K or ( ( null <- sample(N) or null <- fail ) then null <- N1 is N + 1 then a(loop(N1, K), L) )"},
+		{"a role change in tail of a receive alternative",
+			"( tick(N) <= a(loop(_, _), L) within ms(0) then null ) or ( null <- N >= K ) or ( null <- sample(N) and N1 is N + 1 then a(loop(N1, K), L) )"},
+		{"accumulating a list",
+			"null <- N >= K or ( null <- sample(N) and N1 is N + 1 and Acc = [N] then a(loop(N1, K), L) )"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var first, peak uint64
+			samples := 0
+			reg := NewRegistry()
+			reg.MustRegister("sample", 1, "samples live heap and stacks every tenth of the run", func(_ context.Context, g *Goal) (bool, error) {
+				n, _ := g.Number(0)
+				if int64(n) > 0 && int64(n)%every == 0 {
+					runtime.GC()
+					var ms runtime.MemStats
+					runtime.ReadMemStats(&ms)
+					live := ms.HeapAlloc + ms.StackInuse
+					if samples == 0 {
+						first = live
+					}
+					peak = max(peak, live)
+					samples++
+				}
+				return true, nil
+			})
+			src := "r(looper, initial)\na(looper, L) :: a(loop(0, " + strconv.Itoa(steps) + "), L).\na(loop(N, K), L) ::\n    " + c.loop + ".\n"
+			prog := mustProgram(t, "loop", src, reg.Known())
+			outs, err := RunLocal(context.Background(), LocalConfig{Program: prog, Agents: []AgentSpec{{Role: A("looper"), ID: "l"}}, Registry: reg, Timeout: 5 * time.Minute})
+			if err != nil {
+				t.Fatal(err)
 			}
-			peak = max(peak, ms.HeapAlloc)
-		}
-		return true, nil
-	})
-	src := `r(looper, initial)
-a(looper, L) :: a(loop(0, []), L) then null <- sample(0).
-a(loop(N, Acc), L) ::
-    null <- N >= 1000000
-    or ( null <- sample(N) and N1 is N + 1 and Acc1 = [N] then a(loop(N1, Acc1), L) ).`
-	prog := mustProgram(t, "loop", src, reg.Known())
-	outs, err := RunLocal(context.Background(), LocalConfig{Program: prog, Agents: []AgentSpec{{Role: A("looper"), ID: "l"}}, Registry: reg, Timeout: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
+			if outs[0].Status != Closed {
+				t.Fatalf("%s: %s", outs[0].Status, outs[0].Reason)
+			}
+			if samples < 5 {
+				t.Fatalf("only %d samples", samples)
+			}
+			const bound = 16 << 20
+			if peak > first+bound {
+				t.Fatalf("live heap and stacks grew from %d to %d bytes over %d steps (bound %d)", first, peak, steps, bound)
+			}
+			t.Logf("live heap and stacks: first sample %d, largest %d bytes", first, peak)
+		})
 	}
-	if outs[0].Status != Closed {
-		t.Fatalf("%s: %s", outs[0].Status, outs[0].Reason)
+}
+
+// TestDeepNonTailRecursionFailsTheAgent: a recursion that is not in tail
+// position nests; past the nesting limit it fails the agent with a reason,
+// and never the process.
+func TestDeepNonTailRecursionFailsTheAgent(t *testing.T) {
+	src := `r(deep, initial)
+a(deep, D) :: a(down(0), D).
+a(down(N), D) ::
+    null <- N >= 10000000
+    or ( null <- N1 is N + 1 then a(down(N1), D) then null ).`
+	outs, _ := runModel(t, src, "deep=d", nil)
+	o := outs["d"]
+	if o.Status != Failed || !strings.Contains(o.Reason, "nested deeper than") {
+		t.Fatalf("deep recursion: %s %q", o.Status, o.Reason)
 	}
-	// A stack frame or a trail entry per step would hold well over 100 MB
-	// here; a bounded loop holds a few KB.
-	const bound = 32 << 20
-	if peak > base+bound {
-		t.Fatalf("live heap grew from %d to %d bytes over 1,000,000 steps (bound %d)", base, peak, bound)
-	}
-	t.Logf("live heap: base %d, peak %d bytes", base, peak)
 }
 
 func TestDeclinedOutcome(t *testing.T) {

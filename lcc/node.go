@@ -185,7 +185,7 @@ func (n *Node) Start(ctx context.Context, prog *Program, interaction string, rol
 
 func (n *Node) startLocked(ctx context.Context, prog *Program, interaction string, role Term) *Handle {
 	a := &agent{
-		node: n, prog: prog, iid: interaction, entry: role, current: role,
+		node: n, prog: prog, iid: interaction, entry: role,
 		changed: make(chan struct{}), handle: &Handle{done: make(chan struct{})},
 	}
 	n.inst[interaction] = a

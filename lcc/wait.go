@@ -34,8 +34,26 @@ func (a *agent) deadline(w *waiter) error {
 	return nil
 }
 
-// match tries a message against a waiter, binding on success.
+// addressed reports whether a message's receiving role unifies with this
+// agent's entry role or the role the receiving thread plays now: only then
+// may a receive take it (it waits in the mailbox until then).
+func (a *agent) addressed(x *xctx, m *Message) bool {
+	if m.ToRole == nil {
+		return true
+	}
+	mark := x.trail.Mark()
+	defer x.trail.Undo(mark)
+	to := instantiate(m.ToRole, map[string]*Ref{})
+	return Unify(to, instantiate(a.entry, map[string]*Ref{}), &x.trail) || Unify(to, x.role, &x.trail)
+}
+
+// match tries a message against a waiter, binding on success: the message
+// term, the sender's id, and the sender's role (its entry role, or the role
+// it played when it sent, with that role's arguments).
 func (a *agent) match(x *xctx, w *waiter, m *Message) bool {
+	if !a.addressed(x, m) {
+		return false
+	}
 	mark := x.trail.Mark()
 	body := instantiate(m.Body, map[string]*Ref{})
 	if !Unify(instantiate(w.recv.Msg, w.env), body, &x.trail) {
@@ -78,7 +96,7 @@ func (a *agent) await(x *xctx, ws []*waiter) (*waiter, error) {
 					continue
 				}
 				if a.tracing() {
-					a.trace(TraceEvent{Kind: TraceReceive, Peer: m.FromID, Term: FormatTerm(m.Body)})
+					a.trace(x, TraceEvent{Kind: TraceReceive, Peer: m.FromID, Term: FormatTerm(m.Body)})
 				}
 				a.mbox = append(a.mbox[:i], a.mbox[i+1:]...)
 				a.mmu.Unlock()
@@ -98,7 +116,7 @@ func (a *agent) await(x *xctx, ws []*waiter) (*waiter, error) {
 			if !w.deadline.IsZero() && !now.Before(w.deadline) {
 				w.expired = true
 				if a.tracing() {
-					a.trace(TraceEvent{Kind: TraceTimeout, Term: FormatTerm(instantiate(w.recv.Msg, w.env))})
+					a.trace(x, TraceEvent{Kind: TraceTimeout, Term: FormatTerm(instantiate(w.recv.Msg, w.env))})
 				}
 				continue
 			}
