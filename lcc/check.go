@@ -65,6 +65,7 @@ type checker struct {
 	known   Known
 	clauses map[string]*Clause
 	errs    ErrorList
+	flows   *messageFlow // built on first use
 }
 
 func (c *checker) errorf(pos Pos, format string, args ...any) {
@@ -260,69 +261,6 @@ func (c *checker) stageConstraints() {
 	}
 }
 
-// reach returns the role keys reachable from key through role changes,
-// key included.
-func (c *checker) reach(key string) map[string]bool {
-	seen := map[string]bool{}
-	var visit func(string)
-	visit = func(k string) {
-		if seen[k] {
-			return
-		}
-		seen[k] = true
-		cl := c.clauses[k]
-		if cl == nil {
-			return
-		}
-		walkSteps(cl.Body, func(s *Step) {
-			if rc, ok := s.Event.(*RoleChange); ok {
-				if rk := RoleKey(rc.Agent.Role); rk != "" {
-					visit(rk)
-				}
-			}
-		})
-	}
-	visit(key)
-	return seen
-}
-
-// messageKeys collects the keys of messages sent (or received) in the
-// clauses of the given roles; "*" stands for a message that is a variable or
-// not a callable term, which can match anything.
-func (c *checker) messageKeys(roles map[string]bool, sends bool) map[string]bool {
-	out := map[string]bool{}
-	for k := range roles {
-		cl := c.clauses[k]
-		if cl == nil {
-			continue
-		}
-		walkSteps(cl.Body, func(s *Step) {
-			var msg Term
-			switch ev := s.Event.(type) {
-			case *Send:
-				if sends {
-					msg = ev.Msg
-				}
-			case *Recv:
-				if !sends {
-					msg = ev.Msg
-				}
-			}
-			if msg == nil {
-				return
-			}
-			if mk := Key(msg); mk != "" {
-				out[mk] = true
-			} else {
-				out["*"] = true
-			}
-		})
-	}
-	return out
-}
-
-// stageMessages: every send can be received by the role it goes to, and
-// every receive can be satisfied by the role it waits on.
 func (c *checker) stageMessages() {
 	// A receive that opens an or-alternative only makes that alternative
 	// impossible, which is a warning: the other alternatives still run.
@@ -346,8 +284,7 @@ func (c *checker) stageMessages() {
 				if rk == "" || mk == "" || c.clauses[rk] == nil {
 					return
 				}
-				got := c.messageKeys(c.reach(rk), false)
-				if !got[mk] && !got["*"] {
+				if !c.flow().reaches(rk, mk, false) {
 					c.errorf(ev.Msg.TermPos(), "message %s is sent to role %s, which never receives a message of that name and arity", mk, roleName(rk))
 				}
 			case *Recv:
@@ -355,10 +292,10 @@ func (c *checker) stageMessages() {
 				if rk == "" || mk == "" || c.clauses[rk] == nil {
 					return
 				}
-				sent := c.messageKeys(c.reach(rk), true)
-				if !sent[mk] && !sent["*"] && optional[ev] {
+				sent := c.flow().reaches(rk, mk, true)
+				if !sent && optional[ev] {
 					c.warnf(ev.Msg.TermPos(), "this alternative can never be chosen: it waits for message %s from role %s, which never sends a message of that name and arity", mk, roleName(rk))
-				} else if !sent[mk] && !sent["*"] {
+				} else if !sent {
 					c.errorf(ev.Msg.TermPos(), "message %s is awaited from role %s, which never sends a message of that name and arity", mk, roleName(rk))
 				}
 			}

@@ -31,6 +31,7 @@ type Program struct {
 
 // NewProgram indexes a parsed model. The model should have passed Check.
 func NewProgram(m *Model, ref PolicyRef) *Program {
+	markModelGround(m)
 	p := &Program{Model: m, Ref: ref, clauses: map[string]*Clause{}, facts: indexFacts(m.FactTerms())}
 	for _, c := range m.Clauses {
 		k := RoleKey(c.Head.Role)
@@ -78,4 +79,52 @@ func indexFacts(ts []Term) map[string][]Term {
 		out[k] = append(out[k], t)
 	}
 	return out
+}
+
+// markModelGround flags the ground terms of a model (see markGround) while
+// it is not shared yet, so that running it copies and checks them in
+// constant time.
+func markModelGround(m *Model) {
+	for _, f := range m.Facts {
+		markGround(f.Term)
+	}
+	agent := func(a *Agent) {
+		if a != nil {
+			markGround(a.Role)
+			markGround(a.ID)
+		}
+	}
+	var lits func([]Lit)
+	lits = func(ls []Lit) {
+		walkLits(ls, func(l Lit) {
+			switch x := l.(type) {
+			case *Call:
+				markGround(x.Term)
+			case *Cmp:
+				markGround(x.L)
+				markGround(x.R)
+			case *Is:
+				markGround(x.Expr)
+			}
+		})
+	}
+	for _, c := range m.Clauses {
+		agent(c.Head)
+		walkSteps(c.Body, func(s *Step) {
+			lits(s.Cond)
+			switch e := s.Event.(type) {
+			case *Send:
+				markGround(e.Msg)
+				agent(e.To)
+			case *Recv:
+				markGround(e.Msg)
+				agent(e.From)
+				if e.Within != nil {
+					markGround(e.Within)
+				}
+			case *RoleChange:
+				agent(e.Agent)
+			}
+		})
+	}
 }

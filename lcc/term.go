@@ -47,12 +47,14 @@ type Compound struct {
 	Functor string
 	Args    []Term
 	Pos     Pos
+	ground  bool // holds no variable at all, so it never changes (see groundNode)
 }
 
 // Cons is a list cell [Head | Tail].
 type Cons struct {
 	Head, Tail Term
 	Pos        Pos
+	ground     bool
 }
 
 // Nil is the empty list [].
@@ -97,7 +99,88 @@ func F(v float64) *Float { return &Float{V: v} }
 func S(v string) *Str { return &Str{V: v} }
 
 // C makes a compound term.
-func C(functor string, args ...Term) *Compound { return &Compound{Functor: functor, Args: args} }
+func C(functor string, args ...Term) *Compound { return mkCompound(functor, args, NoPos) }
+
+// Ground nodes. A compound or list cell built from atomic terms and other
+// ground nodes holds no variable, bound or not, so nothing can ever change
+// it: it is shared instead of copied (Export, instantiate), and the occurs
+// check and IsGround stop at it. This keeps loops that accumulate a list
+// linear: each step checks one new cell, not the whole list. The flag is
+// set only where a node is built (mkCompound, mkCons, markGround), never on
+// a node another goroutine may be reading.
+
+// groundNode reports whether t is atomic or a ground node.
+func groundNode(t Term) bool {
+	switch x := t.(type) {
+	case *Atom, *Int, *Float, *Str, *Nil:
+		return true
+	case *Compound:
+		return x.ground
+	case *Cons:
+		return x.ground
+	}
+	return false
+}
+
+func mkCompound(functor string, args []Term, pos Pos) *Compound {
+	c := &Compound{Functor: functor, Args: args, Pos: pos, ground: true}
+	for _, a := range args {
+		if !groundNode(a) {
+			c.ground = false
+			break
+		}
+	}
+	return c
+}
+
+func mkCons(h, t Term, pos Pos) *Cons {
+	return &Cons{Head: h, Tail: t, Pos: pos, ground: groundNode(h) && groundNode(t)}
+}
+
+// markGround flags the ground nodes of a term that is not shared yet (a
+// parsed model or fact), bottom up, and reports whether t is ground.
+func markGround(t Term) bool {
+	switch x := t.(type) {
+	case *Atom, *Int, *Float, *Str, *Nil:
+		return true
+	case *Compound:
+		g := true
+		for _, a := range x.Args {
+			if !markGround(a) {
+				g = false
+			}
+		}
+		x.ground = g
+		return g
+	case *Cons:
+		g := true
+		for {
+			if !markGround(x.Head) {
+				g = false
+			}
+			next, ok := x.Tail.(*Cons)
+			if !ok {
+				if !markGround(x.Tail) {
+					g = false
+				}
+				break
+			}
+			x = next
+		}
+		if g { // every cell of a ground list is ground
+			for c := t.(*Cons); ; {
+				c.ground = true
+				next, ok := c.Tail.(*Cons)
+				if !ok {
+					break
+				}
+				c = next
+			}
+		}
+		return g
+	}
+	return false
+}
 
 // L makes a proper list.
 func L(elems ...Term) Term { return ListWithTail(elems, &Nil{}) }
@@ -106,7 +189,7 @@ func L(elems ...Term) Term { return ListWithTail(elems, &Nil{}) }
 func ListWithTail(elems []Term, tail Term) Term {
 	t := tail
 	for i := len(elems) - 1; i >= 0; i-- {
-		t = &Cons{Head: elems[i], Tail: t}
+		t = mkCons(elems[i], t, NoPos)
 	}
 	return t
 }
@@ -227,6 +310,9 @@ func unify(a, b Term, tr *Trail) bool {
 func occurs(r *Ref, t Term) bool {
 	for {
 		t = Deref(t)
+		if groundNode(t) {
+			return false
+		}
 		switch x := t.(type) {
 		case *Ref:
 			return x == r
@@ -256,6 +342,9 @@ func Resolve(t Term) Term { return copyOut(t, func(r *Ref) Term { return r }) }
 // one by what unbound returns.
 func copyOut(t Term, unbound func(*Ref) Term) Term {
 	t = Deref(t)
+	if groundNode(t) {
+		return t // nothing in it can change: share it
+	}
 	switch x := t.(type) {
 	case *Ref:
 		return unbound(x)
@@ -264,13 +353,13 @@ func copyOut(t Term, unbound func(*Ref) Term) Term {
 		for i, a := range x.Args {
 			args[i] = copyOut(a, unbound)
 		}
-		return &Compound{Functor: x.Functor, Args: args, Pos: x.Pos}
+		return mkCompound(x.Functor, args, x.Pos)
 	case *Cons:
 		var elems []Term
 		var cur Term = x
 		for {
 			c, ok := cur.(*Cons)
-			if !ok {
+			if !ok || c.ground {
 				break
 			}
 			elems = append(elems, copyOut(c.Head, unbound))
@@ -285,6 +374,9 @@ func copyOut(t Term, unbound func(*Ref) Term) Term {
 func IsGround(t Term) bool {
 	for {
 		t = Deref(t)
+		if groundNode(t) {
+			return true
+		}
 		switch x := t.(type) {
 		case *Ref, *Var:
 			return false
@@ -443,8 +535,17 @@ func instantiate(t Term, env map[string]*Ref) Term {
 			r = NewRef(x.Name)
 			env[x.Name] = r
 		}
+		if r.Val != nil {
+			// Bound already: the value stands for it. A binding is undone
+			// only together with everything done after it, this term
+			// included; and a term built of values can be a ground node.
+			return Deref(r)
+		}
 		return r
 	case *Compound:
+		if x.ground {
+			return x
+		}
 		var args []Term
 		for i, a := range x.Args {
 			na := instantiate(a, env)
@@ -459,13 +560,16 @@ func instantiate(t Term, env map[string]*Ref) Term {
 		if args == nil {
 			return x
 		}
-		return &Compound{Functor: x.Functor, Args: args, Pos: x.Pos}
+		return mkCompound(x.Functor, args, x.Pos)
 	case *Cons:
+		if x.ground {
+			return x
+		}
 		h, tl := instantiate(x.Head, env), instantiate(x.Tail, env)
 		if h == x.Head && tl == x.Tail {
 			return x
 		}
-		return &Cons{Head: h, Tail: tl, Pos: x.Pos}
+		return mkCons(h, tl, x.Pos)
 	}
 	return t
 }

@@ -98,7 +98,7 @@ func (a *agent) await(x *xctx, ws []*waiter) (*waiter, error) {
 				if a.tracing() {
 					a.trace(x, TraceEvent{Kind: TraceReceive, Peer: m.FromID, Term: FormatTerm(m.Body)})
 				}
-				a.mbox = append(a.mbox[:i], a.mbox[i+1:]...)
+				a.take(i)
 				a.mmu.Unlock()
 				return w, nil
 			}
@@ -158,4 +158,19 @@ func leadingRecv(d Def) *Recv {
 		}
 	}
 	return nil
+}
+
+// take removes message i from the mailbox (under mmu). Taking the oldest,
+// the usual case, is constant time: the slice moves past it, and the array
+// is released once the mailbox is empty.
+func (a *agent) take(i int) {
+	a.mbox[i] = Message{} // drop its terms
+	switch {
+	case len(a.mbox) == 1:
+		a.mbox = nil
+	case i == 0:
+		a.mbox = a.mbox[1:]
+	default:
+		a.mbox = append(a.mbox[:i], a.mbox[i+1:]...)
+	}
 }
