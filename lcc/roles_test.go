@@ -10,7 +10,7 @@ import "testing"
 func TestRoleRouting(t *testing.T) {
 	for _, c := range []struct {
 		name, src, agents string
-		want             map[string]Status
+		want              map[string]Status
 	}{
 		{"the sender's sub-role arguments bind", `r(boss, initial)
 r(worker, necessary)
