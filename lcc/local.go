@@ -86,8 +86,14 @@ func RunLocal(ctx context.Context, cfg LocalConfig) ([]Outcome, error) {
 	started := map[string]bool{}
 	nodes := map[string]*Node{}
 	knowledge := map[string][]Term{}
+	declared := Known{} // what any agent knows is a constraint of the interaction
 	for _, a := range cfg.Agents {
 		knowledge[a.ID] = append(knowledge[a.ID], a.Knowledge...)
+		for _, f := range a.Knowledge {
+			if n, ar, ok := Functor(f); ok {
+				declared[keyOf(n, ar)] = ConstraintInfo{Name: n, Arity: ar}
+			}
+		}
 	}
 	for _, a := range cfg.Agents {
 		if nodes[a.ID] != nil {
@@ -95,7 +101,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) ([]Outcome, error) {
 		}
 		id := a.ID
 		n := NewNode(NodeConfig{
-			ID: id, Transport: tr, Registry: cfg.Registry, Knowledge: knowledge[id], Tracer: cfg.Tracer,
+			ID: id, Transport: tr, Registry: cfg.Registry, Knowledge: knowledge[id], Declared: declared, Tracer: cfg.Tracer,
 			ResponderTimeout: cfg.Timeout,
 			OnOutcome: func(o Outcome) {
 				mu.Lock()

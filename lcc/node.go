@@ -78,7 +78,12 @@ type NodeConfig struct {
 	Transport Transport
 	Registry  *Registry
 	Knowledge []Term
-	Tracer    Tracer
+	// Declared names constraints that exist in this interaction though
+	// this node's knowledge may not define them (the knowledge of other
+	// agents, say): a call to one that no fact here answers fails, as
+	// LCC.md says, instead of being an unknown constraint.
+	Declared Known
+	Tracer   Tracer
 	// Resolve finds the program for a policy version named by an incoming
 	// message that starts a responder. Nil: only Programs given to Start
 	// (and AddProgram) are known.

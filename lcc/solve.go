@@ -123,6 +123,9 @@ func (a *agent) call(x *xctx, t Term, k func() (bool, error)) (bool, error) {
 	}
 	facts, known := a.prog.facts[key], a.node.knowledge[key]
 	if facts == nil && known == nil {
+		if _, declared := a.node.cfg.Declared[key]; declared {
+			return false, nil // known to the interaction, not to this agent: no fact unifies
+		}
 		return false, failf("unknown constraint %s", key)
 	}
 	for _, set := range [][]Term{facts, known} {

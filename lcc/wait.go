@@ -1,6 +1,9 @@
 package lcc
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // waiter is one receive waiting for a message.
 type waiter struct {
@@ -16,22 +19,29 @@ func (a *agent) deadline(w *waiter) error {
 		return nil
 	}
 	t := Deref(instantiate(w.recv.Within, w.env))
-	var d time.Duration
+	unit, what := float64(time.Second), "seconds"
 	if c, ok := t.(*Compound); ok && c.Functor == "ms" && len(c.Args) == 1 {
-		v, ok := number(c.Args[0])
-		if !ok {
-			return failf("within %s: not a number of milliseconds", FormatTerm(t))
-		}
-		d = time.Duration(v * float64(time.Millisecond))
-	} else {
-		v, ok := number(t)
-		if !ok {
-			return failf("within %s: not a number of seconds", FormatTerm(t))
-		}
-		d = time.Duration(v * float64(time.Second))
+		t, unit, what = Deref(c.Args[0]), float64(time.Millisecond), "milliseconds"
 	}
-	w.deadline = time.Now().Add(d)
+	v, ok := number(t)
+	if !ok || math.IsNaN(v) {
+		return failf("within %s: not a number of %s", FormatTerm(instantiate(w.recv.Within, w.env)), what)
+	}
+	w.deadline = deadlineAfter(time.Now(), v*unit)
 	return nil
+}
+
+// deadlineAfter is now plus ns nanoseconds, saturated: a wait longer than
+// time.Duration can hold (about 292 years) waits that long instead of
+// overflowing into the past, and a negative one has already passed.
+func deadlineAfter(now time.Time, ns float64) time.Time {
+	switch {
+	case ns <= 0:
+		return now
+	case ns >= math.MaxInt64:
+		return now.Add(math.MaxInt64)
+	}
+	return now.Add(time.Duration(ns))
 }
 
 // addressed reports whether a message's receiving role unifies with this
