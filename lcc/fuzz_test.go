@@ -22,6 +22,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a(r, X) :: (((( null"))
 	f.Add([]byte("'\\"))
 	f.Add([]byte("a(r,X)::m=>a(s,Y)<-p<-q"))
+	f.Add([]byte("a(r, X) :: m(P, Q) <= a(s, S) <- a(P, Q) == a(1, 2)."))
+	f.Add([]byte("a(r, X) :: a(P, Q) = a(1, 2) and a(1, 2) \\== b <- null."))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		m, errs := Parse("fuzz.lcc", src)
 		if m == nil {

@@ -427,10 +427,16 @@ func (p *parser) step() Def {
 	case p.isKw("null"):
 	default:
 		t := p.expr()
-		if p.is("=>") || p.is("<=") || isAgentTerm(t) {
+		if p.is("=>") || p.is("<=") {
 			return p.finishStep(pos, p.event(t, pos), nil)
 		}
-		if p.is("<-") || p.is("and") || p.isKw("and") || p.isKw("is") || relops[p.tok().text] && p.tok().kind == tPunct {
+		// a(P, Q) == a(1, 2) <- ...: a term that a comparison, "is" or
+		// "and" follows opens a condition, even when it looks like a role
+		opensCond := p.isKw("and") || p.isKw("is") || relops[p.tok().text] && p.tok().kind == tPunct
+		if isAgentTerm(t) && !opensCond {
+			return p.finishStep(pos, p.event(t, pos), nil)
+		}
+		if p.is("<-") || opensCond {
 			lead = []Lit{p.finishLit(t, pos)}
 			for p.isKw("and") {
 				p.next()

@@ -221,3 +221,35 @@ func TestParseFactsFile(t *testing.T) {
 		t.Fatalf("want a missing '.' error, got %v", err)
 	}
 }
+
+// TestConditionOpeningWithAnAgentTerm: a condition may open with an
+// a(_, _) term; followed by a comparison, "is" or "and" it is a condition,
+// not a role change, on either side of the event, and the printer's
+// canonical form parses back to the same model.
+func TestConditionOpeningWithAnAgentTerm(t *testing.T) {
+	for _, src := range []string{
+		"a(r, X) :: m(P, Q) <= a(s, S) <- a(P, Q) == a(1, 2).",
+		"a(r, X) :: a(P, Q) == a(1, 2) <- m(P, Q) <= a(s, S).",
+		"a(r, X) :: a(P, Q) = a(1, 2) and P > 0 <- null.",
+		"a(r, X) :: null <- a(P, Q) = a(1, 2).",
+	} {
+		m, errs := Parse("t.lcc", []byte(src))
+		if errs.HasErrors() {
+			t.Errorf("%s: %v", src, errs)
+			continue
+		}
+		st, ok := m.Clauses[0].Body.(*Step)
+		if !ok || len(st.Cond) == 0 {
+			t.Errorf("%s: parsed as %T without a condition", src, m.Clauses[0].Body)
+			continue
+		}
+		if _, isRole := st.Event.(*RoleChange); isRole {
+			t.Errorf("%s: the condition was taken for a role change", src)
+		}
+		out := Format(m)
+		m2, errs := Parse("printed", []byte(out))
+		if errs.HasErrors() || !reflect.DeepEqual(stripPos(m), stripPos(m2)) {
+			t.Errorf("%s: printed %q does not parse back to the same model: %v", src, out, errs)
+		}
+	}
+}
