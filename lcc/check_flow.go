@@ -1,5 +1,7 @@
 package lcc
 
+import "strings"
+
 // termVars adds the named variables of t to set.
 func termVars(t Term, set map[string]bool) {
 	switch x := t.(type) {
@@ -134,90 +136,94 @@ func (c *checker) reportUnbound(t Term, bound map[string]bool, format string, ar
 	visit(t)
 }
 
-// canExit reports whether some path through d closes without taking on the
-// role key.
-func canExit(d Def, key string) bool {
+// canExit reports whether some path through d closes without taking on a
+// role for which loops reports true.
+func canExit(d Def, loops func(key string) bool) bool {
 	switch x := d.(type) {
 	case *Seq:
 		for _, s := range x.Steps {
-			if !canExit(s, key) {
+			if !canExit(s, loops) {
 				return false
 			}
 		}
 		return true
 	case *Or:
 		for _, a := range x.Alts {
-			if canExit(a, key) {
+			if canExit(a, loops) {
 				return true
 			}
 		}
 		return false
 	case *Par:
 		for _, b := range x.Branches {
-			if !canExit(b, key) {
+			if !canExit(b, loops) {
 				return false
 			}
 		}
 		return true
 	case *Group:
-		return canExit(x.Def, key)
+		return canExit(x.Def, loops)
 	case *Step:
 		if rc, ok := x.Event.(*RoleChange); ok {
-			return RoleKey(rc.Agent.Role) != key
+			return !loops(RoleKey(rc.Agent.Role))
 		}
 	}
 	return true
 }
 
-// stageRecursion warns about a role that always takes itself on again.
+// stageRecursion warns about roles that always take themselves on again:
+// a recursive role with no exit, and a ring of roles (ping takes on pong,
+// pong takes on ping) none of which has a way out of the ring.
 func (c *checker) stageRecursion() {
+	f := c.flow()
+	rings := map[int][]*Clause{}
+	var order []int
 	for _, cl := range c.m.Clauses {
 		k := RoleKey(cl.Head.Role)
-		recursive := false
-		walkSteps(cl.Body, func(s *Step) {
-			if rc, ok := s.Event.(*RoleChange); ok && RoleKey(rc.Agent.Role) == k {
-				recursive = true
-			}
-		})
-		if recursive && !canExit(cl.Body, k) {
-			c.warnf(cl.Pos, "recursive role %s has no exit: every path takes it on again", roleName(k))
-		}
-	}
-}
-
-// stageReachability warns about clauses that no initial role can reach,
-// through role changes or messages.
-func (c *checker) stageReachability() {
-	initial := c.m.InitialRoles()
-	if len(initial) == 0 {
-		if len(c.m.Clauses) > 0 {
-			c.warnf(c.m.Clauses[0].Pos, "no role is declared initial: r(Role, initial)")
-		}
-		return
-	}
-	seen := map[string]bool{}
-	queue := append([]string(nil), initial...)
-	for len(queue) > 0 {
-		k := queue[0]
-		queue = queue[1:]
-		if seen[k] {
+		if c.clauses[k] != cl {
 			continue
 		}
-		seen[k] = true
-		if cl := c.clauses[k]; cl != nil {
-			walkSteps(cl.Body, func(s *Step) {
-				switch ev := s.Event.(type) {
-				case *RoleChange:
-					queue = append(queue, RoleKey(ev.Agent.Role))
-				case *Send:
-					queue = append(queue, RoleKey(ev.To.Role))
+		ci, ok := f.comp[k]
+		if !ok {
+			continue
+		}
+		if _, seen := rings[ci]; !seen {
+			order = append(order, ci)
+		}
+		rings[ci] = append(rings[ci], cl)
+	}
+	for _, ci := range order {
+		members := rings[ci]
+		inRing := func(key string) bool { cj, ok := f.comp[key]; return ok && cj == ci }
+		recursive := len(members) > 1
+		if !recursive {
+			k := RoleKey(members[0].Head.Role)
+			walkSteps(members[0].Body, func(s *Step) {
+				if rc, ok := s.Event.(*RoleChange); ok && RoleKey(rc.Agent.Role) == k {
+					recursive = true
 				}
 			})
 		}
-	}
-	for _, cl := range c.m.Clauses {
-		if k := RoleKey(cl.Head.Role); k != "" && !seen[k] {
-			c.warnf(cl.Pos, "clause for role %s cannot be reached from any initial role", roleName(k))
+		if !recursive {
+			continue
+		}
+		exits := false
+		for _, cl := range members {
+			exits = exits || canExit(cl.Body, inRing)
+		}
+		if exits {
+			continue
+		}
+		if len(members) == 1 {
+			c.warnf(members[0].Pos, "recursive role %s has no exit: every path takes it on again", roleName(RoleKey(members[0].Head.Role)))
+			continue
+		}
+		names := make([]string, len(members))
+		for i, cl := range members {
+			names[i] = roleName(RoleKey(cl.Head.Role))
+		}
+		for _, cl := range members {
+			c.warnf(cl.Pos, "roles %s take each other on with no exit: every path from %s takes one of them on again", strings.Join(names, ", "), roleName(RoleKey(cl.Head.Role)))
 		}
 	}
 }
@@ -261,6 +267,16 @@ func (c *checker) stageAlternatives() {
 		case *Or:
 			for i, a := range x.Alts {
 				visit(a)
+				if r := leadingRecv(a); r != nil && r.Within == nil {
+					// the or waits for this receive, together with the
+					// receives after it: a later alternative that does not
+					// open with a receive is never tried
+					for _, later := range x.Alts[i+1:] {
+						if leadingRecv(later) == nil {
+							c.warnf(later.defPos(), "this alternative can never be chosen: the receive before it has no deadline (add within), so the or waits for a message")
+						}
+					}
+				}
 				if alwaysTaken(a) && i < len(x.Alts)-1 {
 					for _, later := range x.Alts[i+1:] {
 						c.warnf(later.defPos(), "this alternative can never be chosen: the one before it is always taken")
@@ -285,5 +301,42 @@ func (c *checker) stageAlternatives() {
 	}
 	for _, cl := range c.m.Clauses {
 		visit(cl.Body)
+	}
+}
+
+// stageReachability warns about clauses that no initial role can reach,
+// through role changes or messages.
+func (c *checker) stageReachability() {
+	initial := c.m.InitialRoles()
+	if len(initial) == 0 {
+		if len(c.m.Clauses) > 0 {
+			c.warnf(c.m.Clauses[0].Pos, "no role is declared initial: r(Role, initial)")
+		}
+		return
+	}
+	seen := map[string]bool{}
+	queue := append([]string(nil), initial...)
+	for len(queue) > 0 {
+		k := queue[0]
+		queue = queue[1:]
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if cl := c.clauses[k]; cl != nil {
+			walkSteps(cl.Body, func(s *Step) {
+				switch ev := s.Event.(type) {
+				case *RoleChange:
+					queue = append(queue, RoleKey(ev.Agent.Role))
+				case *Send:
+					queue = append(queue, RoleKey(ev.To.Role))
+				}
+			})
+		}
+	}
+	for _, cl := range c.m.Clauses {
+		if k := RoleKey(cl.Head.Role); k != "" && !seen[k] {
+			c.warnf(cl.Pos, "clause for role %s cannot be reached from any initial role", roleName(k))
+		}
 	}
 }

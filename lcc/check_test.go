@@ -97,3 +97,38 @@ func TestParseConstraintSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckerWarnsAboutRingsAndBlockedAlternatives: a ring of roles with
+// no way out, and an alternative that follows a receive without a deadline
+// (the or waits for the message, so it is never tried), are warnings; a
+// ring with an exit and a receive with a deadline are not.
+func TestCheckerWarnsAboutRingsAndBlockedAlternatives(t *testing.T) {
+	for _, c := range []struct {
+		src, want string // want "" means no warning of this kind
+	}{
+		{"r(p, initial)\na(p, X) :: a(ping, X).\na(ping, X) :: null <- true then a(pong, X).\na(pong, X) :: a(ping, X).\n",
+			"t.lcc:3:1: warning: roles ping, pong take each other on with no exit"},
+		{"r(p, initial)\na(p, X) :: a(ping, X).\na(ping, X) :: null <- true then a(pong, X).\na(pong, X) :: null <- done or a(ping, X).\n", ""},
+		{"r(p, initial)\nr(q, necessary)\na(p, X) :: m => a(q, q).\na(q, X) :: ( m <= a(p, P) ) or null.\n",
+			"t.lcc:4:32: warning: this alternative can never be chosen: the receive before it has no deadline"},
+		{"r(p, initial)\nr(q, necessary)\na(p, X) :: m => a(q, q).\na(q, X) :: ( m <= a(p, P) within 5 ) or null.\n", ""},
+	} {
+		m, errs := Parse("t.lcc", []byte(c.src))
+		if errs.HasErrors() {
+			t.Fatal(errs)
+		}
+		diags := Check(m, NewKnown(ConstraintInfo{Name: "done", Arity: 0}))
+		var found []string
+		for _, d := range diags {
+			if strings.Contains(d.Msg, "no exit") || strings.Contains(d.Msg, "no deadline") {
+				found = append(found, d.Error())
+			}
+		}
+		switch {
+		case c.want == "" && len(found) > 0:
+			t.Errorf("%s: unexpected %v", c.src, found)
+		case c.want != "" && (len(found) == 0 || !strings.HasPrefix(found[0], c.want)):
+			t.Errorf("%s: got %v, want %s", c.src, found, c.want)
+		}
+	}
+}
