@@ -44,7 +44,7 @@ func ParseConstraintSpec(s string) (ConstraintInfo, error) {
 	return ConstraintInfo{Name: s[:i], Arity: n}, nil
 }
 
-// Check runs the static checks of LCC.md over a parsed model and returns
+// Check runs the static checks of REFERENCE.md over a parsed model and returns
 // errors and warnings, sorted. known lists the constraints registered by the
 // host program; the builtins and the model's facts are always known.
 func Check(m *Model, known Known) ErrorList {

@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// execOr runs a committed choice (see LCC.md): alternatives are tried left
+// execOr runs a committed choice (see REFERENCE.md): alternatives are tried left
 // to right; those that open with a receive wait together from the moment
 // every alternative before them has failed.
 func (a *agent) execOr(x *xctx, n *Or, env map[string]*Ref, tail, try bool, pre *Message) (*Agent, error) {

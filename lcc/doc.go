@@ -1,6 +1,7 @@
 // Package lcc implements the dialect of the Lightweight Coordination Calculus
-// that parley runs (see ../shared/LCC.md): a scanner and parser with error
-// recovery, a canonical printer, a static checker and an interpreter.
+// that parley runs, described in REFERENCE.md beside this file (its
+// examples are run by a test): a scanner and parser with error recovery, a
+// canonical printer, a static checker and an interpreter.
 //
 // The package knows nothing of vSphere, Raft or HTTP. Constraints come in
 // through a Registry of Go functions, and messages travel through a
@@ -14,7 +15,7 @@
 // starting interactions (Node.Start) and answering the messages that its
 // Transport delivers, with constraints from its Registry.
 //
-// # Choices where LCC.md is silent
+// # Choices where the calculus is silent
 //
 //   - A condition may stand on either side of an event. Both sides are
 //     merged into one conjunction. For a send, a null event and a role change
@@ -36,10 +37,18 @@
 //     one lock per agent that is released only while a branch waits.
 //   - A role has one clause; a second clause for the same role/arity is an
 //     error.
-//   - A message carries the sender's entry role whole, and its current role
-//     by name and arity only (its arguments are sent as anonymous
-//     variables). A receive a(R, I) matches either; a pattern on the
-//     current role's arguments binds nothing.
+//   - A message carries the sender's entry role and the role it played
+//     when it sent, both with their arguments. A receive a(R, I) matches
+//     either and binds R's variables; a message addressed to a(R, I) is
+//     taken only while R unifies with the receiver's entry role or the role
+//     its receiving thread plays (each par branch has its own).
+//   - A step that opens an or-alternative commits it when it completes; the
+//     last alternative of an or runs committed when nothing encloses it in
+//     a try, so a role change there is a tail call. Tail calls loop in
+//     constant memory; roles nested outside tail position fail the agent
+//     past 10,000 levels.
+//   - A constraint declared by another agent's knowledge (NodeConfig.Declared)
+//     but unknown here fails; within saturates at the longest duration.
 //   - Outcomes: an agent whose failure was caused by a within deadline or
 //     by its overall timeout ends TimedOut; other failures end Failed.
 package lcc
