@@ -9,10 +9,11 @@ import (
 
 // agent is one node's part in one interaction.
 type agent struct {
-	node  *Node
-	prog  *Program
-	iid   string
-	entry Term
+	node      *Node
+	prog      *Program
+	iid       string
+	entry     Term
+	startedBy string // the peer whose message started this responder ("" if started here)
 
 	mu       sync.Mutex // held while executing; released while waiting
 	progress bool       // a step has completed; guarded by mu
@@ -24,12 +25,17 @@ type agent struct {
 	handle *Handle
 }
 
-func (a *agent) post(m Message) {
+// post adds a message to the mailbox, unless it already holds max.
+func (a *agent) post(m Message, max int) bool {
 	a.mmu.Lock()
+	defer a.mmu.Unlock()
+	if len(a.mbox) >= max {
+		return false
+	}
 	a.mbox = append(a.mbox, m)
 	close(a.changed)
 	a.changed = make(chan struct{})
-	a.mmu.Unlock()
+	return true
 }
 
 // failure is why an agent's definition failed.

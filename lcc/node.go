@@ -20,6 +20,10 @@ var (
 	ErrUnknownRole = errors.New("lcc: no clause for the receiving role")
 	// ErrClosed is returned once a Node has been closed.
 	ErrClosed = errors.New("lcc: node closed")
+	// ErrOverloaded is returned by Deliver when taking the message would
+	// pass one of the node's bounds (responders, responders started by one
+	// peer, mailbox length): the sender should back off.
+	ErrOverloaded = errors.New("lcc: node overloaded")
 )
 
 // Message is one LCC message between agents.
@@ -101,6 +105,14 @@ type NodeConfig struct {
 	// so that late messages are dropped instead of starting a new
 	// responder. Default 4096.
 	DoneRetention int
+	// Bounds on what peers can make this node hold. MaxInstances caps the
+	// agent instances running at once (default 4096), MaxPerPeer the
+	// responders started by messages from one sender (default 256), and
+	// MaxMailbox the messages waiting in one instance's mailbox (default
+	// 4096). Past a bound Deliver refuses with ErrOverloaded.
+	MaxInstances int
+	MaxPerPeer   int
+	MaxMailbox   int
 }
 
 // Node runs the agent instances of one identity: one mailbox per
@@ -116,6 +128,7 @@ type Node struct {
 	programs map[string]*Program // by policy hash
 	done     map[string]struct{}
 	doneFIFO []string
+	byPeer   map[string]int // responders running, by the peer whose message started them
 	wg       sync.WaitGroup
 	closed   bool
 }
@@ -125,10 +138,19 @@ func NewNode(cfg NodeConfig) *Node {
 	if cfg.DoneRetention <= 0 {
 		cfg.DoneRetention = 4096
 	}
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = 4096
+	}
+	if cfg.MaxPerPeer <= 0 {
+		cfg.MaxPerPeer = 256
+	}
+	if cfg.MaxMailbox <= 0 {
+		cfg.MaxMailbox = 4096
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
 		cfg: cfg, knowledge: indexFacts(cfg.Knowledge), ctx: ctx, cancel: cancel,
-		inst: map[string]*agent{}, programs: map[string]*Program{}, done: map[string]struct{}{},
+		inst: map[string]*agent{}, programs: map[string]*Program{}, done: map[string]struct{}{}, byPeer: map[string]int{},
 	}
 }
 
@@ -237,7 +259,11 @@ func (n *Node) Deliver(ctx context.Context, m Message) error {
 			return ErrClosed
 		}
 		n.programs[prog.Ref.Hash] = prog
-		if a = n.inst[m.Interaction]; a == nil { // not started meanwhile
+		if a = n.inst[m.Interaction]; a == nil && (len(n.inst) >= n.cfg.MaxInstances || n.byPeer[m.FromID] >= n.cfg.MaxPerPeer) {
+			n.mu.Unlock()
+			return fmt.Errorf("%w: %d interactions running, %d started by %s", ErrOverloaded, len(n.inst), n.byPeer[m.FromID], m.FromID)
+		}
+		if a == nil { // not started meanwhile
 			rctx := n.ctx
 			var cancel context.CancelFunc = func() {}
 			if n.cfg.ResponderTimeout > 0 {
@@ -246,19 +272,28 @@ func (n *Node) Deliver(ctx context.Context, m Message) error {
 			h := n.startLocked(rctx, prog, m.Interaction, Export(m.ToRole))
 			go func() { <-h.done; cancel() }()
 			a = n.inst[m.Interaction]
+			a.startedBy = m.FromID
+			n.byPeer[m.FromID]++
 		}
 	}
 	n.mu.Unlock()
 	if a.prog.Ref != m.Policy {
 		return fmt.Errorf("%w: interaction %s runs %s, message names %s", ErrPolicyMismatch, m.Interaction, a.prog.Ref, m.Policy)
 	}
-	a.post(m)
+	if !a.post(m, n.cfg.MaxMailbox) {
+		return fmt.Errorf("%w: the mailbox of interaction %s holds %d messages", ErrOverloaded, m.Interaction, n.cfg.MaxMailbox)
+	}
 	return nil
 }
 
 func (n *Node) finished(a *agent) {
 	n.mu.Lock()
 	delete(n.inst, a.iid)
+	if a.startedBy != "" {
+		if n.byPeer[a.startedBy]--; n.byPeer[a.startedBy] <= 0 {
+			delete(n.byPeer, a.startedBy)
+		}
+	}
 	n.done[a.iid] = struct{}{}
 	n.doneFIFO = append(n.doneFIFO, a.iid)
 	for len(n.doneFIFO) > n.cfg.DoneRetention {

@@ -97,7 +97,7 @@ var handlers = map[string]handler{
 	}),
 	cmdLeaderExtend: func(s *State, at applied, _ *Command) *Result { return s.extendLeases(at.now, at.prev) },
 	cmdSweep:        func(s *State, at applied, _ *Command) *Result { return s.sweep(at.now) },
-	cmdRestore:      func(s *State, _ applied, c *Command) *Result { return s.restore(c) },
+	cmdRestore:      func(s *State, at applied, c *Command) *Result { return s.restore(at.index, c) },
 	cmdHostDrain:    withBody(func(s *State, at applied, r *HostRequest) *Result { return s.hostDrain(at.now, r) }),
 	cmdHostReport:   withBody(func(s *State, at applied, r *HostReport) *Result { return s.hostReport(at.now, r) }),
 }

@@ -19,6 +19,10 @@ const (
 	CodeNoQuorum        = "no_quorum"        // no leader could serve the request
 	CodeUnknownOutcome  = "unknown_outcome"  // leadership was lost before the write was known to commit
 	CodeInternal        = "internal"         // a bug or an unexpected failure
+	CodeConflict        = "conflict"         // the request contradicts the state (a member id with other addresses)
+	CodeQuota           = "quota"            // the store holds as many of these as it may
+
+	CodeIdempotencyConflict = "idempotency_conflict" // a request id first used for another request
 )
 
 // Error is a refusal with a machine-readable code and the field it
@@ -59,6 +63,7 @@ var (
 	ErrTooLarge        = &Error{Code: CodeTooLarge}
 	ErrNoQuorum        = &Error{Code: CodeNoQuorum}
 	ErrInternal        = &Error{Code: CodeInternal}
+	ErrConflict        = &Error{Code: CodeConflict}
 )
 
 func errf(code, field, format string, args ...any) *Error {

@@ -38,7 +38,22 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.state.apply(l.Index, c)
+	return f.applyRecovered(l.Index, c)
+}
+
+// applyRecovered applies a command and turns a panic into a refusal, so
+// that no accepted log entry can crash every member on every restart. A
+// panic is a bug: it is logged with the command. Every member panics at
+// the same point of the same entry, so they stay alike.
+func (f *FSM) applyRecovered(index uint64, c *Command) (r *Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			f.log.Error().Uint64("index", index).Str("type", c.Type).Str("request_id", c.RequestID).
+				Interface("panic", p).Msg("the state machine panicked applying a command; refused")
+			r = refused(errf(CodeInternal, "", "the store could not apply this %s command (a bug, logged at index %d)", c.Type, index))
+		}
+	}()
+	return f.state.apply(index, c)
 }
 
 // read runs fn under the read lock.
@@ -79,13 +94,11 @@ func decodeState(r io.Reader) (*State, error) {
 	if err := dec.Decode(s); err != nil {
 		return nil, fmt.Errorf("raftstore: decode snapshot: %w", err)
 	}
-	for _, m := range []bool{s.Policies == nil, s.Leases == nil, s.Workers == nil, s.Members == nil, s.Requests == nil} {
-		if m {
-			return nil, fmt.Errorf("raftstore: snapshot is missing a section")
-		}
-	}
 	if s.Hosts == nil { // snapshots from before host drains
 		s.Hosts = map[string]*HostState{}
+	}
+	if err := validateState(s); err != nil {
+		return nil, fmt.Errorf("raftstore: snapshot: %w", err)
 	}
 	// Snapshots from before result codes kept each remembered refusal's
 	// HTTP status; the state machine keeps codes only.

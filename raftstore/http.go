@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/raft"
 )
@@ -44,6 +45,10 @@ var statusByCode = map[string]int{
 	CodeNoQuorum:        http.StatusServiceUnavailable,
 	CodeUnknownOutcome:  http.StatusServiceUnavailable,
 	CodeInternal:        http.StatusInternalServerError,
+	CodeConflict:        http.StatusConflict,
+	CodeQuota:           http.StatusConflict,
+
+	CodeIdempotencyConflict: http.StatusUnprocessableEntity,
 }
 
 // httpStatus is the status a result code is sent with.
@@ -113,8 +118,12 @@ func unavailable(format string, args ...any) *Error {
 	return errf(CodeNoQuorum, "", format, args...)
 }
 
-// readBody reads a request body up to limit.
+// readBody reads a request body up to limit. A body that says it is
+// larger is refused before any of it is read.
 func readBody(r *http.Request, limit int64) ([]byte, *Error) {
+	if r.ContentLength > limit {
+		return nil, errf(CodeTooLarge, "body", "request body is %d bytes, over the limit of %d", r.ContentLength, limit)
+	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, badRequest("body", "read body: %v", err)
@@ -127,6 +136,10 @@ func readBody(r *http.Request, limit int64) ([]byte, *Error) {
 
 // decode parses JSON strictly, naming what was wrong.
 func decode(b []byte, v any) *Error {
+	if !utf8.Valid(b) {
+		// encoding/json would replace the bad bytes silently: refuse instead
+		return badRequest("body", "the request body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -174,7 +187,11 @@ func readRequest(w http.ResponseWriter, r *http.Request, rule bodyRule, req any)
 // forward passes a request to the leader, or answers 503 when there is
 // none (or when it was already forwarded once).
 func (h *api) forward(w http.ResponseWriter, r *http.Request, b []byte) {
-	if r.Header.Get(headerForwarded) != "" {
+	if from := r.Header.Get(headerForwarded); from != "" {
+		if !h.s.isMember(from) {
+			writeErr(w, badRequest(headerForwarded, "the %s header is set by store members only", headerForwarded))
+			return
+		}
 		writeErr(w, unavailable("member %s was sent a forwarded request but is not the leader", h.s.cfg.ID))
 		return
 	}

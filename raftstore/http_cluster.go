@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 )
 
 func (h *api) clusterRoutes(mux *http.ServeMux) {
@@ -22,6 +23,10 @@ func (h *api) ready(w http.ResponseWriter, r *http.Request) {
 	st := h.s.Status()
 	if st.Leader == "" {
 		writeErr(w, unavailable("no leader"))
+		return
+	}
+	if stalled, since := h.s.appliesStalled(); stalled {
+		writeErr(w, unavailable("this member leads but has applied nothing for %s", since.Round(time.Millisecond)))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "leader": st.Leader})

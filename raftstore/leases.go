@@ -33,15 +33,21 @@ func (s *State) grantable(key string, now, lockDelay int64) (needsReconcile bool
 }
 
 func validTTL(ms int64) *Error {
-	if ms <= 0 || time.Duration(ms)*time.Millisecond > MaxTTL {
-		return badRequest("ttl_ms", "ttl must be between 1ms and %s, got %dms", MaxTTL, ms)
+	if ms <= 0 || ms > MaxTTL.Milliseconds() { // compared before any multiplication: no overflow
+		return badRequest("ttl_ms", "ttl_ms must be between 1 and %d, got %d", MaxTTL.Milliseconds(), ms)
 	}
 	return nil
 }
 
 func (s *State) acquire(index uint64, now int64, req *AcquireRequest) *Result {
-	if req.Holder == "" || len(req.Holder) > 200 {
-		return &Result{Error: badRequest("holder", "holder must be 1 to 200 characters")}
+	if req.Holder == "" {
+		return refused(badRequest("holder", "a holder is required"))
+	}
+	if e := badText("holder", req.Holder, maxShortString, false); e != nil {
+		return refused(e)
+	}
+	if req.LockDelayMillis < 0 || req.LockDelayMillis > MaxTTL.Milliseconds() {
+		return refused(badRequest("lock_delay_ms", "lock_delay_ms must be 0 to %d", MaxTTL.Milliseconds()))
 	}
 	if e := validTTL(req.TTLMillis); e != nil {
 		return &Result{Error: e}
@@ -57,12 +63,29 @@ func (s *State) acquire(index uint64, now int64, req *AcquireRequest) *Result {
 		if len(it.Attrs) > maxAttrs {
 			return &Result{Error: badRequest("items", "item %d has more than %d attributes", i, maxAttrs)}
 		}
+		for k, v := range it.Attrs {
+			if e := badText("items", k, maxShortString, false); e != nil {
+				return refused(e)
+			}
+			if e := badText("items", v, maxShortString, false); e != nil {
+				return refused(e)
+			}
+		}
+		if strings.HasPrefix(it.Key, "reserve/") {
+			// capacity promised to a negotiation: its demand must be real
+			if _, e := demandAttr(it.Attrs, "cpu_mhz", maxDemandMHz); e != nil {
+				return refused(e)
+			}
+			if _, e := demandAttr(it.Attrs, "mem_mb", maxDemandMB); e != nil {
+				return refused(e)
+			}
+		}
 		if it.AnyOf < 0 || it.AnyOf > 1024 {
 			return &Result{Error: badRequest("items", "item %d: any_of must be between 0 and 1024", i)}
 		}
 		if it.AnyOf == 0 {
-			if !keyRe.MatchString(it.Key) {
-				return &Result{Error: badRequest("items", "item %d: key %q must look like vm/<id>, host/<id>/slot/<n> or reserve/<host>/<id>", i, it.Key)}
+			if p := keyProblem(it.Key); p != "" {
+				return refused(badRequest("items", "item %d: key %q %s", i, it.Key, p))
 			}
 			if taken[it.Key] {
 				return &Result{Error: badRequest("items", "key %s is listed twice", it.Key)}
@@ -77,8 +100,8 @@ func (s *State) acquire(index uint64, now int64, req *AcquireRequest) *Result {
 			}
 			continue
 		}
-		if !keyRe.MatchString(it.Key + "0") {
-			return &Result{Error: badRequest("items", "item %d: prefix %q is not a valid key prefix", i, it.Key)}
+		if p := keyProblem(it.Key + "0"); p != "" {
+			return refused(badRequest("items", "item %d: prefix %q is not a valid key prefix: a key %s", i, it.Key, p))
 		}
 		var last *Error
 		for n := 0; n < it.AnyOf; n++ {
@@ -101,6 +124,15 @@ func (s *State) acquire(index uint64, now int64, req *AcquireRequest) *Result {
 			msg := "all " + strconv.Itoa(it.AnyOf) + " of " + it.Key + "* are held"
 			return &Result{Error: &Error{Code: CodeLeaseHeld, Field: "items", Message: msg, Details: last.Details}}
 		}
+	}
+	fresh := 0
+	for _, k := range keys {
+		if _, held := s.Leases[k]; !held {
+			fresh++
+		}
+	}
+	if len(s.Leases)+fresh > maxLeases {
+		return refused(errf(CodeQuota, "items", "the store holds %d leases, its limit", maxLeases))
 	}
 	ttl := req.TTLMillis * int64(time.Millisecond)
 	g := Grant{Holder: req.Holder, Token: index, Expiry: now + ttl, Keys: keys}

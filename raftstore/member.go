@@ -33,7 +33,9 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		return nil, err
 	}
 	m := &Member{Store: st, ln: ln, err: make(chan error, 1),
-		srv: &http.Server{Handler: st.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: st.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			// a slow or stalled client holds only its own connection, and not for long
+			ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}}
 	go func() { m.err <- m.srv.Serve(ln) }()
 	if st.NeedsJoin() {
 		if err := m.join(ctx); err != nil {

@@ -3,6 +3,7 @@ package raftstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,7 +13,7 @@ import (
 // Limits on what a command may carry. The HTTP layer enforces them first;
 // the state machine enforces them again so that no log entry can break it.
 const (
-	MaxPolicyBytes   = 1 << 20
+	MaxPolicyBytes   = 256 << 10 // a policy is a few KB; a bound keeps validation cheap
 	MaxLeaseItems    = 64
 	MaxTTL           = time.Hour
 	MaxJournalBatch  = 1000
@@ -57,13 +58,22 @@ func (s *State) apply(index uint64, c *Command) *Result {
 		now = prev // the leader's clock must not run backwards for the FSM
 	}
 	s.LastTime, s.LastIndex = now, index
+	var fp string
 	if c.RequestID != "" {
+		if len(c.RequestID) > maxShortString {
+			return refused(badRequest("request_id", "a request id is at most %d bytes", maxShortString))
+		}
+		fp = fingerprint(c)
 		if cached, ok := s.Requests[c.RequestID]; ok {
+			if cached.Fingerprint != "" && cached.Fingerprint != fp {
+				return refused(errf(CodeIdempotencyConflict, "request_id", "request id %q was first used for another request; use a new id for a new request", c.RequestID))
+			}
 			return cached // results are never changed once made
 		}
 	}
 	r := s.dispatch(applied{index: index, now: now, prev: prev}, c)
 	if c.RequestID != "" {
+		r.Fingerprint = fp
 		s.Requests[c.RequestID] = r
 		s.RequestOrder = append(s.RequestOrder, c.RequestID)
 		for len(s.RequestOrder) > maxRequestMemory {
@@ -80,8 +90,14 @@ func (s *State) push(now int64, req *PushRequest) *Result {
 	if !policyNameRe.MatchString(req.Name) {
 		return &Result{Error: badRequest("name", "policy name %q must match %s", req.Name, policyNameRe)}
 	}
-	if len(req.Text) > MaxPolicyBytes {
-		return &Result{Error: errf(CodeTooLarge, "text", "policy text is %d bytes, over the limit of %d", len(req.Text), MaxPolicyBytes)}
+	if e := badText("text", req.Text, MaxPolicyBytes, true); e != nil {
+		return refused(e)
+	}
+	if e := badText("author", req.Author, maxShortString, false); e != nil {
+		return refused(e)
+	}
+	if e := badText("message", req.Message, maxLongString, true); e != nil {
+		return refused(e)
 	}
 	if strings.TrimSpace(req.Text) == "" {
 		return &Result{Error: badRequest("text", "policy text is empty")}
@@ -104,6 +120,12 @@ func (s *State) push(now int64, req *PushRequest) *Result {
 	}
 	if p != nil && p.Active > 0 && p.Versions[p.Active-1].SHA256 == sha {
 		return okResult(PushResult{Name: req.Name, Version: p.Active, Active: p.Active, SHA256: sha, Unchanged: true})
+	}
+	if p == nil && len(s.Policies) >= maxPolicies {
+		return refused(errf(CodeQuota, "name", "the store holds %d policies, its limit", maxPolicies))
+	}
+	if p != nil && len(p.Versions) >= maxVersions {
+		return refused(errf(CodeQuota, "name", "policy %s has %d versions, its limit", req.Name, maxVersions))
 	}
 	if p == nil {
 		p = &Policy{Name: req.Name}
@@ -146,11 +168,16 @@ func (s *State) activate(now int64, req *ActivateRequest) *Result {
 // ---- workers and journal ----
 
 func (s *State) heartbeat(now int64, req *HeartbeatRequest) *Result {
-	if req.ID == "" || len(req.ID) > 200 {
-		return &Result{Error: badRequest("id", "worker id must be 1 to 200 characters")}
+	if req.ID == "" {
+		return refused(badRequest("id", "a worker id is required"))
 	}
-	if len(req.Host) > 200 || len(req.Addr) > 200 {
-		return &Result{Error: badRequest("addr", "host and addr must be at most 200 characters")}
+	for _, f := range []struct{ name, v string }{{"id", req.ID}, {"host", req.Host}, {"addr", req.Addr}} {
+		if e := badText(f.name, f.v, maxShortString, false); e != nil {
+			return refused(e)
+		}
+	}
+	if _, known := s.Workers[req.ID]; !known && len(s.Workers) >= maxWorkers {
+		return refused(errf(CodeQuota, "id", "the store holds %d workers, its limit", maxWorkers))
 	}
 	w := &Worker{ID: req.ID, Host: req.Host, Addr: req.Addr, LastSeen: now}
 	s.Workers[req.ID] = w
@@ -164,6 +191,21 @@ func (s *State) appendJournal(now int64, req *JournalRequest) *Result {
 	limit := req.Limit
 	if limit <= 0 {
 		limit = DefaultJournalLimit
+	}
+	for i, e := range req.Entries {
+		if e.DurationMS < 0 || e.DurationMS > maxJournalDuration || e.Version < 0 {
+			return refused(badRequest("entries", "entry %d: duration_ms must be 0 to %d and version 0 or more", i, maxJournalDuration))
+		}
+		for _, f := range []struct {
+			name, v string
+			max     int
+		}{{"kind", e.Kind, 64}, {"interaction", e.Interaction, maxShortString}, {"policy", e.Policy, maxShortString}, {"vm", e.VM, maxShortString},
+			{"from", e.From, maxShortString}, {"to", e.To, maxShortString}, {"outcome", e.Outcome, 64}, {"reason", e.Reason, maxLongString}, {"worker", e.Worker, maxShortString}} {
+			if err := badText(f.name, f.v, f.max, f.name == "reason"); err != nil {
+				err.Message = fmt.Sprintf("entry %d: %s", i, err.Message)
+				return refused(err)
+			}
+		}
 	}
 	first := s.JournalNext
 	for _, e := range req.Entries {
@@ -180,10 +222,18 @@ func (s *State) appendJournal(now int64, req *JournalRequest) *Result {
 // restore replaces the state with a backup, keeping the cluster's own
 // member addresses and request memory, and the clocks monotonic. Fencing
 // tokens stay safe: later grants use later raft indexes.
-func (s *State) restore(c *Command) *Result {
+func (s *State) restore(index uint64, c *Command) *Result {
 	b, err := decodeState(strings.NewReader(string(c.Body)))
 	if err != nil {
 		return &Result{Error: badRequest("body", "%v", err)}
+	}
+	// Fencing tokens must keep growing for every key: a restored lease
+	// whose token is not below this index is re-fenced at it, so that no
+	// later grant gets a smaller token than one already handed out.
+	for _, l := range b.Leases {
+		if l.Token >= index {
+			l.Token = index
+		}
 	}
 	s.Policies, s.Leases, s.Workers, s.Hosts = b.Policies, b.Leases, b.Workers, b.Hosts
 	s.Journal, s.JournalNext = b.Journal, max(b.JournalNext, 1)
@@ -195,8 +245,6 @@ func (s *State) restore(c *Command) *Result {
 }
 
 // ---- hosts ----
-
-func validHostName(n string) bool { return n != "" && len(n) <= 200 && keyRe.MatchString("host/"+n) }
 
 func (s *State) host(name string) *HostState {
 	if s.Hosts == nil {
@@ -214,6 +262,12 @@ func (s *State) hostDrain(now int64, req *HostRequest) *Result {
 	if !validHostName(req.Name) {
 		return &Result{Error: badRequest("name", "host name %q is not valid", req.Name)}
 	}
+	if e := badText("who", req.Who, maxShortString, false); e != nil {
+		return refused(e)
+	}
+	if _, known := s.Hosts[req.Name]; !known && len(s.Hosts) >= maxHosts {
+		return refused(errf(CodeQuota, "name", "the store holds %d hosts, its limit", maxHosts))
+	}
 	h := s.host(req.Name)
 	h.Drain, h.RequestedBy, h.RequestedAt, h.Updated = req.Drain, req.Who, now, now
 	if req.Drain {
@@ -228,8 +282,17 @@ func (s *State) hostReport(now int64, req *HostReport) *Result {
 	if !validHostName(req.Name) {
 		return &Result{Error: badRequest("name", "host name %q is not valid", req.Name)}
 	}
-	if req.VMsLeft < 0 || len(req.State) > 64 || len(req.Reason) > 1000 {
-		return &Result{Error: badRequest("state", "state, reason or vms_left out of range")}
+	if req.VMsLeft < 0 || req.VMsLeft > 1<<20 {
+		return refused(badRequest("vms_left", "vms_left must be 0 to %d", 1<<20))
+	}
+	if e := badText("state", req.State, 64, false); e != nil {
+		return refused(e)
+	}
+	if e := badText("reason", req.Reason, maxLongString, true); e != nil {
+		return refused(e)
+	}
+	if _, known := s.Hosts[req.Name]; !known && len(s.Hosts) >= maxHosts {
+		return refused(errf(CodeQuota, "name", "the store holds %d hosts, its limit", maxHosts))
 	}
 	h := s.host(req.Name)
 	h.State, h.Reason, h.VMsLeft, h.Updated = req.State, req.Reason, req.VMsLeft, now

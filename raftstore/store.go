@@ -2,12 +2,19 @@ package raftstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -112,6 +119,10 @@ type Store struct {
 	bolt      *raftboltdb.BoltStore
 	metrics   *metrics
 
+	lastApply atomic.Int64 // unix ns of the last command this member applied as leader
+	peers     *http.Client // asks joining members how far they have caught up
+	promoting atomic.Bool  // a promotion check is running
+
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -137,7 +148,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("raftstore: data folder: %w", err)
 	}
 	log := cfg.Logger.With().Str("member", cfg.ID).Logger()
-	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), stop: make(chan struct{}), metrics: newMetrics()}
+	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), stop: make(chan struct{}), metrics: newMetrics(), peers: &http.Client{Timeout: 2 * time.Second}}
 	hl := newHclog(log, "raft")
 
 	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}})
@@ -240,6 +251,7 @@ func (s *Store) leaderLoop() {
 				continue
 			}
 			s.log.Info().Msg("became leader")
+			s.lastApply.Store(time.Now().UnixNano())
 			if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
 				s.log.Warn().Err(err).Msg("barrier after election")
 				continue
@@ -258,6 +270,9 @@ func (s *Store) leaderLoop() {
 			}
 			if _, err := s.Apply(cmdSweep, "", nil); err != nil && !errors.Is(err, ErrNotLeader) {
 				s.log.Debug().Err(err).Msg("sweep")
+			}
+			if s.promoting.CompareAndSwap(false, true) {
+				go func() { defer s.promoting.Store(false); s.promoteNonvoters() }()
 			}
 		}
 	}
@@ -283,6 +298,7 @@ func (s *Store) Apply(typ, reqID string, body any) (*Result, error) {
 		return nil, err
 	}
 	s.metrics.observeApply(typ, time.Since(start))
+	s.lastApply.Store(time.Now().UnixNano())
 	r, ok := f.Response().(*Result)
 	if !ok {
 		return nil, fmt.Errorf("raftstore: unexpected apply response %T", f.Response())
@@ -314,6 +330,35 @@ func (s *Store) LinearizableRead(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// appliesStalled reports whether this member leads but has applied
+// nothing for a while (the sweep applies every SweepInterval), and since
+// when: a leader that cannot commit is not ready, whatever /healthz says.
+func (s *Store) appliesStalled() (bool, time.Duration) {
+	if !s.IsLeader() {
+		return false, 0
+	}
+	last := s.lastApply.Load()
+	if last == 0 {
+		return false, 0 // just elected: the first sweep has not run yet
+	}
+	since := time.Since(time.Unix(0, last))
+	return since > max(5*time.Second, 5*s.cfg.SweepInterval), since
+}
+
+// isMember reports whether id is a member of the raft configuration.
+func (s *Store) isMember(id string) bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == id {
+			return true
+		}
+	}
+	return false
 }
 
 // IsLeader reports whether this member leads.
@@ -381,31 +426,135 @@ func (s *Store) Status() Status {
 	return st
 }
 
-// Join adds a voter (on the leader).
+// Join adds a member (on the leader). A member that is already in the
+// configuration with the same raft address joins again harmlessly (a
+// restarted member does); an id that exists at another address, or an
+// address another id uses, is refused: replacing a member is an explicit
+// remove, then join. A new member joins as a non-voter and is promoted
+// once it has caught up with the log, so that an address nobody answers
+// at can never cost the quorum.
 func (s *Store) Join(id, raftAddr, httpAddr string) error {
 	if !s.IsLeader() {
 		return ErrNotLeader
+	}
+	if e := validMember(id, raftAddr, httpAddr); e != nil {
+		return e
 	}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return err
 	}
+	var recorded MemberRequest
+	s.fsm.read(func(st *State) { recorded = st.Members[id] })
 	for _, srv := range f.Configuration().Servers {
-		if srv.ID == raft.ServerID(id) && srv.Address == raft.ServerAddress(raftAddr) {
-			_, err := s.Apply(cmdMember, "", MemberRequest{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr})
-			return err // already a member: just refresh its address
+		switch {
+		case srv.ID == raft.ServerID(id) && srv.Address == raft.ServerAddress(raftAddr):
+			if recorded.HTTPAddr != "" && recorded.HTTPAddr != httpAddr {
+				return errf(CodeConflict, "http_addr", "member %s serves its API at %s; remove it first to change that", id, recorded.HTTPAddr)
+			}
+			if recorded.HTTPAddr == "" {
+				if _, err := s.Apply(cmdMember, "", MemberRequest{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr}); err != nil {
+					return err
+				}
+			}
+			if srv.Suffrage == raft.Nonvoter {
+				go s.promoteWhenCaughtUp(id, raftAddr, httpAddr, 30*time.Second)
+			}
+			return nil // already a member: nothing to change
+		case srv.ID == raft.ServerID(id):
+			return errf(CodeConflict, "id", "member %s is at raft address %s; remove it first to replace it", id, srv.Address)
+		case srv.Address == raft.ServerAddress(raftAddr):
+			return errf(CodeConflict, "raft_addr", "raft address %s belongs to member %s", raftAddr, srv.ID)
 		}
-		if srv.ID == raft.ServerID(id) || srv.Address == raft.ServerAddress(raftAddr) {
-			if err := s.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
-				return err
+	}
+	if _, err := s.Apply(cmdMember, "", MemberRequest{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr}); err != nil {
+		return err
+	}
+	if err := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.cfg.ApplyTimeout).Error(); err != nil {
+		return err
+	}
+	s.log.Info().Str("joining", id).Str("raft_addr", raftAddr).Msg("added a non-voter; it becomes a voter once it has caught up")
+	// Promote at once when the member catches up quickly (the usual case),
+	// so that join returns with a voter; the leader keeps trying after.
+	s.promoteWhenCaughtUp(id, raftAddr, httpAddr, min(10*time.Second, s.cfg.ApplyTimeout))
+	return nil
+}
+
+// validMember checks a join's id and addresses.
+func validMember(id, raftAddr, httpAddr string) *Error {
+	if id == "" {
+		return badRequest("id", "a member id is required")
+	}
+	if e := badText("id", id, maxShortString, false); e != nil {
+		return e
+	}
+	for _, a := range []struct{ field, v string }{{"raft_addr", raftAddr}, {"http_addr", httpAddr}} {
+		host, port, err := net.SplitHostPort(a.v)
+		if err != nil || host == "" || strings.ContainsAny(host, " /") {
+			return badRequest(a.field, "%s %q must be host:port", a.field, a.v)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return badRequest(a.field, "%s %q: the port must be 1 to 65535", a.field, a.v)
+		}
+	}
+	return nil
+}
+
+// promoteWhenCaughtUp asks a non-voter for its status until it has
+// applied everything committed when it joined, then makes it a voter. It
+// gives up after wait (the leader's sweep tries again later).
+func (s *Store) promoteWhenCaughtUp(id, raftAddr, httpAddr string, wait time.Duration) {
+	target := s.raft.CommitIndex()
+	deadline := time.Now().Add(wait)
+	for first := true; (first || time.Now().Before(deadline)) && s.IsLeader(); first = false {
+		if st, err := s.peerStatus(httpAddr); err == nil && st.ID == id && st.Applied >= target {
+			if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.cfg.ApplyTimeout).Error(); err != nil {
+				s.log.Warn().Err(err).Str("member", id).Msg("promote to voter")
+				return
+			}
+			s.log.Info().Str("member", id).Uint64("applied", st.Applied).Msg("promoted to voter: caught up")
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// promoteNonvoters runs on the leader's sweep: any non-voter that has
+// caught up since it joined becomes a voter.
+func (s *Store) promoteNonvoters() {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	var members map[string]MemberRequest
+	s.fsm.read(func(st *State) { members = maps.Clone(st.Members) })
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Nonvoter {
+			if m, ok := members[string(srv.ID)]; ok && m.HTTPAddr != "" {
+				s.promoteWhenCaughtUp(string(srv.ID), string(srv.Address), m.HTTPAddr, 0)
 			}
 		}
 	}
-	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.cfg.ApplyTimeout).Error(); err != nil {
-		return err
+}
+
+// peerStatus asks another member for its status.
+func (s *Store) peerStatus(httpAddr string) (*Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/v1/cluster/status", nil)
+	if err != nil {
+		return nil, err
 	}
-	_, err := s.Apply(cmdMember, "", MemberRequest{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr})
-	return err
+	resp, err := s.peers.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }
 
 // Remove takes a member out of the configuration (on the leader).

@@ -76,6 +76,9 @@ type JournalEntry struct {
 type Result struct {
 	Error *Error          `json:"error,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
+	// Fingerprint identifies the request a remembered result answered
+	// (see fingerprint); never sent to clients.
+	Fingerprint string `json:"fp,omitempty"`
 }
 
 func okResult(v any) *Result {

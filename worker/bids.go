@@ -159,12 +159,24 @@ func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem i
 	return projected <= high && projMem <= w.params(p).HighMem, projected, nil
 }
 
+// Largest demand a VM may state: far above any real VM (a host of 4,096
+// cores at 10 GHz; 64 TiB of memory).
+const (
+	maxDemandMHz = 1 << 30
+	maxDemandMB  = 1 << 40
+)
+
 func demandArgs(g *lcc.Goal, first int) (string, int64, int64, error) {
 	vm, ok := g.AtomName(first)
 	cpu, ok1 := g.Number(first + 1)
 	mem, ok2 := g.Number(first + 2)
-	if !ok || !ok1 || !ok2 {
+	if !ok || !ok1 || !ok2 || vm == "" {
 		return "", 0, 0, fmt.Errorf("want a VM name, CPU MHz and memory MB")
+	}
+	// demand comes from a peer's message: a negative or absurd figure
+	// would make this host look emptier (or fuller) than it is
+	if math.IsNaN(cpu) || math.IsNaN(mem) || cpu < 0 || mem < 0 || cpu > maxDemandMHz || mem > maxDemandMB {
+		return "", 0, 0, fmt.Errorf("demand of VM %s out of range: CPU %g MHz (0 to %d), memory %g MB (0 to %d)", vm, cpu, int64(maxDemandMHz), mem, int64(maxDemandMB))
 	}
 	return vm, int64(cpu), int64(mem), nil
 }

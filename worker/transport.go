@@ -27,7 +27,10 @@ type wireMessage struct {
 	Body        string        `json:"body"`
 }
 
-const maxMessageBytes = 1 << 20
+// maxMessageBytes bounds one LCC message on the wire: a call for
+// proposals that carries its sender's role with a list of 4,000 peers
+// fits; a flood of large messages cannot cost a worker much memory.
+const maxMessageBytes = 64 << 10
 
 func encodeMessage(m lcc.Message) wireMessage {
 	w := wireMessage{Interaction: m.Interaction, Policy: m.Policy, From: m.FromID, To: m.ToID,
@@ -126,8 +129,14 @@ func (t *httpTransport) Send(ctx context.Context, m lcc.Message) error {
 
 // handleMessage receives a message from a peer.
 func (w *Worker) handleMessage(rw http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > maxMessageBytes {
+		w.refused.add("too_large")
+		httpError(rw, http.StatusRequestEntityTooLarge, "message is %d bytes, over %d", r.ContentLength, maxMessageBytes)
+		return
+	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxMessageBytes+1))
 	if err != nil || len(b) > maxMessageBytes {
+		w.refused.add("too_large")
 		httpError(rw, http.StatusRequestEntityTooLarge, "message is over %d bytes or unreadable", maxMessageBytes)
 		return
 	}
@@ -135,25 +144,33 @@ func (w *Worker) handleMessage(rw http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&wm); err != nil {
+		w.refused.add("bad_message")
 		httpError(rw, http.StatusBadRequest, "bad message: %v", err)
 		return
 	}
 	m, err := decodeMessage(wm)
 	if err != nil {
+		w.refused.add("bad_message")
 		httpError(rw, http.StatusBadRequest, "bad message: %v", err)
 		return
 	}
 	if m.ToID != w.cfg.ID {
+		w.refused.add("misdirected")
 		httpError(rw, http.StatusMisdirectedRequest, "this is worker %s, not %s", w.cfg.ID, m.ToID)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	if err := w.node.Deliver(ctx, m); err != nil {
-		code := http.StatusServiceUnavailable
-		if errors.Is(err, lcc.ErrPolicyMismatch) || errors.Is(err, lcc.ErrUnknownRole) {
-			code = http.StatusConflict
+		code, reason := http.StatusServiceUnavailable, "unavailable"
+		switch {
+		case errors.Is(err, lcc.ErrOverloaded):
+			code, reason = http.StatusTooManyRequests, "overloaded"
+			rw.Header().Set("Retry-After", "5")
+		case errors.Is(err, lcc.ErrPolicyMismatch) || errors.Is(err, lcc.ErrUnknownRole):
+			code, reason = http.StatusConflict, "policy_mismatch"
 		}
+		w.refused.add(reason)
 		w.log.Warn().Err(err).Str("interaction", m.Interaction).Str("policy", m.Policy.String()).Str("from", m.FromID).Msg("refused a message")
 		httpError(rw, code, "%v", err)
 		return

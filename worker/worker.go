@@ -97,6 +97,7 @@ type Worker struct {
 	running     map[string]bool      // interactions this worker started
 	reserveMu   sync.Mutex           // one reservation decision at a time on this host
 	drain       *raftstore.HostState // this host's drain request, if any
+	refused     counters             // messages refused, by reason (in /metrics)
 	paramCache  sync.Map             // *lcc.Program -> policies.Params
 }
 
@@ -131,6 +132,8 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 		ID: cfg.ID, Transport: tr, Registry: w.reg, Tracer: tracer,
 		Resolve: w.resolve, OnOutcome: w.onOutcome, UnreachableIsSilence: true,
 		ResponderTimeout: 20 * time.Minute,
+		// what peers (or anyone who reaches the port) can make a worker hold
+		MaxInstances: maxInteractions, MaxPerPeer: maxPerPeer, MaxMailbox: maxMailbox,
 	})
 	return w, nil
 }
@@ -163,7 +166,9 @@ func (w *Worker) Listen() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/lcc/messages", w.handleMessage)
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte(`{"status":"ok"}`)) })
-	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.HandleFunc("GET /metrics", w.metrics)
+	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	go func() {
 		if err := w.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			w.log.Error().Err(err).Str("addr", ln.Addr().String()).Msg("message endpoint stopped: peers can no longer reach this worker")

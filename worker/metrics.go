@@ -1,0 +1,63 @@
+package worker
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+)
+
+// Bounds on what peers can make a worker hold: interactions running at
+// once, responders started by one peer, messages waiting in one
+// interaction. With messages of at most maxMessageBytes, a worker's
+// message memory stays within a few hundred MB whatever it is sent.
+const (
+	maxInteractions = 1024
+	maxPerPeer      = 32
+	maxMailbox      = 256
+)
+
+// counters counts events by label, for /metrics.
+type counters struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func (c *counters) add(label string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]uint64{}
+	}
+	c.m[label]++
+}
+
+func (c *counters) snapshot() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]uint64, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+// metrics writes the worker's counters in the Prometheus text format.
+func (w *Worker) metrics(rw http.ResponseWriter, _ *http.Request) {
+	rw.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintln(rw, "# HELP parley_worker_messages_refused_total LCC messages the worker refused, by reason.")
+	fmt.Fprintln(rw, "# TYPE parley_worker_messages_refused_total counter")
+	snap := w.refused.snapshot()
+	reasons := []string{"bad_message", "misdirected", "overloaded", "policy_mismatch", "too_large", "unavailable"}
+	for k := range snap {
+		if sort.SearchStrings(reasons, k) == len(reasons) || reasons[sort.SearchStrings(reasons, k)] != k {
+			reasons = append(reasons, k)
+		}
+	}
+	for _, r := range reasons {
+		fmt.Fprintf(rw, "parley_worker_messages_refused_total{worker=%q,reason=%q} %d\n", w.cfg.ID, r, snap[r])
+	}
+	fmt.Fprintln(rw, "# HELP parley_worker_interactions Interactions this worker started that are running.")
+	fmt.Fprintln(rw, "# TYPE parley_worker_interactions gauge")
+	fmt.Fprintf(rw, "parley_worker_interactions{worker=%q} %d\n", w.cfg.ID, w.Initiated())
+}
