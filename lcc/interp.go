@@ -20,6 +20,7 @@ type agent struct {
 
 	mmu     sync.Mutex // guards the mailbox
 	mbox    []Message
+	ended   bool // the agent has finished: a late message is dropped
 	changed chan struct{} // closed and replaced when a message arrives
 
 	handle *Handle
@@ -29,9 +30,13 @@ type agent struct {
 func (a *agent) post(m Message, max int) bool {
 	a.mmu.Lock()
 	defer a.mmu.Unlock()
+	if a.ended {
+		return true // too late: dropped, as a message for a finished interaction is
+	}
 	if len(a.mbox) >= max {
 		return false
 	}
+	a.node.queued.Add(int64(m.weight))
 	a.mbox = append(a.mbox, m)
 	close(a.changed)
 	a.changed = make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,30 @@ type Message struct {
 	ToID        string
 	ToRole      Term
 	Body        Term
+
+	weight int // term nodes held while queued; set by Deliver
+}
+
+// TermSize counts the nodes of a term (atoms, numbers, compounds, list
+// cells), following bound variables: what holding it costs.
+func TermSize(t Term) int {
+	n := 0
+	for {
+		t = Deref(t)
+		n++
+		switch x := t.(type) {
+		case *Compound:
+			for _, a := range x.Args {
+				n += TermSize(a)
+			}
+			return n
+		case *Cons:
+			n += TermSize(x.Head)
+			t = x.Tail
+			continue
+		}
+		return n
+	}
 }
 
 // Transport carries messages between nodes. Send must not block for long:
@@ -113,6 +138,10 @@ type NodeConfig struct {
 	MaxInstances int
 	MaxPerPeer   int
 	MaxMailbox   int
+	// MaxQueuedTerms caps the term nodes of all messages waiting in all
+	// mailboxes (default 1,048,576, some 100 MB): many small or a few
+	// large messages, the memory they hold is bounded.
+	MaxQueuedTerms int
 }
 
 // Node runs the agent instances of one identity: one mailbox per
@@ -129,6 +158,7 @@ type Node struct {
 	done     map[string]struct{}
 	doneFIFO []string
 	byPeer   map[string]int // responders running, by the peer whose message started them
+	queued   atomic.Int64   // term nodes of the messages waiting in mailboxes
 	wg       sync.WaitGroup
 	closed   bool
 }
@@ -146,6 +176,9 @@ func NewNode(cfg NodeConfig) *Node {
 	}
 	if cfg.MaxMailbox <= 0 {
 		cfg.MaxMailbox = 4096
+	}
+	if cfg.MaxQueuedTerms <= 0 {
+		cfg.MaxQueuedTerms = 1 << 20
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
@@ -226,6 +259,13 @@ func (n *Node) startLocked(ctx context.Context, prog *Program, interaction strin
 // the interaction is new here. A message for an interaction that has ended
 // here is dropped.
 func (n *Node) Deliver(ctx context.Context, m Message) error {
+	m.weight = TermSize(m.Body) + TermSize(m.ToRole) + TermSize(m.FromRole)
+	if m.FromCurrent != nil {
+		m.weight += TermSize(m.FromCurrent)
+	}
+	if q := n.queued.Load(); q+int64(m.weight) > int64(n.cfg.MaxQueuedTerms) {
+		return fmt.Errorf("%w: %d term nodes queued, this message has %d (bound %d)", ErrOverloaded, q, m.weight, n.cfg.MaxQueuedTerms)
+	}
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -287,6 +327,12 @@ func (n *Node) Deliver(ctx context.Context, m Message) error {
 }
 
 func (n *Node) finished(a *agent) {
+	a.mmu.Lock()
+	for _, m := range a.mbox { // messages nobody will take
+		n.queued.Add(-int64(m.weight))
+	}
+	a.mbox, a.ended = nil, true
+	a.mmu.Unlock()
 	n.mu.Lock()
 	delete(n.inst, a.iid)
 	if a.startedBy != "" {

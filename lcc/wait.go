@@ -174,6 +174,7 @@ func leadingRecv(d Def) *Recv {
 // the usual case, is constant time: the slice moves past it, and the array
 // is released once the mailbox is empty.
 func (a *agent) take(i int) {
+	a.node.queued.Add(-int64(a.mbox[i].weight))
 	a.mbox[i] = Message{} // drop its terms
 	switch {
 	case len(a.mbox) == 1:

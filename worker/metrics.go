@@ -9,12 +9,14 @@ import (
 
 // Bounds on what peers can make a worker hold: interactions running at
 // once, responders started by one peer, messages waiting in one
-// interaction. With messages of at most maxMessageBytes, a worker's
-// message memory stays within a few hundred MB whatever it is sent.
+// interaction, and the term nodes of all waiting messages. With messages
+// of at most maxMessageBytes, what a flood can make a worker hold is
+// bounded (TestFloodStaysWithinItsBound: under floodMemoryBound).
 const (
 	maxInteractions = 1024
 	maxPerPeer      = 32
 	maxMailbox      = 256
+	maxQueuedTerms  = 1 << 20
 )
 
 // counters counts events by label, for /metrics.

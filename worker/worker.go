@@ -133,7 +133,7 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 		Resolve: w.resolve, OnOutcome: w.onOutcome, UnreachableIsSilence: true,
 		ResponderTimeout: 20 * time.Minute,
 		// what peers (or anyone who reaches the port) can make a worker hold
-		MaxInstances: maxInteractions, MaxPerPeer: maxPerPeer, MaxMailbox: maxMailbox,
+		MaxInstances: maxInteractions, MaxPerPeer: maxPerPeer, MaxMailbox: maxMailbox, MaxQueuedTerms: maxQueuedTerms,
 	})
 	return w, nil
 }
