@@ -20,7 +20,7 @@ type agent struct {
 
 	mmu     sync.Mutex // guards the mailbox
 	mbox    []Message
-	ended   bool // the agent has finished: a late message is dropped
+	ended   bool          // the agent has finished: a late message is dropped
 	changed chan struct{} // closed and replaced when a message arrives
 
 	handle *Handle

@@ -42,7 +42,8 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley sim: control API:", err)
 		return exitFailed
 	}
-	srv := &http.Server{Handler: s.ControlHandler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: s.ControlHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	go srv.Serve(ln)
 	defer srv.Close()
 	// The SDK URL carries vcsim's placeholder credentials; they are not secrets.
