@@ -494,8 +494,6 @@ func TestManyInteractionsNoGoroutineLeak(t *testing.T) {
 	}
 }
 
-// TestLongRecursionBoundedHeap runs a recursive role for 1,000,000 steps
-// and samples the live heap as it goes: it must stay bounded.
 // TestLoopsRunInConstantMemory runs a long loop in every tail shape and
 // samples the live heap and the goroutine stacks after a warm-up and then
 // every tenth of the run: the growth from the first sample to the largest

@@ -132,7 +132,8 @@ type NodeConfig struct {
 	DoneRetention int
 	// Bounds on what peers can make this node hold. MaxInstances caps the
 	// agent instances running at once (default 4096), MaxPerPeer the
-	// responders started by messages from one sender (default 256), and
+	// responders started by messages from one sender (default: as many as
+	// MaxInstances), and
 	// MaxMailbox the messages waiting in one instance's mailbox (default
 	// 4096). Past a bound Deliver refuses with ErrOverloaded.
 	MaxInstances int
@@ -172,7 +173,7 @@ func NewNode(cfg NodeConfig) *Node {
 		cfg.MaxInstances = 4096
 	}
 	if cfg.MaxPerPeer <= 0 {
-		cfg.MaxPerPeer = 256
+		cfg.MaxPerPeer = cfg.MaxInstances
 	}
 	if cfg.MaxMailbox <= 0 {
 		cfg.MaxMailbox = 4096

@@ -14,7 +14,7 @@ import (
 // bounded (TestFloodStaysWithinItsBound: under floodMemoryBound).
 const (
 	maxInteractions = 1024
-	maxPerPeer      = 32
+	maxPerPeer      = 64 // a peer runs at most max_moves_per_cycle (at most 64) negotiations at once
 	maxMailbox      = 256
 	maxQueuedTerms  = 1 << 20
 )
