@@ -38,6 +38,7 @@ var (
 	ErrTaskInProgress   = errors.New("vsphere: a task is already in progress on this VM")
 	ErrNotAuthenticated = errors.New("vsphere: not authenticated")
 	ErrTimeout          = errors.New("vsphere: timed out")
+	ErrCancelled        = errors.New("vsphere: the relocation was cancelled")
 )
 
 // Config says how to reach vCenter.

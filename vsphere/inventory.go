@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
@@ -380,8 +381,16 @@ func (c *Client) Migrate(ctx context.Context, vmID, hostID string, prog Progress
 		}
 		t := object.NewTask(vc, res.Returnval)
 		_, err = t.WaitForResult(ctx, sink{prog})
+		if ctx.Err() != nil {
+			// the caller gave up; govmomi's wait may end without an error
+			// when its context is cancelled, so look at the context itself
+			return c.cancelTask(ctx, t, vmID)
+		}
 		return err
 	})
+	if errors.Is(err, ErrCancelled) {
+		return &MigrateError{VM: vmID, Host: hostID, Err: ErrCancelled}
+	}
 	if err == nil {
 		return nil
 	}
@@ -397,6 +406,22 @@ func (c *Client) Migrate(ctx context.Context, vmID, hostID string, prog Progress
 type TaskState struct {
 	Running bool
 	Host    string // where the VM is now (runtime.host)
+}
+
+// cancelTask cancels a relocation the caller gave up on (its context
+// ended: its lease is lost, say) and waits to learn how the task ended:
+// ErrCancelled when vCenter stopped it, nil when it completed first.
+func (c *Client) cancelTask(ctx context.Context, t *object.Task, vmID string) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := t.Cancel(cctx); err != nil {
+		c.log.Warn().Err(err).Str("vm", vmID).Str("task", t.Reference().Value).Msg("cancel the relocation")
+	}
+	if _, err := t.WaitForResult(cctx, nil); err != nil {
+		return fmt.Errorf("%w: %v", ErrCancelled, err)
+	}
+	c.log.Warn().Str("vm", vmID).Str("task", t.Reference().Value).Msg("the relocation completed before it could be cancelled")
+	return nil
 }
 
 // VMState reads a VM's current host and whether a task is running on it.

@@ -379,3 +379,54 @@ func TestInventoryWhileRelocationsFinish(t *testing.T) {
 		t.Fatalf("no relocation finished (%d)", moved.Load())
 	}
 }
+
+// TestMigrateCancelledWhenTheCallerGivesUp: a relocation whose context
+// ends (its lease lost) is cancelled in vCenter: the call returns
+// ErrCancelled, the VM stays on its source host, and the simulator records
+// the relocation as cancelled.
+func TestMigrateCancelledWhenTheCallerGivesUp(t *testing.T) {
+	s, c := newSim(t, sim.Config{Hosts: 2, VMs: 4, Seed: 3, MigrateTime: 3 * time.Second})
+	inv, err := c.Inventory(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := inv.VMs[0]
+	var to string
+	for _, h := range inv.Hosts {
+		if h.ID != v.Host {
+			to = h.ID
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { time.Sleep(300 * time.Millisecond); cancel() }() // a cancel, not a deadline: govmomi treats them apart
+	start := time.Now()
+	err = c.Migrate(ctx, v.ID, to, nil)
+	if !errors.Is(err, vsphere.ErrCancelled) {
+		t.Fatalf("migrate with a context that ends: %v, want ErrCancelled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the cancelled relocation ran on for %s", d)
+	}
+	st, err := c.VMState(ctxT(t), v.ID)
+	if err != nil || st.Host != v.Host || st.Running {
+		t.Fatalf("after the cancel: %+v %v (source %s)", st, err, v.Host)
+	}
+	recs := s.Relocations()
+	if len(recs) != 1 || recs[0].Result != "cancelled" {
+		t.Fatalf("relocation record: %+v", recs)
+	}
+	time.Sleep(3 * time.Second) // the simulator's timer fires: the VM still does not move
+	if p := s.Placement(); p[v.Name] != inv.Hosts[indexOf(inv.Hosts, v.Host)].Name {
+		t.Fatalf("the VM moved after its relocation was cancelled: %v", p[v.Name])
+	}
+}
+
+func indexOf(hs []vsphere.Host, id string) int {
+	for i, h := range hs {
+		if h.ID == id {
+			return i
+		}
+	}
+	return -1
+}

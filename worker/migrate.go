@@ -58,35 +58,58 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}
 	vmID, targetID := v.ID, h.ID
 	ttl := w.params(g.Program).LeaseTTL
-	renewCtx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
+	log := w.log.With().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("from", w.cfg.Host).Str("to", target).Logger()
+	// Fencing: the relocation runs only while the leases are held. They are
+	// renewed every ttl/3; if no renewal has succeeded for ttl - ttl/3, the
+	// relocation is cancelled in vCenter, a third of the TTL before the
+	// leases could expire and another worker take them.
+	guard := newLeaseGuard(ttl)
+	if !w.renewAll(ctx, ttl, lease, res) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		entry.Outcome, entry.Reason = "cancelled", "lease lost before the relocation started"
+		log.Warn().Msg(entry.Reason)
+		w.journalLater(rctx, entry)
+		return false, nil
+	}
+	guard.renewed()
+	migCtx, cancelMig := context.WithCancel(ctx)
+	defer cancelMig()
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-renewCtx.Done():
-				return
-			case <-t.C:
-				for _, l := range []leaseRef{lease, res} {
-					if _, err := w.store.Renew(renewCtx, raftstore.RenewRequest{Keys: l.keys, Holder: l.holder, Token: l.token, TTLMillis: ttl.Milliseconds()}); err != nil && renewCtx.Err() == nil {
-						w.log.Warn().Err(err).Str("interaction", g.Interaction).Str("vm", vm).Msg("renew lease")
-					}
-				}
-			}
-		}
+		w.keepLeases(migCtx, guard, ttl, lease, res, func() {
+			log.Warn().Dur("since_last_renewal", guard.sinceRenewed()).Msg("lease lost: cancelling the relocation before the lease can expire")
+			cancelMig()
+		})
 	}()
 	start := time.Now()
-	log := w.log.With().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("from", w.cfg.Host).Str("to", target).Logger()
 	log.Info().Uint64("token", lease.token).Msg("migration starting")
-	merr := w.vs.Migrate(ctx, vmID, targetID, nil)
-	stopRenew()
+	merr := w.vs.Migrate(migCtx, vmID, targetID, nil)
+	lost := guard.lost()
+	cancelMig()
 	<-renewDone
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	entry.DurationMS = time.Since(start).Milliseconds()
-	if merr == nil {
+	switch {
+	case lost:
+		// trust vCenter for where the VM is: the cancel may have come too late
+		where := "unknown"
+		if st, err := w.vs.VMState(rctx, vmID); err == nil {
+			where = st.Host
+			if h, ok := s.inv.Host(st.Host); ok {
+				where = h.Name
+			}
+		}
+		entry.Outcome, entry.Reason = "cancelled", "lease lost; vCenter has the VM on "+where
+		if merr == nil {
+			entry.Reason = "lease lost; the relocation completed before it could be cancelled; vCenter has the VM on " + where
+		}
+		log.Warn().Str("now_on", where).Msg("migration cancelled: lease lost")
+		w.journalLater(rctx, entry)
+		return false, nil
+	case merr == nil:
 		entry.Outcome = "success"
 		cool := w.params(g.Program).Cooldown
 		if cool > 0 {
@@ -96,7 +119,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 			}
 		}
 		log.Info().Int64("ms", entry.DurationMS).Msg("migration done")
-	} else {
+	default:
 		entry.Outcome, entry.Reason = "failed", merr.Error()
 		log.Warn().Err(merr).Msg("migration failed")
 	}
