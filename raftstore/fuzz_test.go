@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
@@ -151,4 +152,31 @@ func sha(text string) string {
 	var out PushResult
 	json.Unmarshal(r.Data, &out)
 	return out.SHA256
+}
+
+// FuzzDecode feeds arbitrary bodies to the handlers' strict decoder for
+// every request type: it never panics, refuses what is not valid UTF-8,
+// and names a field or the body in every refusal.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"holder": "w1", "ttl_ms": 1000, "items": [{"key": "vm/a", "any_of": 2, "attrs": {"cpu_mhz": "1"}}]}`))
+	f.Add([]byte(`{"keys": ["vm/a"], "holder": "w1", "token": 3}`))
+	f.Add([]byte(`{"name": "balance", "text": "r(x, initial)", "expect_version": 1}`))
+	f.Add([]byte(`{"entries": [{"kind": "migration", "duration_ms": 5}]}`))
+	f.Add([]byte("{\"id\": \"\xff\"}"))
+	f.Add([]byte(`{"id": "s1", "raft_addr": "a:1"} {"x": 1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, v := range []any{&AcquireRequest{}, &RenewRequest{}, &PushRequest{}, &ActivateRequest{}, &HeartbeatRequest{},
+			&JournalRequest{}, &HostRequest{}, &HostReport{}, &MemberRequest{}} {
+			e := decode(body, v)
+			if e == nil {
+				if !utf8.Valid(body) {
+					t.Fatalf("accepted a body that is not UTF-8: %q", body)
+				}
+				continue
+			}
+			if e.Code != CodeBadRequest || e.Field == "" {
+				t.Fatalf("refusal without a code or field: %+v", e)
+			}
+		}
+	})
 }

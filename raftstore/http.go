@@ -146,12 +146,18 @@ func decode(b []byte, v any) *Error {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
+		case errors.As(err, &te) && te.Field == "":
+			return badRequest("body", "the request body must be a JSON object, got %s", te.Value)
 		case errors.As(err, &te):
 			return badRequest(te.Field, "field %q must be %s, got %s", te.Field, te.Type, te.Value)
 		case errors.As(err, &se):
 			return badRequest("body", "invalid JSON at byte %d: %v", se.Offset, err)
 		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return badRequest(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "%v", err)
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			if field == "" {
+				field = "body"
+			}
+			return badRequest(field, "%v", err)
 		case errors.Is(err, io.EOF):
 			return badRequest("body", "request body is empty")
 		}
