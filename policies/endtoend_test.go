@@ -364,3 +364,73 @@ func TestEvacuateBlockedWhenNoRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDrainWhileTheFleetBalances: workers that follow balance (not
+// evacuate) still empty a host an operator drains: every worker follows
+// evacuate for its own host while it is drained, before its list.
+func TestDrainWhileTheFleetBalances(t *testing.T) {
+	l, outs, ctx := runPolicy(t, local.Config{Hosts: 8, VMs: 32, Seed: 5, Policy: "balance", Skew: 0.25, Utilisation: 0.3}, nil)
+	target := l.Sim.Layout.Hosts[2].Name
+	if _, err := l.Store.Drain(ctx, target, "test", true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 120*time.Second, target+" drained into maintenance while the fleet follows balance", func() bool {
+		inv, err := l.VS.Inventory(ctx)
+		if err != nil {
+			return false
+		}
+		h, _ := inv.Host(target)
+		return h.InMaintenance && len(inv.VMsOn(h.ID)) == 0
+	})
+	// the moves off the drained host were made under evacuate
+	js, err := l.Store.Journal(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evacuated := 0
+	for _, e := range js {
+		if e.Kind == "migration" && e.Outcome == "success" && e.From == target {
+			if e.Policy != "evacuate" {
+				t.Errorf("%s left the drained host under %s", e.VM, e.Policy)
+			}
+			evacuated++
+		}
+	}
+	if evacuated == 0 {
+		t.Error("no migration off the drained host was journaled")
+	}
+	checkRelocations(t, l.Sim.Relocations(), 4, 0.7)
+	outs.checkOneVersion(t)
+}
+
+// TestPolicyListComposes: a fleet on "balance,consolidate" balances an
+// overloaded datacentre; consolidation waits for the fleet to be calm, so
+// no VM moves back within its cool-down.
+func TestPolicyListComposes(t *testing.T) {
+	l, outs, ctx := runPolicy(t, local.Config{Hosts: 8, VMs: 48, Seed: 3, Policy: "balance,consolidate"}, nil)
+	inv0, _ := l.VS.Inventory(ctx)
+	before := vsphere.CPULoadStats(inv0.Hosts)
+	waitUntil(t, 90*time.Second, "the fleet to balance", func() bool {
+		inv, err := l.VS.Inventory(ctx)
+		return err == nil && vsphere.CPULoadStats(inv.Hosts).Max <= 0.75 && len(l.Sim.Relocations()) > 0
+	})
+	time.Sleep(5 * time.Second) // consolidation may act now that the fleet is calm
+	seen := map[string][]string{}
+	for _, r := range l.Sim.Relocations() {
+		if r.Result != "success" {
+			continue
+		}
+		for _, prev := range seen[r.VM] {
+			if prev == r.To {
+				t.Errorf("%s moved back to %s", r.VM, r.To)
+			}
+		}
+		seen[r.VM] = append(seen[r.VM], r.From)
+	}
+	inv1, _ := l.VS.Inventory(ctx)
+	after := vsphere.CPULoadStats(inv1.Hosts)
+	if after.StdDev >= before.StdDev {
+		t.Errorf("imbalance %.3f -> %.3f", before.StdDev, after.StdDev)
+	}
+	outs.checkOneVersion(t)
+}

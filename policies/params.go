@@ -208,14 +208,16 @@ func paramFact(t lcc.Term) (name string, val lcc.Term, ok bool) {
 	return a.Name, c.Args[1], true
 }
 
-// CheckParams checks every param fact of a model against ParamSet: the
+// CheckParams checks every param fact of a model against ParamSet (the
 // name is declared, the value has its type and lies in its range, and no
-// parameter is set twice. Errors carry the fact's file:line:col.
+// parameter is set twice) and every active_between fact (two "HH:MM"
+// times). Errors carry the fact's file:line:col.
 func CheckParams(m *lcc.Model) lcc.ErrorList {
 	var errs lcc.ErrorList
 	if m == nil || m.File == nil {
 		return errs
 	}
+	errs = append(errs, checkSchedule(m)...)
 	first := map[string]lcc.Position{}
 	for _, f := range m.Facts {
 		name, val, ok := paramFact(f.Term)

@@ -112,3 +112,30 @@ func TestREADMEListsEveryParameter(t *testing.T) {
 		}
 	}
 }
+
+// TestActiveBetween: a policy with time windows is active only inside
+// them (a window may wrap midnight); one without is always active; a
+// window that is not two "HH:MM" times is a check error.
+func TestActiveBetween(t *testing.T) {
+	at := func(hm string) time.Time { tt, _ := time.Parse("15:04", hm); return tt }
+	night := parse(t, head+`active_between("22:00", "06:00").`+"\n")
+	for _, c := range []struct {
+		m    *lcc.Model
+		hm   string
+		want bool
+	}{
+		{night, "23:30", true}, {night, "05:59", true}, {night, "06:00", false}, {night, "12:00", false}, {night, "22:00", true},
+		{parse(t, head), "12:00", true},
+		{parse(t, head+`active_between("09:00", "10:00").`+"\n"+`active_between("14:00", "15:00").`+"\n"), "14:30", true},
+		{parse(t, head+`active_between("09:00", "10:00").`+"\n"+`active_between("14:00", "15:00").`+"\n"), "12:00", false},
+	} {
+		if got := ActiveAt(c.m, at(c.hm)); got != c.want {
+			t.Errorf("at %s: active %v, want %v", c.hm, got, c.want)
+		}
+	}
+	for _, bad := range []string{`active_between("25:00", "06:00").`, `active_between(22, 6).`, `active_between("22:00").`, `active_between("2200", "0600").`} {
+		if errs := CheckParams(parse(t, head+bad+"\n")); !errs.HasErrors() {
+			t.Errorf("%s: no check error", bad)
+		}
+	}
+}

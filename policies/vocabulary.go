@@ -32,6 +32,7 @@ var Vocabulary = []lcc.ConstraintInfo{
 	{Name: "drain_requested", Arity: 1, Doc: "drain_requested(Who): an operator asked (parley host drain) for this host to be emptied"},
 	// decisions
 	{Name: "overloaded", Arity: 1, Doc: "overloaded(Load): smoothed CPU load has stayed above param(high_load) for param(hold_time) seconds"},
+	{Name: "fleet_calm", Arity: 0, Doc: "fleet_calm: no available host is above the high threshold (or this worker follows one policy only), so consolidation may empty hosts without balancing filling them again"},
 	{Name: "underloaded", Arity: 1, Doc: "underloaded(Load): smoothed CPU load has stayed below param(low_load) for param(hold_time) seconds"},
 	{Name: "pick_vm", Arity: 3, Doc: "pick_vm(VM, CPU, Mem): a VM to move off this host: not under negotiation, not cooling down, not bound here by a must rule"},
 	{Name: "fits", Arity: 3, Doc: "fits(VM, CPU, Mem): the VM fits here under param(high_load) after current reservations, and the must rules allow it"},

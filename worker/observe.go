@@ -236,3 +236,24 @@ func mean(s []float64) float64 {
 	}
 	return t / float64(len(s))
 }
+
+// cFleetCalm holds when no available host is above the ceiling (its
+// instantaneous load, as vCenter reports it): balancing has nothing to do,
+// so a host consolidation empties will not be filled again next tick. A
+// worker that follows a single policy has nothing to fight with: calm.
+func (w *Worker) cFleetCalm(_ context.Context, g *lcc.Goal) (bool, error) {
+	if len(w.policies) == 1 {
+		return true, nil
+	}
+	s, err := w.snap()
+	if err != nil {
+		return false, err
+	}
+	high := ceiling(w.params(g.Program), s.inv)
+	for _, h := range s.inv.Hosts {
+		if h.Available() && share(h.CPUUsedMHz, h.CPUCapacityMHz) > high {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -24,6 +24,7 @@ func (w *Worker) registry() *lcc.Registry {
 		"peers/2":           w.cPeers,
 		"overloaded/1":      w.cOverloaded,
 		"underloaded/1":     w.cUnderloaded,
+		"fleet_calm/0":      w.cFleetCalm,
 		"pick_vm/3":         w.cPickVM,
 		"fits/3":            w.cFits,
 		"bid_score/4":       w.cBidScore,

@@ -19,6 +19,8 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,14 +57,17 @@ type Store interface {
 
 // Config configures a worker.
 type Config struct {
-	ID        string        // worker id, unique among workers
-	Host      string        // the ESXi host's name in vCenter
-	Listen    string        // address for peers' messages
-	Advertise string        // address peers dial; default: the listen address
-	Policy    string        // policy name; default balance
-	Interval  time.Duration // tick; default 2s, with ±20% jitter
-	DryRun    bool          // negotiate and journal; reserve and move nothing
-	Logger    zerolog.Logger
+	ID        string // worker id, unique among workers
+	Host      string // the ESXi host's name in vCenter
+	Listen    string // address for peers' messages
+	Advertise string // address peers dial; default: the listen address
+	// Policy names the policies the worker follows, comma-separated, in
+	// priority order (default "balance"). Whatever the list, a worker whose
+	// host an operator drains also follows "evacuate", before the others.
+	Policy   string
+	Interval time.Duration // tick; default 2s, with ±20% jitter
+	DryRun   bool          // negotiate and journal; reserve and move nothing
+	Logger   zerolog.Logger
 	// Transport, when set, carries LCC messages instead of HTTP (the
 	// placement benchmark runs thousands of workers on lcc.MemTransport).
 	Transport lcc.Transport
@@ -73,19 +78,21 @@ type Config struct {
 
 // Worker is the agent of one host.
 type Worker struct {
-	cfg   Config
-	log   zerolog.Logger
-	vs    VSphere
-	store Store
-	node  *lcc.Node
-	tr    *httpTransport
-	reg   *lcc.Registry
-	srv   *http.Server
-	ln    net.Listener
+	cfg      Config
+	policies []string // followed, in priority order
+	log      zerolog.Logger
+	vs       VSphere
+	store    Store
+	node     *lcc.Node
+	tr       *httpTransport
+	reg      *lcc.Registry
+	srv      *http.Server
+	ln       net.Listener
 
 	mu          sync.Mutex
-	programs    map[string]*lcc.Program // by hash
-	active      *lcc.Program
+	programs    map[string]*lcc.Program  // by hash
+	active      *lcc.Program             // the first policy of the list: its thresholds observe the host
+	following   map[string]lcc.PolicyRef // the version followed, by policy name
 	inv         *vsphere.Inventory
 	hostID      string
 	samples     []float64 // recent CPU load samples of this host
@@ -109,13 +116,17 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 	if cfg.Policy == "" {
 		cfg.Policy = "balance"
 	}
+	names, err := policyList(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 2 * time.Second
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	w := &Worker{cfg: cfg, vs: vs, store: store, programs: map[string]*lcc.Program{}, peers: map[string]raftstore.Worker{},
+	w := &Worker{cfg: cfg, policies: names, vs: vs, store: store, programs: map[string]*lcc.Program{}, following: map[string]lcc.PolicyRef{}, peers: map[string]raftstore.Worker{},
 		negotiating: map[string]string{}, running: map[string]bool{}}
 	w.log = cfg.Logger.With().Str("worker", cfg.ID).Str("host", cfg.Host).Logger()
 	w.reg = w.registry()
@@ -247,17 +258,39 @@ func (w *Worker) Tick(ctx context.Context) {
 		w.log.Warn().Err(err).Msg("observe host")
 		return
 	}
-	prog, err := w.followPolicy(tctx)
-	if err != nil {
-		w.log.Warn().Err(err).Str("policy", w.cfg.Policy).Msg("no usable active policy")
-		return
-	}
-	maxMoves := w.params(prog).MaxMovesPerCycle
-	for started := 0; started < maxMoves && w.Initiated() < maxMoves; started++ {
-		if !w.startOne(ctx, prog) {
-			break
+	now := time.Now()
+	for _, prog := range w.followPolicies(tctx) {
+		if !policies.ActiveAt(prog.Model, now) {
+			continue // outside its time window (active_between)
+		}
+		maxMoves := w.params(prog).MaxMovesPerCycle
+		for started := 0; started < maxMoves && w.Initiated() < maxMoves; started++ {
+			if !w.startOne(ctx, prog) {
+				break
+			}
 		}
 	}
+}
+
+// policyList parses the comma-separated list of policy names.
+func policyList(s string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range strings.Split(s, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("worker: policy %s is listed twice", n)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("worker: no policy to follow")
+	}
+	return out, nil
 }
 
 // Initiated is the number of interactions this worker started that are
@@ -316,20 +349,51 @@ func newInteractionID(worker string) string {
 	return fmt.Sprintf("%s-%d-%s", worker, time.Now().Unix(), hex.EncodeToString(b[:]))
 }
 
-// followPolicy returns the active version of the worker's policy,
-// compiling it when it changed. Running interactions keep their own.
-func (w *Worker) followPolicy(ctx context.Context) (*lcc.Program, error) {
-	v, err := w.store.ActivePolicy(ctx, w.cfg.Policy, false)
+// evacuatePolicy is followed by every worker whose host is being drained,
+// whatever its list: a drain always works, as maintenance mode does in DRS.
+const evacuatePolicy = "evacuate"
+
+// followPolicies returns the active version of each policy the worker
+// follows now, in priority order: evacuate first while its host is being
+// drained, then its list. A policy without an active version is skipped
+// (and logged). The first of the list sets the thresholds the worker
+// observes its host with. Running interactions keep their own versions.
+func (w *Worker) followPolicies(ctx context.Context) []*lcc.Program {
+	names := w.policies
+	if w.draining() && !slices.Contains(names, evacuatePolicy) {
+		names = append([]string{evacuatePolicy}, names...)
+	}
+	var out []*lcc.Program
+	for _, name := range names {
+		prog, err := w.followPolicy(ctx, name)
+		if err != nil {
+			w.log.Warn().Err(err).Str("policy", name).Msg("no usable active policy")
+			continue
+		}
+		out = append(out, prog)
+		if name == w.policies[0] {
+			w.mu.Lock()
+			w.active = prog
+			w.mu.Unlock()
+		}
+	}
+	return out
+}
+
+// followPolicy returns the active version of one policy, compiling it when
+// it changed.
+func (w *Worker) followPolicy(ctx context.Context, name string) (*lcc.Program, error) {
+	v, err := w.store.ActivePolicy(ctx, name, false)
 	if err != nil {
 		return nil, err
 	}
-	prog, err := w.program(w.cfg.Policy, v)
+	prog, err := w.program(name, v)
 	if err != nil {
 		return nil, err
 	}
 	w.mu.Lock()
-	changed := w.active == nil || w.active.Ref != prog.Ref
-	w.active = prog
+	changed := w.following[name] != prog.Ref
+	w.following[name] = prog.Ref
 	w.mu.Unlock()
 	if changed {
 		w.log.Info().Str("policy", prog.Ref.String()).Str("sha256", prog.Ref.Hash[:12]).Msg("following policy version")

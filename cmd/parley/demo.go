@@ -28,11 +28,12 @@ func bar(frac float64, width int) string {
 }
 
 func (c *cli) demo(ctx context.Context, args []string) int {
-	fs := c.newFlags("demo", "demo [--hosts N] [--vms M] [--seed S] [--policy NAME] [--duration D]")
+	fs := c.newFlags("demo", "demo [--hosts N] [--vms M] [--seed S] [--policy NAME[,NAME...]] [--drain HOST] [--duration D]")
 	hosts := fs.Int("hosts", 8, "simulated ESXi hosts")
 	vms := fs.Int("vms", 64, "simulated VMs")
 	seed := fs.Int64("seed", 1, "seed of the generated datacentre")
-	policy := fs.String("policy", "balance", "shipped policy to run ("+strings.Join(policies.Names(), ", ")+")")
+	policy := fs.String("policy", "balance", "shipped policies the workers follow, comma-separated in priority order ("+strings.Join(policies.Names(), ", ")+")")
+	drainHost := fs.String("drain", "", "ask for this host to be drained a few seconds in (it is emptied whatever the policies)")
 	duration := fs.Duration("duration", 45*time.Second, "stop after this long (it stops earlier once balanced and quiet)")
 	interval := fs.Duration("interval", time.Second, "workers' tick")
 	migrate := fs.Duration("migrate-time", time.Second, "how long a simulated vMotion takes")
@@ -45,9 +46,17 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley demo: --hosts must be 2..512, --vms 1..20000, durations positive")
 		return exitUsage
 	}
-	if _, err := policies.Source(*policy); err != nil {
-		fmt.Fprintln(c.stderr, "parley demo:", err)
-		return exitUsage
+	for _, name := range strings.Split(*policy, ",") {
+		if _, err := policies.Source(strings.TrimSpace(name)); err != nil {
+			fmt.Fprintln(c.stderr, "parley demo:", err)
+			return exitUsage
+		}
+	}
+	// consolidation alone gets a datacentre that suits it: lightly loaded,
+	// so that some hosts are nearly empty and others can take their VMs
+	skew, util := 0.0, 0.0
+	if *policy == "consolidate" {
+		skew, util = 0.25, 0.25
 	}
 	log := c.log
 	if os.Getenv("PARLEY_LOG_LEVEL") == "" {
@@ -56,7 +65,7 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 	started := time.Now()
 	fmt.Fprintf(c.stdout, "parley demo: %d hosts, %d VMs (seed %d), policy %s; a 3-member store, one worker per host\n", *hosts, *vms, *seed, *policy)
 	l, err := local.Start(ctx, local.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Policy: *policy, Drift: *drift,
-		MigrateTime: *migrate, Interval: *interval, Logger: log})
+		MigrateTime: *migrate, Interval: *interval, Logger: log, Skew: skew, Utilisation: util})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley demo:", err)
 		return exitFailed
@@ -76,6 +85,17 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 			return exitFailed
 		}
 		fmt.Fprintf(c.stdout, "requested a drain of %s (parley host drain %s)\n\n", before.MaxHost, before.MaxHost)
+	}
+	if *drainHost != "" {
+		if _, ok := inv.Host(*drainHost); !ok {
+			fmt.Fprintf(c.stderr, "parley demo: --drain %s: no such host (the demo's hosts are %s to %s)\n", *drainHost, l.Sim.Layout.Hosts[0].Name, l.Sim.Layout.Hosts[len(l.Sim.Layout.Hosts)-1].Name)
+			return exitUsage
+		}
+		if _, err := l.Store.Drain(ctx, *drainHost, "demo", true); err != nil {
+			fmt.Fprintln(c.stderr, "parley demo:", err)
+			return exitFailed
+		}
+		fmt.Fprintf(c.stdout, "requested a drain of %s (parley host drain %s); the workers follow evacuate for it\n\n", *drainHost, *drainHost)
 	}
 	c.view(ctx, l, inv, 0)
 	deadline := time.After(*duration)
@@ -102,7 +122,8 @@ loop:
 			lastMoves, quietSince = moves, time.Now()
 		}
 		st := statsOf(inv)
-		if moves > 0 && (st.Max <= 0.7 || *policy != "balance") && time.Since(quietSince) > 8*time.Second {
+		drained := *drainHost == "" || hostDrained(inv, *drainHost)
+		if moves > 0 && drained && (st.Max <= 0.7 || *policy != "balance") && time.Since(quietSince) > 8*time.Second {
 			fmt.Fprintln(c.stdout, "quiet for 8s: stopping early")
 			break
 		}
@@ -126,6 +147,13 @@ loop:
 	t.row("mean host CPU load (per host, unweighted)", fmt.Sprintf("%.0f%%", before.Mean*100), fmt.Sprintf("%.0f%%", after.Mean*100))
 	t.flush()
 	fmt.Fprintf(c.stdout, "migrations: %d done, %d failed\n", ok, failed)
+	if *drainHost != "" {
+		if hostDrained(inv, *drainHost) {
+			fmt.Fprintf(c.stdout, "%s: drained, in maintenance mode\n", *drainHost)
+		} else {
+			fmt.Fprintf(c.stdout, "%s: not drained yet\n", *drainHost)
+		}
+	}
 	if ok == 0 {
 		fmt.Fprintln(c.stdout, "the demo reached nothing: no migration was made")
 		return exitFailed
@@ -173,4 +201,10 @@ func (c *cli) view(ctx context.Context, l *local.System, inv *vsphere.Inventory,
 	}
 	t.flush()
 	fmt.Fprintln(c.stdout)
+}
+
+// hostDrained reports whether a host is in maintenance mode with no VM.
+func hostDrained(inv *vsphere.Inventory, name string) bool {
+	h, ok := inv.Host(name)
+	return ok && h.InMaintenance && len(inv.VMsOn(h.ID)) == 0
 }

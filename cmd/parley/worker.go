@@ -20,7 +20,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	if len(args) > 0 && args[0] == "constraints" {
 		return c.workerConstraints(args[1:])
 	}
-	fs := c.newFlags("worker", "worker --id ID --host ESXI_HOST --vsphere URL --store ADDRS --listen ADDR [--advertise ADDR] [--policy NAME] [--interval D] [--dry-run]")
+	fs := c.newFlags("worker", "worker --id ID --host ESXI_HOST --vsphere URL --store ADDRS --listen ADDR [--advertise ADDR] [--policy NAME[,NAME...]] [--interval D] [--dry-run]")
 	id := fs.String("id", "", "worker id, unique among workers")
 	host := fs.String("host", "", "the ESXi host's name in vCenter")
 	vsURL := fs.String("vsphere", "", "vCenter SDK URL, https://[user[:password]@]host/sdk")
@@ -30,7 +30,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	store := fs.String("store", storeAddrs(), "store members' HTTP addresses, comma-separated (env PARLEY_STORE)")
 	listen := fs.String("listen", "127.0.0.1:7100", "address for peers' LCC messages")
 	advertise := fs.String("advertise", "", "address peers dial (default: --listen)")
-	policy := fs.String("policy", "balance", "policy to follow")
+	policy := fs.String("policy", "balance", "policies to follow, comma-separated in priority order (evacuate is followed too while this host is drained)")
 	interval := fs.Duration("interval", 2*time.Second, "tick")
 	dry := fs.Bool("dry-run", false, "negotiate and journal, but reserve and move nothing")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {

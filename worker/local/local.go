@@ -13,6 +13,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +34,8 @@ type Config struct {
 	Seed        int64
 	Skew        float64 // share of VMs on a quarter of the hosts; default 0.5
 	Utilisation float64 // total CPU demand / capacity; default 0.45
-	Policy      string  // shipped policy pushed and activated; default balance
-	PolicyText  []byte  // overrides the shipped text when set
+	Policy      string  // shipped policies the workers follow, comma-separated; default balance (evacuate is pushed too)
+	PolicyText  []byte  // overrides the shipped text of the first policy when set
 	Drift       bool
 	MigrateTime time.Duration
 	Interval    time.Duration
@@ -87,9 +89,20 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		}
 		l.ownsDir = true
 	}
-	text := cfg.PolicyText
-	if text == nil {
-		if text, err = policies.Source(cfg.Policy); err != nil {
+	// every policy the workers follow, and evacuate, which a drain needs
+	names := strings.Split(cfg.Policy, ",")
+	if !slices.Contains(names, "evacuate") {
+		names = append(names, "evacuate")
+	}
+	texts := map[string][]byte{}
+	for i, n := range names {
+		n = strings.TrimSpace(n)
+		names[i] = n
+		if i == 0 && cfg.PolicyText != nil {
+			texts[n] = cfg.PolicyText
+			continue
+		}
+		if texts[n], err = policies.Source(n); err != nil {
 			return nil, err
 		}
 	}
@@ -134,8 +147,10 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 	if l.Store, err = raftstore.NewClient(addrs); err != nil {
 		return nil, err
 	}
-	if _, err = l.Store.Push(ctx, raftstore.PushRequest{Name: cfg.Policy, Text: string(text), Author: "local", Message: "shipped " + cfg.Policy}); err != nil {
-		return nil, fmt.Errorf("local: push policy %s: %w", cfg.Policy, err)
+	for _, n := range names {
+		if _, err = l.Store.Push(ctx, raftstore.PushRequest{Name: n, Text: string(texts[n]), Author: "local", Message: "shipped " + n}); err != nil {
+			return nil, fmt.Errorf("local: push policy %s: %w", n, err)
+		}
 	}
 	vcfg := vsphere.Config{URL: l.Sim.URL().String(), Insecure: true}
 	if err = vcfg.Credentials(""); err != nil {
