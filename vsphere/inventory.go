@@ -389,6 +389,10 @@ func (c *Client) Migrate(ctx context.Context, vmID, hostID string, prog Progress
 		return err
 	})
 	if errors.Is(err, ErrCancelled) {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// the caller's deadline passed: cancelled, and a timeout
+			return &MigrateError{VM: vmID, Host: hostID, Err: fmt.Errorf("%w at the deadline: %w", ErrCancelled, ErrTimeout)}
+		}
 		return &MigrateError{VM: vmID, Host: hostID, Err: ErrCancelled}
 	}
 	if err == nil {
