@@ -74,17 +74,7 @@ func TestNoRelocationOutlivesItsLease(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w, err := New(Config{ID: "w1", Host: src.Name, Logger: zerolog.Nop()}, vc, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Observe(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.refreshPeers(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w := observingWorker(t, src.Name, vc, st)
 	const ttlSeconds = 3
 	res, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w2", TTLMillis: ttlSeconds * 1000, Items: []raftstore.AcquireItem{{Key: "reserve/" + dst.Name + "/" + v.Name}}})
 	if err != nil {

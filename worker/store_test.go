@@ -95,17 +95,7 @@ func TestMigrateOfAnUnknownVMMovesNothingAndReleases(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w, err := New(Config{ID: "w1", Host: "h1", Logger: zerolog.Nop()}, dc, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Observe(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.refreshPeers(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w := observingWorker(t, "h1", dc, st)
 	res, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w2", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "reserve/h2/ghost"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -142,4 +132,22 @@ func TestMigrateOfAnUnknownVMMovesNothingAndReleases(t *testing.T) {
 	if ok, err := w.cMigrate(ctx, g); ok || err == nil {
 		t.Fatalf("migrate with an unbound VM: ok=%v err=%v", ok, err)
 	}
+}
+
+// observingWorker is worker w1 on host, having observed its host and
+// listed its peers once, as its first tick would.
+func observingWorker(t *testing.T, host string, vs VSphere, st Store) *Worker {
+	t.Helper()
+	w, err := New(Config{ID: "w1", Host: host, Logger: zerolog.Nop()}, vs, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	if err := w.Observe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.refreshPeers(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
