@@ -16,7 +16,6 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/progress"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -300,20 +299,6 @@ func (c *Client) Watch(ctx context.Context, fn func(*Inventory)) error {
 // Progress reports a migration's percentage.
 type Progress func(percent int)
 
-type sink struct{ fn Progress }
-
-func (s sink) Sink() chan<- progress.Report {
-	ch := make(chan progress.Report)
-	go func() {
-		for r := range ch {
-			if s.fn != nil {
-				s.fn(int(r.Percentage()))
-			}
-		}
-	}()
-	return ch
-}
-
 func hostRef(id string) types.ManagedObjectReference {
 	return types.ManagedObjectReference{Type: "HostSystem", Value: id}
 }
@@ -380,7 +365,7 @@ func (c *Client) Migrate(ctx context.Context, vmID, hostID string, prog Progress
 			return err
 		}
 		t := object.NewTask(vc, res.Returnval)
-		_, err = t.WaitForResult(ctx, sink{prog})
+		err = waitTask(ctx, vc, t.Reference(), prog)
 		if ctx.Err() != nil {
 			// the caller gave up; govmomi's wait may end without an error
 			// when its context is cancelled, so look at the context itself
@@ -421,7 +406,7 @@ func (c *Client) cancelTask(ctx context.Context, t *object.Task, vmID string) er
 	if err := t.Cancel(cctx); err != nil {
 		c.log.Warn().Err(err).Str("vm", vmID).Str("task", t.Reference().Value).Msg("cancel the relocation")
 	}
-	if _, err := t.WaitForResult(cctx, nil); err != nil {
+	if err := waitTask(cctx, c.client(), t.Reference(), nil); err != nil {
 		return fmt.Errorf("%w: %v", ErrCancelled, err)
 	}
 	c.log.Warn().Str("vm", vmID).Str("task", t.Reference().Value).Msg("the relocation completed before it could be cancelled")
@@ -471,7 +456,7 @@ func (c *Client) SetMaintenance(ctx context.Context, hostID string, on bool) err
 		if err != nil {
 			return err
 		}
-		return t.Wait(ctx)
+		return waitTask(ctx, vc, t.Reference(), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("vsphere: maintenance mode %v on %s: %w", on, hostID, classify(err))
@@ -505,4 +490,44 @@ func CPULoadStats(hosts []Host) LoadStats {
 	}
 	s.StdDev = math.Sqrt(s.StdDev)
 	return s
+}
+
+// taskPoll is how often waitTask reads a task's state.
+const taskPoll = 250 * time.Millisecond
+
+// waitTask reads a task's state until it ends: nil on success, a
+// task.Error with the task's fault on failure, the context's error when
+// the caller gives up. It polls with RetrieveProperties instead of keeping
+// a WaitForUpdatesEx filter open: a caller that gives up leaves no call in
+// flight behind it (vcsim tears a filter down while a wait on it still
+// runs, a data race the race detector reports), and the load is one small
+// read every taskPoll while a task runs.
+func waitTask(ctx context.Context, vc *vim25.Client, ref types.ManagedObjectReference, prog Progress) error {
+	pc := property.DefaultCollector(vc)
+	for {
+		var t mo.Task
+		if err := pc.RetrieveOne(ctx, ref, []string{"info"}, &t); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		switch t.Info.State {
+		case types.TaskInfoStateSuccess:
+			if prog != nil {
+				prog(100)
+			}
+			return nil
+		case types.TaskInfoStateError:
+			return task.Error{LocalizedMethodFault: t.Info.Error, Description: t.Info.Description}
+		}
+		if prog != nil && t.Info.Progress > 0 {
+			prog(int(t.Info.Progress))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(taskPoll):
+		}
+	}
 }
