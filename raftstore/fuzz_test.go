@@ -107,7 +107,6 @@ func FuzzStateMachine(f *testing.F) {
 // panics, and a restore that is accepted leaves a valid state that a sweep
 // and a snapshot can handle.
 func FuzzRestore(f *testing.F) {
-	l := &fsmLog{fsm: NewFSM(zerolog.Nop()), now: time.Unix(1_700_000_000, 0)}
 	valid := func() []byte {
 		s := newState()
 		s.Policies["balance"] = &Policy{Name: "balance", Versions: []PolicyVersion{{Version: 1, Text: okPolicy, SHA256: sha(okPolicy)}}, Active: 1}
@@ -116,7 +115,6 @@ func FuzzRestore(f *testing.F) {
 		b, _ := json.Marshal(s)
 		return b
 	}()
-	_ = l
 	f.Add(valid)
 	f.Add(bytes.Replace(valid, []byte(`"vm/a":{`), []byte(`"vm/a":null,"x":{`), 1))
 	f.Add([]byte(`{"policies":{},"leases":{"vm/a":null},"workers":{},"members":{},"requests":{}}`))

@@ -244,7 +244,7 @@ func TestHostileRequests(t *testing.T) {
 		resp, err := hc.Do(r)
 		if err != nil {
 			var ne net.Error
-			if errorsAs(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() {
 				hangs++
 			}
 			// a server may close a connection whose claimed body it refused
@@ -291,5 +291,3 @@ func newMemberClient(t *testing.T, addr string) *Client {
 	}
 	return cl
 }
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }

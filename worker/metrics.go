@@ -3,7 +3,6 @@ package worker
 import (
 	"fmt"
 	"net/http"
-	"sort"
 	"sync"
 )
 
@@ -50,13 +49,8 @@ func (w *Worker) metrics(rw http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(rw, "# HELP parley_worker_messages_refused_total LCC messages the worker refused, by reason.")
 	fmt.Fprintln(rw, "# TYPE parley_worker_messages_refused_total counter")
 	snap := w.refused.snapshot()
-	reasons := []string{"bad_message", "misdirected", "overloaded", "policy_mismatch", "too_large", "unavailable"}
-	for k := range snap {
-		if sort.SearchStrings(reasons, k) == len(reasons) || reasons[sort.SearchStrings(reasons, k)] != k {
-			reasons = append(reasons, k)
-		}
-	}
-	for _, r := range reasons {
+	// every reason handleMessage counts, listed even at zero
+	for _, r := range []string{"bad_message", "misdirected", "overloaded", "policy_mismatch", "too_large", "unavailable"} {
 		fmt.Fprintf(rw, "parley_worker_messages_refused_total{worker=%q,reason=%q} %d\n", w.cfg.ID, r, snap[r])
 	}
 	fmt.Fprintln(rw, "# HELP parley_worker_interactions Interactions this worker started that are running.")
