@@ -67,10 +67,10 @@ func BenchmarkStoreLeases(b *testing.B) {
 	c := startCluster(b, 3)
 	l := c.waitLeader()
 	leader := c.members[l]
-	cl, _ := NewClient([]string{c.cfgs[l].HTTPAddr})
+	cl, _ := testClient(b, []string{c.cfgs[l].HTTPAddr})
 	ctx := context.Background()
 	// a same-sized command that the FSM skips
-	sample, _ := encodeCommand(cmdAcquire, NewRequestID(), time.Now().UnixNano(), AcquireRequest{Holder: "worker-00", TTLMillis: 30000, Items: []AcquireItem{{Key: "vm/vm-0000000"}}})
+	sample, _ := encodeCommand(cmdAcquire, NewRequestID(), "", time.Now().UnixNano(), AcquireRequest{Holder: "worker-00", TTLMillis: 30000, Items: []AcquireItem{{Key: "vm/vm-0000000"}}})
 	raw := []byte(fmt.Sprintf(`{"v":1,"type":"bench.noop","flags":1,"body":"%s"}`, make([]byte, 0)))
 	for len(raw) < len(sample) {
 		raw = append(raw[:len(raw)-2], []byte(`x"}`)...)

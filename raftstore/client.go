@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,6 +19,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/parleyhq/parley/raftstore/pki"
 )
 
 // Client talks to the store. It takes several member addresses, sticks to
@@ -27,14 +31,36 @@ import (
 type Client struct {
 	addrs   []string
 	http    *http.Client
+	token   string
 	current atomic.Int64
 	// Timeout bounds one call including its retries when the context has
 	// no deadline. Default 15s.
 	Timeout time.Duration
 }
 
+// ClientOption configures a Client.
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	tls   *pki.TLS
+	token string
+}
+
+// WithTLS makes the client speak HTTPS, trusting the CA of t and offering
+// its certificate when it has one. Addresses without a scheme get https.
+func WithTLS(t *pki.TLS) ClientOption { return func(o *clientOptions) { o.tls = t } }
+
+// WithToken sends the bearer token with every request.
+func WithToken(secret string) ClientOption {
+	return func(o *clientOptions) { o.token = strings.TrimSpace(secret) }
+}
+
 // NewClient returns a client for members at addrs (host:port or URLs).
-func NewClient(addrs []string) (*Client, error) {
+func NewClient(addrs []string, opts ...ClientOption) (*Client, error) {
+	var o clientOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	var clean []string
 	for _, a := range addrs {
 		for _, p := range strings.Split(a, ",") {
@@ -43,11 +69,14 @@ func NewClient(addrs []string) (*Client, error) {
 				continue
 			}
 			if !strings.Contains(p, "://") {
-				p = "http://" + p
+				p = scheme(o.tls) + p
 			}
 			u, err := url.Parse(p)
 			if err != nil || u.Host == "" {
 				return nil, fmt.Errorf("raftstore: store address %q is not host:port", p)
+			}
+			if o.tls != nil && u.Scheme != "https" {
+				return nil, fmt.Errorf("raftstore: store address %q is not https, but TLS is configured", p)
 			}
 			clean = append(clean, strings.TrimSuffix(u.String(), "/"))
 		}
@@ -55,7 +84,11 @@ func NewClient(addrs []string) (*Client, error) {
 	if len(clean) == 0 {
 		return nil, errors.New("raftstore: no store address given")
 	}
-	return &Client{addrs: clean, http: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}, Timeout: 15 * time.Second}, nil
+	tr := &http.Transport{MaxIdleConnsPerHost: 128, IdleConnTimeout: 90 * time.Second}
+	if o.tls != nil {
+		tr.DialTLSContext = o.tls.Dial
+	}
+	return &Client{addrs: clean, token: o.token, http: &http.Client{Timeout: 20 * time.Second, Transport: tr}, Timeout: 15 * time.Second}, nil
 }
 
 // NewRequestID returns a random request id.
@@ -127,8 +160,18 @@ func (c *Client) attempt(ctx context.Context, base, method, path string, payload
 	if reqID != "" {
 		req.Header.Set(HeaderRequestID, reqID)
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// a certificate the client cannot trust will not become trusted by retrying
+		var verr *tls.CertificateVerificationError
+		var uerr x509.UnknownAuthorityError
+		var herr x509.HostnameError
+		if errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) {
+			return false, fmt.Errorf("%s: %w", base, err)
+		}
 		return true, fmt.Errorf("%s: %w", base, err)
 	}
 	defer resp.Body.Close()
@@ -349,4 +392,26 @@ func (c *Client) Drain(ctx context.Context, host, who string, on bool) (*HostSta
 // ReportHost records a worker's report on its host.
 func (c *Client) ReportHost(ctx context.Context, r HostReport) error {
 	return c.do(ctx, http.MethodPost, "/v1/hosts/"+url.PathEscape(r.Name)+"/report", r, nil)
+}
+
+// CreateToken records a token named name with role, whose secret is
+// secret (the store keeps only its hash).
+func (c *Client) CreateToken(ctx context.Context, name, role, secret string) (*Token, error) {
+	var out Token
+	err := c.do(ctx, http.MethodPost, "/v1/tokens", TokenRequest{Name: name, Role: role, Hash: HashToken(secret)}, &out)
+	return &out, err
+}
+
+// Tokens lists the tokens, without their secrets.
+func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
+	var out []Token
+	err := c.do(ctx, http.MethodGet, "/v1/tokens", nil, &out)
+	return out, err
+}
+
+// RevokeToken deletes a token: its secret stops working at once.
+func (c *Client) RevokeToken(ctx context.Context, name string) (*Token, error) {
+	var out Token
+	err := c.do(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(name)+"/revoke", nil, &out)
+	return &out, err
 }

@@ -47,6 +47,9 @@ func testConfig(t testing.TB, id string) Config {
 	cfg.LeaderLeaseTimeout = 250 * time.Millisecond
 	cfg.LeaseLockDelay = time.Second
 	cfg.Logger = zerolog.Nop()
+	cfg.TLS = testTLS(t, id)
+	cfg.AdminToken = testAdminToken
+	cfg.Token = testAdminToken
 	return cfg
 }
 
@@ -74,11 +77,16 @@ func startCluster(t testing.TB, n int) *testCluster {
 	for _, cfg := range c.cfgs {
 		addrs = append(addrs, cfg.HTTPAddr)
 	}
-	cl, err := NewClient(addrs)
+	cl, err := testClient(t, addrs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.client = cl
+	waitFor(t, 10*time.Second, "the admin token", func() bool {
+		n := 0
+		c.members[0].fsm.read(func(s *State) { n = len(s.Tokens) })
+		return n > 0
+	})
 	waitFor(t, 10*time.Second, "all members in the configuration", func() bool {
 		st := c.members[0].Status()
 		return len(st.Members) == n
@@ -285,7 +293,7 @@ func TestExpiryCASAndForwarding(t *testing.T) {
 	ctx := ctxT(t)
 	l := c.waitLeader()
 	follower := (l + 1) % 3
-	fc, _ := NewClient([]string{c.cfgs[follower].HTTPAddr})
+	fc, _ := testClient(t, []string{c.cfgs[follower].HTTPAddr})
 
 	// a write sent to a follower is forwarded to the leader
 	res, err := fc.Push(ctx, PushRequest{Name: "balance", Text: okPolicy, Author: "ann"})
@@ -344,9 +352,9 @@ func TestInvalidPolicyRefusedWithPositions(t *testing.T) {
 
 func TestHTTPBadInput(t *testing.T) {
 	c := startCluster(t, 1)
-	base := "http://" + c.cfgs[0].HTTPAddr
+	base := "https://" + c.cfgs[0].HTTPAddr
 	post := func(path, body string) (int, string) {
-		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		resp, err := testHTTP(t).Post(base+path, "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,7 +386,7 @@ func TestHTTPBadInput(t *testing.T) {
 			t.Errorf("POST %s %.40s: %d %s, want %d with %s", tt.path, tt.body, code, body, tt.code, tt.field)
 		}
 	}
-	resp, err := http.Get(base + "/v1/journal?since=x")
+	resp, err := testHTTP(t).Get(base + "/v1/journal?since=x")
 	if err != nil || resp.StatusCode != 400 {
 		t.Errorf("bad since: %v %v", resp.StatusCode, err)
 	}
@@ -432,7 +440,7 @@ func TestNoQuorumError(t *testing.T) {
 	c.waitLeader()
 	c.stop(1)
 	c.stop(2)
-	cl, _ := NewClient([]string{c.cfgs[0].HTTPAddr})
+	cl, _ := testClient(t, []string{c.cfgs[0].HTTPAddr})
 	cl.Timeout = 3 * time.Second
 	_, err := cl.Push(context.Background(), PushRequest{Name: "x", Text: okPolicy})
 	if !errors.Is(err, ErrNoQuorum) {
@@ -447,13 +455,13 @@ func TestMetricsAndHealth(t *testing.T) {
 	c := startCluster(t, 1)
 	ctx := ctxT(t)
 	c.client.Push(ctx, PushRequest{Name: "p", Text: okPolicy})
-	base := "http://" + c.cfgs[0].HTTPAddr
+	base := "https://" + c.cfgs[0].HTTPAddr
 	for path, want := range map[string]string{
 		"/metrics": "parley_raft_leader 1",
 		"/healthz": `"ok"`,
 		"/readyz":  `"ready"`,
 	} {
-		resp, err := http.Get(base + path)
+		resp, err := testHTTP(t).Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -464,7 +472,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			t.Errorf("%s: %d, want %q in:\n%s", path, resp.StatusCode, want, b[:n])
 		}
 	}
-	resp, _ := http.Get(base + "/metrics")
+	resp, _ := testHTTP(t).Get(base + "/metrics")
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, series := range []string{"parley_policy_pushes_total 1", `parley_apply_seconds_count{command="policy.push"} 1`, "parley_leases_held"} {

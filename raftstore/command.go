@@ -23,6 +23,8 @@ const (
 	cmdHostDrain    = "host.drain"
 	cmdHostReport   = "host.report"
 	cmdRestore      = "state.restore" // replaces the state with a backup
+	cmdTokenCreate  = "token.create"
+	cmdTokenRevoke  = "token.revoke"
 )
 
 // FlagIgnoreUnknown lets a member that does not know a command type skip
@@ -43,15 +45,16 @@ type Command struct {
 	Flags     int             `json:"flags,omitempty"`
 	RequestID string          `json:"req,omitempty"`
 	Time      int64           `json:"time"`
+	Who       string          `json:"who,omitempty"` // the authenticated identity that asked, for the audit
 	Body      json.RawMessage `json:"body,omitempty"`
 }
 
-func encodeCommand(typ, reqID string, now int64, body any) ([]byte, error) {
+func encodeCommand(typ, reqID, who string, now int64, body any) ([]byte, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(Command{V: envelopeVersion, Type: typ, RequestID: reqID, Time: now, Body: b})
+	return json.Marshal(Command{V: envelopeVersion, Type: typ, RequestID: reqID, Time: now, Who: who, Body: b})
 }
 
 func decodeCommand(data []byte) (*Command, error) {
@@ -100,6 +103,8 @@ var handlers = map[string]handler{
 	cmdRestore:      func(s *State, at applied, c *Command) *Result { return s.restore(at.index, c) },
 	cmdHostDrain:    withBody(func(s *State, at applied, r *HostRequest) *Result { return s.hostDrain(at.now, r) }),
 	cmdHostReport:   withBody(func(s *State, at applied, r *HostReport) *Result { return s.hostReport(at.now, r) }),
+	cmdTokenCreate:  withBody(func(s *State, at applied, r *TokenRequest) *Result { return s.createToken(at.now, r) }),
+	cmdTokenRevoke:  withBody(func(s *State, at applied, r *TokenRequest) *Result { return s.revokeToken(r) }),
 }
 
 // withBody decodes a command's body into T before calling fn; a body that

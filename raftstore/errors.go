@@ -21,6 +21,8 @@ const (
 	CodeInternal        = "internal"         // a bug or an unexpected failure
 	CodeConflict        = "conflict"         // the request contradicts the state (a member id with other addresses)
 	CodeQuota           = "quota"            // the store holds as many of these as it may
+	CodeUnauthenticated = "unauthenticated"  // no token, or one the store does not know
+	CodeForbidden       = "forbidden"        // the caller's role or identity may not do this
 
 	CodeIdempotencyConflict = "idempotency_conflict" // a request id first used for another request
 )
@@ -58,6 +60,8 @@ var (
 	ErrInvalidPolicy   = &Error{Code: CodeInvalidPolicy}
 	ErrVersionConflict = &Error{Code: CodeVersionConflict}
 	ErrLeaseHeld       = &Error{Code: CodeLeaseHeld}
+	ErrUnauthenticated = &Error{Code: CodeUnauthenticated}
+	ErrForbidden       = &Error{Code: CodeForbidden}
 	ErrLockDelay       = &Error{Code: CodeLockDelay}
 	ErrStaleToken      = &Error{Code: CodeStaleToken}
 	ErrTooLarge        = &Error{Code: CodeTooLarge}

@@ -83,7 +83,7 @@ func FuzzStateMachine(f *testing.F) {
 			chunk := data[i : i+8]
 			typ, body := fuzzCommand(chunk, index)
 			now = now.Add(time.Duration(chunk[7]) * 37 * time.Millisecond)
-			enc, err := encodeCommand(typ, fmt.Sprintf("r%d", chunk[6]%4), now.UnixNano(), body)
+			enc, err := encodeCommand(typ, fmt.Sprintf("r%d", chunk[6]%4), "", now.UnixNano(), body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +129,7 @@ func FuzzRestore(f *testing.F) {
 		if r.Error != nil && r.Error.Code == CodeInternal {
 			t.Fatalf("restore panicked: %v", r.Error)
 		}
-		sweep, _ := encodeCommand(cmdSweep, "", 1_800_000_000_000_000_000, nil)
+		sweep, _ := encodeCommand(cmdSweep, "", "", 1_800_000_000_000_000_000, nil)
 		if r := fsm.Apply(&raft.Log{Index: 101, Type: raft.LogCommand, Data: sweep}).(*Result); r.Error != nil {
 			t.Fatalf("sweep after a restore: %v", r.Error)
 		}

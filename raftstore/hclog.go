@@ -147,3 +147,17 @@ func shuttingDown(args []any) bool {
 	}
 	return false
 }
+
+// ServerLog is an http.Server's error log (TLS handshake failures, a
+// client that went away) written through zerolog at debug level: a port
+// scanner must not fill the log.
+func ServerLog(l zerolog.Logger) *log.Logger {
+	return log.New(serverLogWriter{l}, "", 0)
+}
+
+type serverLogWriter struct{ log zerolog.Logger }
+
+func (w serverLogWriter) Write(p []byte) (int, error) {
+	w.log.Debug().Str("component", "http").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

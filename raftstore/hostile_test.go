@@ -202,9 +202,9 @@ func TestHostileRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	// an idempotency key used once, for the reuse case
-	req, _ := http.NewRequest("POST", "http://"+c.cfgs[0].HTTPAddr+"/v1/workers/heartbeat", strings.NewReader(`{"id": "w1", "host": "h1", "addr": "127.0.0.1:7100"}`))
+	req, _ := http.NewRequest("POST", "https://"+c.cfgs[0].HTTPAddr+"/v1/workers/heartbeat", strings.NewReader(`{"id": "w1", "host": "h1", "addr": "127.0.0.1:7100"}`))
 	req.Header.Set(HeaderRequestID, "used-once")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+	if resp, err := testHTTP(t).Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("first use of a key: %v", err)
 	} else {
 		resp.Body.Close()
@@ -214,7 +214,8 @@ func TestHostileRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := stateDigest(t, c)
-	hc := &http.Client{Timeout: 15 * time.Second}
+	hc := testHTTP(t)
+	hc.Timeout = 15 * time.Second
 	reqs := hostileRequests(c, backup)
 	var refused, fivexx, hangs int
 	for _, h := range reqs {
@@ -226,7 +227,7 @@ func TestHostileRequests(t *testing.T) {
 			member = (leader + 1) % 3
 		}
 		var body io.Reader = strings.NewReader(h.body)
-		r, _ := http.NewRequest(h.method, "http://"+c.cfgs[member].HTTPAddr+h.path, body)
+		r, _ := http.NewRequest(h.method, "https://"+c.cfgs[member].HTTPAddr+h.path, body)
 		if h.body == "" {
 			r.Body = http.NoBody
 		}
@@ -285,7 +286,7 @@ func TestHostileRequests(t *testing.T) {
 }
 
 func newMemberClient(t *testing.T, addr string) *Client {
-	cl, err := NewClient([]string{addr})
+	cl, err := testClient(t, []string{addr})
 	if err != nil {
 		t.Fatal(err)
 	}

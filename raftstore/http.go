@@ -47,6 +47,8 @@ var statusByCode = map[string]int{
 	CodeInternal:        http.StatusInternalServerError,
 	CodeConflict:        http.StatusConflict,
 	CodeQuota:           http.StatusConflict,
+	CodeUnauthenticated: http.StatusUnauthorized,
+	CodeForbidden:       http.StatusForbidden,
 
 	CodeIdempotencyConflict: http.StatusUnprocessableEntity,
 }
@@ -62,12 +64,13 @@ func httpStatus(code string) int {
 // Handler returns the member's HTTP API.
 func (s *Store) Handler() http.Handler {
 	mux := http.NewServeMux()
-	h := &api{s: s, fwd: &http.Client{Timeout: 30 * time.Second}}
+	h := &api{s: s, fwd: httpClient(s.cfg.TLS, 30*time.Second)}
 	h.policyRoutes(mux)
 	h.leaseRoutes(mux)
 	h.hostRoutes(mux)
 	h.journalRoutes(mux)
 	h.clusterRoutes(mux)
+	h.tokenRoutes(mux)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		s.writeMetrics(w)
@@ -75,7 +78,7 @@ func (s *Store) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	return h.count(mux)
+	return h.count(h.authorize(mux))
 }
 
 type api struct {
@@ -206,7 +209,7 @@ func (h *api) forward(w http.ResponseWriter, r *http.Request, b []byte) {
 		writeErr(w, unavailable("no leader is known to member %s", h.s.cfg.ID))
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, scheme(h.s.cfg.TLS)+addr+r.URL.RequestURI(), bytes.NewReader(b))
 	if err != nil {
 		writeErr(w, errf(CodeInternal, "", "forward: %v", err))
 		return
@@ -233,7 +236,7 @@ func (h *api) write(w http.ResponseWriter, r *http.Request, raw []byte, typ stri
 		h.forward(w, r, raw)
 		return
 	}
-	res, err := h.s.Apply(typ, r.Header.Get(HeaderRequestID), cmd)
+	res, err := h.s.ApplyAs(typ, r.Header.Get(HeaderRequestID), identityOf(r).Name, cmd)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrNotLeader):

@@ -87,7 +87,9 @@ func (h *api) transfer(w http.ResponseWriter, r *http.Request) {
 func (h *api) snapshot(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", "attachment; filename=parley-store.json")
 	h.read(func(_ *http.Request, s *State) (any, *Error) {
-		b, err := json.Marshal(s)
+		c := *s
+		c.Tokens = nil // credentials are not data: a restore keeps the cluster's own
+		b, err := json.Marshal(&c)
 		if err != nil {
 			return nil, errf(CodeInternal, "", "encode snapshot: %v", err)
 		}

@@ -25,6 +25,9 @@ func (h *api) drain(on bool) http.HandlerFunc {
 			return
 		}
 		req.Name, req.Drain = r.PathValue("name"), on
+		if id := identityOf(r); id.Name != "" {
+			req.Who = id.Name
+		}
 		h.write(w, r, raw, cmdHostDrain, req)
 	}
 }
@@ -36,12 +39,24 @@ func (h *api) hostReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Name = r.PathValue("name")
+	if id := identityOf(r); id.Role == RoleWorker {
+		var own string
+		h.s.fsm.read(func(s *State) {
+			if wk := s.Workers[id.Name]; wk != nil {
+				own = wk.Host
+			}
+		})
+		if own != req.Name {
+			writeErr(w, errf(CodeForbidden, "name", "worker %q reports only on its own host (%q), not %q", id.Name, own, req.Name))
+			return
+		}
+	}
 	h.write(w, r, raw, cmdHostReport, req)
 }
 
 func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
 	var req HeartbeatRequest
-	if raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req); ok {
+	if raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req); ok && bindWorker(w, r, "id", &req.ID) {
 		h.write(w, r, raw, cmdHeartbeat, req)
 	}
 }

@@ -17,6 +17,11 @@ func (h *api) appendJournal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Limit = h.s.cfg.JournalLimit
+	if id := identityOf(r); id.Name != "" && !id.Member {
+		for i := range req.Entries {
+			req.Entries[i].Worker = id.Name // recorded, never claimed
+		}
+	}
 	h.write(w, r, raw, cmdJournal, req)
 }
 

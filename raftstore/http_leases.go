@@ -21,13 +21,16 @@ func (h *api) acquire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.LockDelayMillis = h.s.cfg.LeaseLockDelay.Milliseconds()
+	if !bindWorker(w, r, "holder", &req.Holder) {
+		return
+	}
 	h.write(w, r, raw, cmdAcquire, req)
 }
 
 func (h *api) renewOrRelease(typ string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req RenewRequest
-		if raw, ok := readRequest(w, r, bodyRule{limit: leaseBody}, &req); ok {
+		if raw, ok := readRequest(w, r, bodyRule{limit: leaseBody}, &req); ok && bindWorker(w, r, "holder", &req.Holder) {
 			h.write(w, r, raw, typ, req)
 		}
 	}

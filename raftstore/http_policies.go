@@ -114,6 +114,13 @@ func (h *api) push(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errf(CodeTooLarge, "text", "policy text is %d bytes, over the limit of %d", len(req.Text), MaxPolicyBytes))
 		return
 	}
+	if id := identityOf(r); id.Name != "" {
+		// the author is who pushed; a name the client gave is kept as a note
+		if req.Author != "" && req.Author != id.Name {
+			req.Note = "author given: " + req.Author
+		}
+		req.Author = id.Name
+	}
 	if diags := h.check(req.Name, []byte(req.Text)); diags.HasErrors() {
 		writeErr(w, &Error{Code: CodeInvalidPolicy, Field: "text",
 			Message: fmt.Sprintf("policy %s has %d errors; nothing was written", req.Name, len(diags.Errors())), Details: diagnostics(diags)})
@@ -154,6 +161,12 @@ func (h *api) activate(rollback bool) http.HandlerFunc {
 		if !rollback && req.Version < 1 {
 			writeErr(w, badRequest("version", "version must be 1 or more"))
 			return
+		}
+		if id := identityOf(r); id.Name != "" {
+			if req.Who != "" && req.Who != id.Name {
+				req.Note = "who given: " + req.Who
+			}
+			req.Who = id.Name
 		}
 		h.write(w, r, raw, cmdActivate, req)
 	}

@@ -77,7 +77,7 @@ func (m *Mem) apply(typ string, body, out any) error {
 }
 
 func (m *Mem) applyLocked(typ string, body any, now time.Time) (*Result, error) {
-	data, err := encodeCommand(typ, "", now.UnixNano(), body)
+	data, err := encodeCommand(typ, "", "", now.UnixNano(), body)
 	if err != nil {
 		return nil, err
 	}

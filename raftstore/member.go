@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,7 +36,15 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	m := &Member{Store: st, ln: ln, err: make(chan error, 1),
 		srv: &http.Server{Handler: st.Handler(), ReadHeaderTimeout: 10 * time.Second,
 			// a slow or stalled client holds only its own connection, and not for long
-			ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}}
+			ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			ErrorLog: ServerLog(st.log)}}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS.ServerConfig(false))
+		m.ln = ln
+	} else {
+		log := st.log
+		log.Warn().Msg("running insecure: plaintext, and every caller may do everything (--insecure)")
+	}
 	go func() { m.err <- m.srv.Serve(ln) }()
 	if st.NeedsJoin() {
 		if err := m.join(ctx); err != nil {
@@ -47,7 +56,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 }
 
 func (m *Member) join(ctx context.Context) error {
-	c, err := NewClient(m.cfg.Join)
+	c, err := NewClient(m.cfg.Join, WithTLS(m.cfg.TLS), WithToken(m.cfg.Token))
 	if err != nil {
 		return err
 	}

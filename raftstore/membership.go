@@ -195,7 +195,7 @@ func (s *Store) promoteNonvoters() {
 func (s *Store) peerStatus(httpAddr string) (*Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/v1/cluster/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme(s.cfg.TLS)+httpAddr+"/v1/cluster/status", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -26,15 +27,16 @@ func TestSlowReaderDoesNotStallTheStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn, err := net.Dial("tcp", c.cfgs[0].HTTPAddr)
+	raw, err := net.Dial("tcp", c.cfgs[0].HTTPAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	if tc, ok := conn.(*net.TCPConn); ok {
+	defer raw.Close()
+	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetReadBuffer(4 << 10) // keep as little as the kernel allows in flight
 	}
-	fmt.Fprintf(conn, "GET /v1/cluster/snapshot HTTP/1.1\r\nHost: x\r\n\r\n")
+	conn := tls.Client(raw, testTLS(t, "admin").ClientConfig(c.cfgs[0].HTTPAddr))
+	fmt.Fprintf(conn, "GET /v1/cluster/snapshot HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", testAdminToken)
 	// read only the status line, then nothing: the server's writes block
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil || !strings.Contains(line, "200") {

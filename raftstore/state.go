@@ -37,6 +37,7 @@ type State struct {
 	JournalNext  uint64                   `json:"journal_next"`
 	Members      map[string]MemberRequest `json:"members"`
 	Hosts        map[string]*HostState    `json:"hosts,omitempty"`
+	Tokens       map[string]*Token        `json:"tokens,omitempty"` // bearer tokens by name; a restore keeps the cluster's own
 	Requests     map[string]*Result       `json:"requests"`
 	RequestOrder []string                 `json:"request_order"`
 	LastTime     int64                    `json:"last_time"`
@@ -72,6 +73,9 @@ func (s *State) apply(index uint64, c *Command) *Result {
 		}
 	}
 	r := s.dispatch(applied{index: index, now: now, prev: prev}, c)
+	if r.Error == nil && auditable(c) {
+		s.audit(now, c, auditLine(c))
+	}
 	if c.RequestID != "" {
 		r.Fingerprint = fp
 		s.Requests[c.RequestID] = r
@@ -94,6 +98,9 @@ func (s *State) push(now int64, req *PushRequest) *Result {
 		return refused(e)
 	}
 	if e := badText("author", req.Author, maxShortString, false); e != nil {
+		return refused(e)
+	}
+	if e := badText("author", req.Note, maxLongString, false); e != nil {
 		return refused(e)
 	}
 	if e := badText("message", req.Message, maxLongString, true); e != nil {
@@ -131,7 +138,7 @@ func (s *State) push(now int64, req *PushRequest) *Result {
 		p = &Policy{Name: req.Name}
 		s.Policies[req.Name] = p
 	}
-	v := PolicyVersion{Version: latest + 1, Text: req.Text, SHA256: sha, Author: req.Author, Message: req.Message, Time: now}
+	v := PolicyVersion{Version: latest + 1, Text: req.Text, SHA256: sha, Author: req.Author, Message: req.Message, Note: req.Note, Time: now}
 	p.Versions = append(p.Versions, v)
 	if !req.NoActivate {
 		p.Activations = append(p.Activations, Activation{Who: req.Author, Time: now, From: p.Active, To: v.Version, Reason: "push"})
@@ -144,6 +151,12 @@ func (s *State) activate(now int64, req *ActivateRequest) *Result {
 	p := s.Policies[req.Name]
 	if p == nil {
 		return &Result{Error: errf(CodeNotFound, "name", "no policy %q", req.Name)}
+	}
+	if e := badText("who", req.Who, maxShortString, false); e != nil {
+		return refused(e)
+	}
+	if e := badText("who", req.Note, maxLongString, false); e != nil {
+		return refused(e)
 	}
 	to, reason := req.Version, "activate"
 	if req.Rollback {
@@ -160,7 +173,7 @@ func (s *State) activate(now int64, req *ActivateRequest) *Result {
 		return okResult(ActivateResult{Name: req.Name, From: to, Active: to, Unchanged: true})
 	}
 	from := p.Active
-	p.Activations = append(p.Activations, Activation{Who: req.Who, Time: now, From: from, To: to, Reason: reason})
+	p.Activations = append(p.Activations, Activation{Who: req.Who, Time: now, From: from, To: to, Reason: reason, Note: req.Note})
 	p.Active = to
 	return okResult(ActivateResult{Name: req.Name, From: from, Active: to})
 }

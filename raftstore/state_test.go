@@ -28,7 +28,7 @@ func newFSMLog(t *testing.T) *fsmLog {
 
 func (l *fsmLog) apply(typ, reqID string, body any) *Result {
 	l.t.Helper()
-	data, err := encodeCommand(typ, reqID, l.now.UnixNano(), body)
+	data, err := encodeCommand(typ, reqID, "", l.now.UnixNano(), body)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestFSMPolicies(t *testing.T) {
 		if len(p.Versions) != 3 || p.Active != 3 {
 			t.Fatalf("versions %d active %d", len(p.Versions), p.Active)
 		}
-		want := []Activation{{"ann", 0, 0, 1, "push"}, {"", 0, 1, 3, "push"}, {"carl", 0, 3, 2, "activate"}, {"dora", 0, 2, 3, "rollback"}}
+		want := []Activation{{"ann", 0, 0, 1, "push", ""}, {"", 0, 1, 3, "push", ""}, {"carl", 0, 3, 2, "activate", ""}, {"dora", 0, 2, 3, "rollback", ""}}
 		if len(p.Activations) != len(want) {
 			t.Fatalf("activations: %+v", p.Activations)
 		}

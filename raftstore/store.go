@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/raftstore/pki"
 	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
 )
@@ -52,6 +53,16 @@ type Config struct {
 	// checker with the interpreter's builtins only.
 	Validator func(name string, text []byte) lcc.ErrorList
 
+	// Security. TLS serves the API (client certificates verified when
+	// given) and carries raft traffic over mutual TLS; without it the
+	// member needs Insecure: plaintext, and every caller may do
+	// everything.
+	TLS           *pki.TLS
+	Insecure      bool
+	AdminToken    string // seeded as token "admin" when a bootstrapped cluster has no token
+	Token         string // this member's token, to join a cluster
+	MetricsPublic bool   // /metrics without a token
+
 	Logger zerolog.Logger
 }
 
@@ -85,6 +96,12 @@ func (c Config) Validate() error {
 	}
 	if c.RaftAddr == "" || c.HTTPAddr == "" {
 		errs = append(errs, errors.New("raft and http addresses are required"))
+	}
+	if c.TLS == nil && !c.Insecure {
+		errs = append(errs, errors.New("TLS is required: give --tls-ca, --tls-cert and --tls-key (make them with 'parley cert init DIR' and 'parley cert issue DIR NAME --host ADDR'), or --insecure for plaintext with no tokens"))
+	}
+	if c.TLS != nil && c.Insecure {
+		errs = append(errs, errors.New("--insecure and TLS are exclusive"))
 	}
 	if c.Bootstrap && len(c.Join) > 0 {
 		errs = append(errs, errors.New("bootstrap and join are exclusive"))
@@ -143,7 +160,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("raftstore: data folder: %w", err)
 	}
 	log := cfg.Logger.With().Str("member", cfg.ID).Logger()
-	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), stop: make(chan struct{}), metrics: newMetrics(), peers: &http.Client{Timeout: 2 * time.Second}}
+	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), stop: make(chan struct{}), metrics: newMetrics(), peers: httpClient(cfg.TLS, 2*time.Second)}
 	hl := newHclog(log, "raft")
 
 	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}})
@@ -161,7 +178,7 @@ func Open(cfg Config) (*Store, error) {
 		bolt.Close()
 		return nil, fmt.Errorf("raftstore: raft advertise address: %w", err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 5, 10*time.Second, hl.Named("transport"))
+	trans, err := newTransport(cfg, adv, hl.Named("transport"))
 	if err != nil {
 		bolt.Close()
 		return nil, fmt.Errorf("raftstore: raft transport on %s: %w", cfg.RaftAddr, err)
@@ -257,6 +274,7 @@ func (s *Store) leaderLoop() {
 			if _, err := s.Apply(cmdMember, "", MemberRequest{ID: s.cfg.ID, HTTPAddr: s.cfg.HTTPAdvertise, RaftAddr: s.cfg.RaftAdvertise}); err != nil {
 				s.log.Warn().Err(err).Msg("record own address")
 			}
+			s.seedAdminToken()
 			ticker = time.NewTicker(s.cfg.SweepInterval)
 			tick = ticker.C
 		case <-tick:
@@ -277,10 +295,16 @@ func (s *Store) leaderLoop() {
 // ErrNotLeader means it was not proposed; raft.ErrLeadershipLost means its
 // outcome is unknown (retry it with the same request id).
 func (s *Store) Apply(typ, reqID string, body any) (*Result, error) {
+	return s.ApplyAs(typ, reqID, "", body)
+}
+
+// ApplyAs is Apply on behalf of an authenticated identity, which the
+// state machine records in the audit journal for administrative commands.
+func (s *Store) ApplyAs(typ, reqID, who string, body any) (*Result, error) {
 	if s.raft.State() != raft.Leader {
 		return nil, ErrNotLeader
 	}
-	data, err := encodeCommand(typ, reqID, time.Now().UnixNano(), body)
+	data, err := encodeCommand(typ, reqID, who, time.Now().UnixNano(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -381,4 +405,26 @@ func (s *Store) Close() error {
 		errs = append(errs, s.bolt.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// seedAdminToken records the configured admin token as token "admin"
+// when the cluster has no token at all (a new cluster's first leader).
+func (s *Store) seedAdminToken() {
+	if s.cfg.AdminToken == "" {
+		return
+	}
+	n := 0
+	s.fsm.read(func(st *State) { n = len(st.Tokens) })
+	if n > 0 {
+		return
+	}
+	r, err := s.ApplyAs(cmdTokenCreate, "", s.cfg.ID, TokenRequest{Name: "admin", Role: RoleAdmin, Hash: HashToken(s.cfg.AdminToken), By: s.cfg.ID})
+	switch {
+	case err != nil:
+		s.log.Warn().Err(err).Msg("seed the admin token")
+	case r.Error != nil:
+		s.log.Warn().Str("error", r.Error.Message).Msg("seed the admin token")
+	default:
+		s.log.Info().Msg("seeded the admin token")
+	}
 }

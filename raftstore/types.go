@@ -7,9 +7,10 @@ type PolicyVersion struct {
 	Version int    `json:"version"`
 	Text    string `json:"text,omitempty"`
 	SHA256  string `json:"sha256"`
-	Author  string `json:"author"`
+	Author  string `json:"author"` // the authenticated identity that pushed it
 	Message string `json:"message"`
-	Time    int64  `json:"time"` // commit time, unix nanoseconds, from the leader
+	Note    string `json:"note,omitempty"` // an author the client named, when it was not the identity
+	Time    int64  `json:"time"`           // commit time, unix nanoseconds, from the leader
 }
 
 // Activation is one audit entry: which version became active, when and by whom.
@@ -19,6 +20,7 @@ type Activation struct {
 	From   int    `json:"from"` // 0: none was active
 	To     int    `json:"to"`
 	Reason string `json:"reason"` // push, activate, rollback, restore
+	Note   string `json:"note,omitempty"`
 }
 
 // Policy is a name with every version ever pushed.
@@ -99,6 +101,7 @@ type PushRequest struct {
 	Message       string `json:"message"`
 	ExpectVersion *int   `json:"expect_version,omitempty"` // compare-and-set on the latest version
 	NoActivate    bool   `json:"no_activate,omitempty"`
+	Note          string `json:"note,omitempty"` // set by the member
 }
 
 // PushResult says what a push did.
@@ -116,6 +119,7 @@ type ActivateRequest struct {
 	Version  int    `json:"version,omitempty"`
 	Who      string `json:"who"`
 	Rollback bool   `json:"rollback,omitempty"`
+	Note     string `json:"note,omitempty"` // set by the member
 }
 
 // ActivateResult reports the change.

@@ -103,6 +103,9 @@ func validateState(s *State) error {
 	if len(s.Policies) > maxPolicies || len(s.Leases) > maxLeases || len(s.Workers) > maxWorkers || len(s.Hosts) > maxHosts || len(s.Members) > maxMembers {
 		return fmt.Errorf("over a quota: at most %d policies, %d leases, %d workers, %d hosts, %d members", maxPolicies, maxLeases, maxWorkers, maxHosts, maxMembers)
 	}
+	if err := validateTokens(s.Tokens); err != nil {
+		return err
+	}
 	for name, p := range s.Policies {
 		if p == nil {
 			return fmt.Errorf("policy %q is null", name)

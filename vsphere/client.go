@@ -12,6 +12,9 @@ package vsphere
 
 import (
 	"context"
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -46,9 +49,82 @@ type Config struct {
 	URL        string // https://user:pass@host/sdk; credentials may come separately
 	User       string
 	Password   string
-	Insecure   bool   // skip certificate verification
-	Thumbprint string // pin the server certificate's SHA-1 thumbprint (AA:BB:...)
+	Insecure   bool   // allow http:// and skip certificate verification (a lab only)
+	Thumbprint string // a strict pin: only the certificate with this SHA-1 thumbprint (AA:BB:...) is accepted
+	CAFile     string // trust the CA certificates in this PEM file instead of the system's
 	KeepAlive  time.Duration
+
+	// PasswordInURL is set by Credentials when the password came from the
+	// URL, where ps shows it: the caller should warn.
+	PasswordInURL bool
+}
+
+// Check refuses what is unsafe unless Insecure: a plaintext URL.
+func (c Config) Check() error {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return fmt.Errorf("vsphere: URL %s: %v", Redacted(c.URL), err)
+	}
+	if u.Scheme == "http" && !c.Insecure {
+		return fmt.Errorf("vsphere: %s is plaintext: the session cookie and the password would cross the network in clear; use https, or --insecure for a lab", Redacted(c.URL))
+	}
+	if c.Thumbprint != "" && normalThumbprint(c.Thumbprint) == "" {
+		return fmt.Errorf("vsphere: thumbprint %q is not 20 hex bytes (AA:BB:...)", c.Thumbprint)
+	}
+	return nil
+}
+
+// normalThumbprint is a SHA-1 thumbprint in vSphere's form (upper-case
+// hex pairs joined by colons), or "" when s is not one.
+func normalThumbprint(s string) string {
+	h := strings.ToUpper(strings.NewReplacer(":", "", " ", "").Replace(s))
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != sha1.Size {
+		return ""
+	}
+	return thumbprintOf(b, true)
+}
+
+// thumbprintOf formats bytes (or, when raw is false, the SHA-1 of a
+// certificate's DER) as AA:BB:....
+func thumbprintOf(b []byte, raw bool) string {
+	if !raw {
+		sum := sha1.Sum(b)
+		b = sum[:]
+	}
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02X", x)
+	}
+	return strings.Join(parts, ":")
+}
+
+// secureTLS applies the CA file and the strict pin to a SOAP client.
+// govmomi checks a thumbprint only after normal verification has failed,
+// so a certificate the system trusts would pass whatever its thumbprint:
+// the pin is checked here, on every handshake, and nothing else counts.
+func (c Config) secureTLS(sc *soap.Client) error {
+	if c.CAFile != "" {
+		if err := sc.SetRootCAs(c.CAFile); err != nil {
+			return fmt.Errorf("vsphere: CA file %s: %w", c.CAFile, err)
+		}
+	}
+	if c.Thumbprint == "" {
+		return nil
+	}
+	want := normalThumbprint(c.Thumbprint)
+	tc := sc.DefaultTransport().TLSClientConfig
+	tc.InsecureSkipVerify = true // replaced by the pin below
+	tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return errors.New("vCenter presented no certificate")
+		}
+		if got := thumbprintOf(raw[0], false); got != want {
+			return fmt.Errorf("vCenter's certificate has thumbprint %s, not the pinned %s", got, want)
+		}
+		return nil
+	}
+	return nil
 }
 
 // Credentials fill in the user and password from, in order: the URL, the
@@ -64,7 +140,7 @@ func (c *Config) Credentials(file string) error {
 			c.User = u.User.Username()
 		}
 		if p, ok := u.User.Password(); ok && c.Password == "" {
-			c.Password = p
+			c.Password, c.PasswordInURL = p, true
 		}
 	}
 	if c.User == "" {
@@ -74,6 +150,13 @@ func (c *Config) Credentials(file string) error {
 		c.Password = os.Getenv("PARLEY_VSPHERE_PASSWORD")
 	}
 	if (c.User == "" || c.Password == "") && file != "" {
+		fi, err := os.Stat(file)
+		if err != nil {
+			return fmt.Errorf("vsphere: credentials file: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return fmt.Errorf("vsphere: credentials file %s is readable by others (mode %04o): chmod 600 %s", file, fi.Mode().Perm(), file)
+		}
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return fmt.Errorf("vsphere: credentials file: %w", err)
@@ -137,8 +220,8 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*Client, erro
 
 func (c *Client) login(ctx context.Context) error {
 	sc := soap.NewClient(c.url, c.cfg.Insecure)
-	if c.cfg.Thumbprint != "" {
-		sc.SetThumbprint(c.url.Host, c.cfg.Thumbprint)
+	if err := c.cfg.secureTLS(sc); err != nil {
+		return err
 	}
 	vc, err := vim25.NewClient(ctx, sc)
 	if err != nil {

@@ -28,7 +28,7 @@ func newSim(t *testing.T, cfg sim.Config) (*sim.Sim, *vsphere.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	c, err := vsphere.Connect(context.Background(), vsphere.Config{URL: s.URL().String(), User: "parley", Password: "x", Insecure: true}, zerolog.Nop())
+	c, err := vsphere.Connect(context.Background(), vsphere.Config{URL: s.URL().String(), User: "parley", Password: "x", Thumbprint: s.Thumbprint()}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestNoRelocationOutlivesItsLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: s.URL().String(), User: "u", Password: "p", Insecure: true}, zerolog.Nop())
+	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: s.URL().String(), User: "u", Password: "p", Thumbprint: s.Thumbprint()}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

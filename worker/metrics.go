@@ -50,7 +50,7 @@ func (w *Worker) metrics(rw http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(rw, "# TYPE parley_worker_messages_refused_total counter")
 	snap := w.refused.snapshot()
 	// every reason handleMessage counts, listed even at zero
-	for _, r := range []string{"bad_message", "misdirected", "overloaded", "policy_mismatch", "too_large", "unavailable"} {
+	for _, r := range []string{"bad_message", "forged", "misdirected", "overloaded", "policy_mismatch", "too_large", "unauthenticated", "unavailable", "unregistered"} {
 		fmt.Fprintf(rw, "parley_worker_messages_refused_total{worker=%q,reason=%q} %d\n", w.cfg.ID, r, snap[r])
 	}
 	fmt.Fprintln(rw, "# HELP parley_worker_interactions Interactions this worker started that are running.")

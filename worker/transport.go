@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/raftstore/pki"
 )
 
 // wireMessage is an LCC message on the wire: terms travel in canonical
@@ -68,13 +69,19 @@ func decodeMessage(w wireMessage) (lcc.Message, error) {
 // Peer addresses come from the store's list of live workers.
 type httpTransport struct {
 	client *http.Client
+	scheme string
 	mu     sync.RWMutex
 	addrs  map[string]string // worker id -> address
 	lookup func(ctx context.Context) (map[string]string, error)
 }
 
-func newHTTPTransport(lookup func(ctx context.Context) (map[string]string, error)) *httpTransport {
-	return &httpTransport{client: &http.Client{Timeout: 5 * time.Second}, addrs: map[string]string{}, lookup: lookup}
+func newHTTPTransport(lookup func(ctx context.Context) (map[string]string, error), t *pki.TLS) *httpTransport {
+	tr := &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}
+	scheme := "http://"
+	if t != nil {
+		tr.DialTLSContext, scheme = t.Dial, "https://"
+	}
+	return &httpTransport{client: &http.Client{Timeout: 5 * time.Second, Transport: tr}, scheme: scheme, addrs: map[string]string{}, lookup: lookup}
 }
 
 func (t *httpTransport) setPeers(addrs map[string]string) {
@@ -110,7 +117,7 @@ func (t *httpTransport) Send(ctx context.Context, m lcc.Message) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/lcc/messages", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.scheme+addr+"/v1/lcc/messages", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -152,6 +159,12 @@ func (w *Worker) handleMessage(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		w.refused.add("bad_message")
 		httpError(rw, http.StatusBadRequest, "bad message: %v", err)
+		return
+	}
+	if status, reason, msg, ok := w.senderProblem(r, m.FromID); !ok {
+		w.refused.add(reason)
+		w.log.Warn().Str("interaction", m.Interaction).Str("policy", m.Policy.String()).Str("from", m.FromID).Str("reason", reason).Msg("refused a message: " + msg)
+		httpError(rw, status, "%s", msg)
 		return
 	}
 	if m.ToID != w.cfg.ID {

@@ -13,6 +13,7 @@ package worker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/pki"
 	"github.com/parleyhq/parley/vsphere"
 )
 
@@ -74,6 +76,11 @@ type Config struct {
 	// Observer, when set, sees every agent outcome (tests check that all
 	// participants of an interaction ran the same policy version).
 	Observer func(lcc.Outcome)
+	// TLS, when set, serves the message endpoint over TLS and sends
+	// messages with this worker's certificate; a message is taken only
+	// from a peer whose certificate names the registered worker it says it
+	// is from. Nil: plaintext, and messages are taken from anyone.
+	TLS *pki.TLS
 }
 
 // Worker is the agent of one host.
@@ -130,7 +137,7 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 		negotiating: map[string]string{}, running: map[string]bool{}}
 	w.log = cfg.Logger.With().Str("worker", cfg.ID).Str("host", cfg.Host).Logger()
 	w.reg = w.registry()
-	w.tr = newHTTPTransport(w.peerAddrs)
+	w.tr = newHTTPTransport(w.peerAddrs, cfg.TLS)
 	var tr lcc.Transport = w.tr
 	if cfg.Transport != nil {
 		tr = cfg.Transport
@@ -173,13 +180,16 @@ func (w *Worker) Listen() error {
 	if err != nil {
 		return fmt.Errorf("worker: listen on %s: %w", w.cfg.Listen, err)
 	}
+	if w.cfg.TLS != nil {
+		ln = tls.NewListener(ln, w.cfg.TLS.ServerConfig(false))
+	}
 	w.ln = ln
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/lcc/messages", w.handleMessage)
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte(`{"status":"ok"}`)) })
 	mux.HandleFunc("GET /metrics", w.metrics)
 	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: raftstore.ServerLog(w.log)}
 	go func() {
 		if err := w.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			w.log.Error().Err(err).Str("addr", ln.Addr().String()).Msg("message endpoint stopped: peers can no longer reach this worker")

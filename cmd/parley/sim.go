@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/parleyhq/parley/vsphere/sim"
@@ -15,7 +17,7 @@ func init() {
 }
 
 func (c *cli) simRun(ctx context.Context, args []string) int {
-	fs := c.newFlags("sim", "sim --hosts N --vms M --seed S --listen ADDR [--control ADDR] [--drift] [--migrate-time D]")
+	fs := c.newFlags("sim", "sim --hosts N --vms M --seed S --listen ADDR [--control ADDR] [--ca-file PATH] [--drift] [--migrate-time D]")
 	hosts := fs.Int("hosts", 8, "number of ESXi hosts")
 	vms := fs.Int("vms", 64, "number of VMs")
 	seed := fs.Int64("seed", 1, "seed of the generated layout")
@@ -24,6 +26,7 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 	control := fs.String("control", "127.0.0.1:0", "address of the control API (demand, maintenance, relocation record)")
 	drift := fs.Bool("drift", false, "let VM demand wander")
 	migrate := fs.Duration("migrate-time", 2*time.Second, "how long a relocation takes")
+	caFile := fs.String("ca-file", "", "where to write the simulator's CA certificate (default: a file in the temporary folder, printed)")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -37,17 +40,25 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	defer s.Close()
+	if *caFile == "" {
+		*caFile = filepath.Join(os.TempDir(), fmt.Sprintf("parley-sim-%d-ca.pem", os.Getpid()))
+		defer os.Remove(*caFile)
+	}
+	if err := s.WriteCA(*caFile); err != nil {
+		fmt.Fprintln(c.stderr, "parley sim: CA file:", err)
+		return exitFailed
+	}
 	ln, err := net.Listen("tcp", *control)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley sim: control API:", err)
 		return exitFailed
 	}
 	srv := &http.Server{Handler: s.ControlHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
-	go srv.Serve(ln)
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10, TLSConfig: s.ServerTLS()}
+	go srv.ServeTLS(ln, "", "")
 	defer srv.Close()
 	// The SDK URL carries vcsim's placeholder credentials; they are not secrets.
-	fmt.Fprintf(c.stdout, "SDK %s\nCONTROL http://%s\n", s.URL(), ln.Addr())
+	fmt.Fprintf(c.stdout, "SDK %s\nTHUMBPRINT %s\nCA %s\nCONTROL https://%s\n", s.URL(), s.Thumbprint(), *caFile, ln.Addr())
 	c.log.Info().Int("hosts", *hosts).Int("vms", *vms).Int64("seed", *seed).Dur("build", s.BuildTime).Msg("simulated datacentre ready")
 	<-ctx.Done()
 	return exitOK

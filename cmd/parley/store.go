@@ -28,7 +28,7 @@ func policyValidator(name string, text []byte) lcc.ErrorList {
 }
 
 func (c *cli) storeRun(ctx context.Context, args []string) int {
-	fs := c.newFlags("store", "store --id ID --data DIR --raft-addr HOST:PORT --http-addr HOST:PORT [--bootstrap | --join HTTPADDR,...]")
+	fs := c.newFlags("store", "store --id ID --data DIR --raft-addr HOST:PORT --http-addr HOST:PORT --tls-ca CA --tls-cert CERT --tls-key KEY [--bootstrap --admin-token-file FILE | --join HTTPADDR,... --token-file FILE] [--insecure]")
 	def := raftstore.DefaultConfig()
 	id := fs.String("id", "", "member id, unique in the cluster")
 	data := fs.String("data", "", "data folder (raft log, stable store and snapshots)")
@@ -44,6 +44,11 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	lockDelay := fs.Duration("lock-delay", def.LeaseLockDelay, "how long an expired VM lease stays locked")
 	workerTTL := fs.Duration("worker-ttl", def.WorkerTTL, "how long a worker counts as live after its heartbeat")
 	journalLimit := fs.Int("journal-limit", def.JournalLimit, "journal entries kept")
+	tf := addTLSFlags(fs)
+	insecure := fs.Bool("insecure", false, "plaintext and no tokens: anyone who reaches the ports may do anything (a lab only)")
+	adminFile := fs.String("admin-token-file", "", "with --bootstrap: the first admin token (written there, mode 0600, when the file does not exist)")
+	tokenFile := addTokenFlag(fs)
+	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics without a token")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -62,9 +67,36 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	cfg.LeaseLockDelay, cfg.WorkerTTL, cfg.JournalLimit = *lockDelay, *workerTTL, *journalLimit
 	cfg.Validator = policyValidator
 	cfg.Logger = c.log
+	cfg.Insecure, cfg.MetricsPublic = *insecure, *metricsPublic
+	var err error
+	if cfg.TLS, err = tf.server(*insecure); err != nil {
+		fmt.Fprintln(c.stderr, "parley store:", err)
+		return exitUsage
+	}
+	if cfg.Token, err = token(*tokenFile); err != nil {
+		fmt.Fprintln(c.stderr, "parley store:", err)
+		return exitUsage
+	}
+	if *adminFile != "" {
+		secret, created, err := adminToken(*adminFile)
+		if err != nil {
+			fmt.Fprintln(c.stderr, "parley store:", err)
+			return exitUsage
+		}
+		cfg.AdminToken = secret
+		if created {
+			c.log.Info().Str("file", *adminFile).Msg("wrote a new admin token (mode 0600); keep it, it is shown nowhere else")
+		}
+	} else if cfg.Bootstrap && !cfg.Insecure {
+		fmt.Fprintln(c.stderr, "parley store: --bootstrap needs --admin-token-file FILE: the first admin token (made there if FILE does not exist)")
+		return exitUsage
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(c.stderr, "parley store:", err)
 		return exitUsage
+	}
+	if cfg.Insecure {
+		c.log.Warn().Msg("--insecure: the store serves plaintext and checks no token; anyone who reaches its ports may do anything")
 	}
 	m, err := raftstore.Start(ctx, cfg)
 	if err != nil {
@@ -85,9 +117,11 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 
 // storeFlags adds --store and -o to a flag set.
 type storeFlags struct {
-	store   *string
-	output  *string
-	timeout *time.Duration
+	store     *string
+	output    *string
+	timeout   *time.Duration
+	tls       tlsFlags
+	tokenFile *string
 }
 
 // defaultStore is the store address when neither --store nor PARLEY_STORE
@@ -107,9 +141,11 @@ func (c *cli) storeCmd(name, usage string) (*flag.FlagSet, storeFlags) {
 
 func addStoreFlags(fs *flag.FlagSet) storeFlags {
 	return storeFlags{
-		store:   fs.String("store", storeAddrs(), "store members' HTTP addresses, comma-separated (env PARLEY_STORE)"),
-		output:  fs.String("o", "table", "output format: table or json"),
-		timeout: fs.Duration("timeout", 15*time.Second, "give up when no store member has answered after this long"),
+		store:     fs.String("store", storeAddrs(), "store members' HTTP addresses, comma-separated (env PARLEY_STORE)"),
+		output:    fs.String("o", "table", "output format: table or json"),
+		timeout:   fs.Duration("timeout", 15*time.Second, "give up when no store member has answered after this long"),
+		tls:       addTLSFlags(fs),
+		tokenFile: addTokenFlag(fs),
 	}
 }
 
@@ -118,7 +154,7 @@ func (c *cli) storeClient(sf storeFlags) (*raftstore.Client, int, bool) {
 		fmt.Fprintf(c.stderr, "parley: -o must be table or json, not %q\n", *sf.output)
 		return nil, exitUsage, false
 	}
-	cl, err := raftstore.NewClient([]string{*sf.store})
+	cl, err := storeClientOf(*sf.store, sf.tls, *sf.tokenFile)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley:", err)
 		return nil, exitUsage, false
@@ -179,4 +215,17 @@ func fmtTime(ns int64) string {
 		return "-"
 	}
 	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// storeClientOf builds a store client with the TLS files and token given.
+func storeClientOf(addrs string, tf tlsFlags, tokenFile string) (*raftstore.Client, error) {
+	t, err := tf.client()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := token(tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	return raftstore.NewClient([]string{addrs}, raftstore.WithTLS(t), raftstore.WithToken(tok))
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/policies"
-	"github.com/parleyhq/parley/raftstore"
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/worker"
 )
@@ -20,13 +19,16 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	if len(args) > 0 && args[0] == "constraints" {
 		return c.workerConstraints(args[1:])
 	}
-	fs := c.newFlags("worker", "worker --id ID --host ESXI_HOST --vsphere URL --store ADDRS --listen ADDR [--advertise ADDR] [--policy NAME[,NAME...]] [--interval D] [--dry-run]")
+	fs := c.newFlags("worker", "worker --id ID --host ESXI_HOST --vsphere URL --store ADDRS --listen ADDR --tls-ca CA --tls-cert CERT --tls-key KEY --token-file FILE [--advertise ADDR] [--policy NAME[,NAME...]] [--interval D] [--dry-run] [--insecure]")
 	id := fs.String("id", "", "worker id, unique among workers")
 	host := fs.String("host", "", "the ESXi host's name in vCenter")
 	vsURL := fs.String("vsphere", "", "vCenter SDK URL, https://[user[:password]@]host/sdk")
 	credFile := fs.String("credentials-file", "", "file with user:password for vCenter (else the URL or PARLEY_VSPHERE_USER/PARLEY_VSPHERE_PASSWORD)")
-	insecure := fs.Bool("insecure", false, "do not verify vCenter's certificate")
-	thumb := fs.String("thumbprint", "", "pin vCenter's certificate SHA-1 thumbprint")
+	insecure := fs.Bool("insecure", false, "a lab only: plaintext between workers and to the store, no token, and vCenter's certificate not verified")
+	thumb := fs.String("thumbprint", "", "pin vCenter's certificate SHA-1 thumbprint (AA:BB:...); nothing else is accepted")
+	vsCA := fs.String("vsphere-ca", "", "trust this CA file for vCenter's certificate (besides the system's)")
+	tf := addTLSFlags(fs)
+	tokenFile := addTokenFlag(fs)
 	store := fs.String("store", storeAddrs(), "store members' HTTP addresses, comma-separated (env PARLEY_STORE)")
 	listen := fs.String("listen", "127.0.0.1:7100", "address for peers' LCC messages")
 	advertise := fs.String("advertise", "", "address peers dial (default: --listen)")
@@ -41,12 +43,30 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	vcfg := vsphere.Config{URL: *vsURL, Insecure: *insecure, Thumbprint: *thumb}
+	vcfg := vsphere.Config{URL: *vsURL, Insecure: *insecure, Thumbprint: *thumb, CAFile: *vsCA}
 	if err := vcfg.Credentials(*credFile); err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
 		return exitUsage
 	}
-	st, err := raftstore.NewClient([]string{*store})
+	if err := vcfg.Check(); err != nil {
+		fmt.Fprintln(c.stderr, "parley worker:", err)
+		return exitUsage
+	}
+	if vcfg.PasswordInURL {
+		c.log.Warn().Msg("the vCenter password is in --vsphere, where ps shows it to every local user: use PARLEY_VSPHERE_PASSWORD or --credentials-file")
+	}
+	wtls, err := tf.server(*insecure)
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley worker:", err)
+		return exitUsage
+	}
+	if *insecure {
+		c.log.Warn().Msg("--insecure: messages between workers and to the store are plaintext, and any message is taken from anyone")
+	} else if wtls.Name() != *id {
+		fmt.Fprintf(c.stderr, "parley worker: the certificate %s is %q's, not worker %q's: peers check that a message's sender is its certificate's name\n", *tf.cert, wtls.Name(), *id)
+		return exitUsage
+	}
+	st, err := storeClientOf(*store, tf, *tokenFile)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
 		return exitUsage
@@ -65,7 +85,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 		}
 	}
 	defer vs.Close()
-	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log}, vs, st)
+	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls}, vs, st)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
 		return exitUsage

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -62,6 +63,7 @@ type Sim struct {
 	records  []Relocation
 	rng      *rand.Rand
 
+	cert tls.Certificate // served on every endpoint (tls.go)
 	stop chan struct{}
 	wg   sync.WaitGroup
 	// BuildTime is how long building the inventory took.
@@ -105,14 +107,21 @@ func New(cfg Config) (*Sim, error) {
 		m.Remove()
 		return nil, err
 	}
+	listenHost := ""
 	if cfg.Listen != "" {
 		u, err := url.Parse("http://" + cfg.Listen)
 		if err != nil {
 			m.Remove()
 			return nil, fmt.Errorf("sim: listen address %q: %w", cfg.Listen, err)
 		}
-		m.Service.Listen = u
+		m.Service.Listen, listenHost = u, u.Hostname()
 	}
+	var err error
+	if s.cert, err = newCertificate(listenHost); err != nil {
+		m.Remove()
+		return nil, fmt.Errorf("sim: certificate: %w", err)
+	}
+	m.Service.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.cert}}
 	s.server = m.Service.NewServer()
 	s.BuildTime = time.Since(start)
 	if cfg.Drift {

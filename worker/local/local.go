@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/pki"
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/vsphere/sim"
 	"github.com/parleyhq/parley/worker"
@@ -49,9 +50,14 @@ type Config struct {
 type System struct {
 	Sim     *sim.Sim
 	Members []*raftstore.Member
-	Store   *raftstore.Client
-	Workers []*worker.Worker
-	VS      *vsphere.Client
+	Store   *raftstore.Client // an admin's client
+	// PKI is the folder of the system's CA and certificates (ca.pem,
+	// NAME.pem, NAME-key.pem; "admin" is the operator's), and AdminToken
+	// the admin's token: every port runs TLS and checks tokens.
+	PKI        string
+	AdminToken string
+	Workers    []*worker.Worker
+	VS         *vsphere.Client
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -106,6 +112,10 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 			return nil, err
 		}
 	}
+	l.PKI, l.AdminToken = filepath.Join(l.dir, "pki"), raftstore.NewToken()
+	if err = pki.InitCA(l.PKI); err != nil {
+		return nil, err
+	}
 	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Skew: cfg.Skew, Utilisation: cfg.Utilisation, Drift: cfg.Drift, MigrateTime: cfg.MigrateTime}); err != nil {
 		return nil, err
 	}
@@ -123,6 +133,10 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
 		c.Validator = func(name string, text []byte) lcc.ErrorList { _, d := policies.Check(name+".lcc", text); return d }
 		c.Logger = cfg.Logger.With().Str("component", "store").Logger().Level(zerolog.WarnLevel)
+		if c.TLS, err = pki.IssueLocal(l.PKI, c.ID); err != nil {
+			return nil, err
+		}
+		c.AdminToken, c.Token = l.AdminToken, l.AdminToken
 		if i == 0 {
 			c.Bootstrap = true
 		} else {
@@ -144,7 +158,11 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 			}
 		}
 	}
-	if l.Store, err = raftstore.NewClient(addrs); err != nil {
+	admin, err := pki.IssueLocal(l.PKI, "admin")
+	if err != nil {
+		return nil, err
+	}
+	if l.Store, err = raftstore.NewClient(addrs, raftstore.WithTLS(admin), raftstore.WithToken(l.AdminToken)); err != nil {
 		return nil, err
 	}
 	for _, n := range names {
@@ -152,7 +170,11 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 			return nil, fmt.Errorf("local: push policy %s: %w", n, err)
 		}
 	}
-	vcfg := vsphere.Config{URL: l.Sim.URL().String(), Insecure: true}
+	vcCA := filepath.Join(l.PKI, "vcsim-ca.pem")
+	if err = l.Sim.WriteCA(vcCA); err != nil {
+		return nil, err
+	}
+	vcfg := vsphere.Config{URL: l.Sim.URL().String(), CAFile: vcCA}
 	if err = vcfg.Credentials(""); err != nil {
 		return nil, err
 	}
@@ -167,7 +189,12 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 			return nil, err
 		}
 		l.clients = append(l.clients, vc)
-		w, err := worker.New(worker.Config{ID: fmt.Sprintf("w%d", i), Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer}, vc, l.Store)
+		id := fmt.Sprintf("w%d", i)
+		st, wtls, err := l.workerIdentity(ctx, addrs, id)
+		if err != nil {
+			return nil, err
+		}
+		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer, TLS: wtls}, vc, st)
 		if err != nil {
 			return nil, err
 		}
@@ -179,6 +206,21 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		go func() { defer l.wg.Done(); w.Run(wctx) }()
 	}
 	return l, nil
+}
+
+// workerIdentity gives worker id its certificate and a worker token, and
+// returns its store client.
+func (l *System) workerIdentity(ctx context.Context, addrs []string, id string) (*raftstore.Client, *pki.TLS, error) {
+	t, err := pki.IssueLocal(l.PKI, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	secret := raftstore.NewToken()
+	if _, err := l.Store.CreateToken(ctx, id, raftstore.RoleWorker, secret); err != nil {
+		return nil, nil, fmt.Errorf("local: token for worker %s: %w", id, err)
+	}
+	st, err := raftstore.NewClient(addrs, raftstore.WithTLS(t), raftstore.WithToken(secret))
+	return st, t, err
 }
 
 // Quiet reports that no VM lease is held: no migration is in flight.

@@ -1,0 +1,199 @@
+package raftstore
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/parleyhq/parley/raftstore/pki"
+)
+
+// Who may call what. Every route names the roles that may call it; a
+// member of the raft group, recognised by its certificate, may call any
+// (members forward writes and ask each other how far they have caught
+// up). Handlers bind what a worker may do to its own name (bindWorker).
+
+// access is the rule of one route.
+type access struct {
+	public bool     // no token needed
+	roles  []string // roles allowed; admin always is
+}
+
+var (
+	anyone    = access{public: true}
+	readers   = access{roles: []string{RoleOperator, RoleWorker, RoleReader}}
+	operators = access{roles: []string{RoleOperator}}
+	workers   = access{roles: []string{RoleWorker}}
+	releasers = access{roles: []string{RoleWorker, RoleOperator}} // an operator's release of another's lease is forced, and audited
+	admins    = access{}
+)
+
+// routeAccess holds the rule of every route, by its ServeMux pattern.
+var routeAccess = map[string]access{
+	"GET /healthz": anyone,
+	"GET /readyz":  anyone,
+	"GET /metrics": readers,
+
+	"GET /v1/policies":                           readers,
+	"GET /v1/policies/{name}":                    readers,
+	"GET /v1/policies/{name}/versions":           readers,
+	"GET /v1/policies/{name}/versions/{version}": readers,
+	"GET /v1/policies/{name}/history":            readers,
+	"GET /v1/policies/{name}/diff":               readers,
+	"POST /v1/policies/{name}":                   operators,
+	"POST /v1/policies/{name}/activate":          operators,
+	"POST /v1/policies/{name}/rollback":          operators,
+	"POST /v1/validate":                          operators,
+	"GET /v1/leases":                             readers,
+	"POST /v1/leases/acquire":                    workers,
+	"POST /v1/leases/renew":                      workers,
+	"POST /v1/leases/release":                    releasers,
+	"GET /v1/hosts":                              readers,
+	"POST /v1/hosts/{name}/drain":                operators,
+	"POST /v1/hosts/{name}/undrain":              operators,
+	"POST /v1/hosts/{name}/report":               workers,
+	"POST /v1/workers/heartbeat":                 workers,
+	"GET /v1/workers":                            readers,
+	"GET /v1/journal":                            readers,
+	"POST /v1/journal":                           workers,
+	"GET /v1/cluster/status":                     readers,
+	"POST /v1/cluster/join":                      admins,
+	"POST /v1/cluster/remove":                    admins,
+	"POST /v1/cluster/transfer":                  admins,
+	"GET /v1/cluster/snapshot":                   admins,
+	"POST /v1/cluster/restore":                   admins,
+	"GET /v1/tokens":                             admins,
+	"POST /v1/tokens":                            admins,
+	"POST /v1/tokens/{name}/revoke":              admins,
+}
+
+func (a access) allows(role string) bool {
+	if role == RoleAdmin {
+		return true
+	}
+	for _, r := range a.roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Identity is who a request comes from: a token's name and role, or a
+// store member recognised by its certificate.
+type Identity struct {
+	Name   string
+	Role   string
+	Member bool
+}
+
+type identityKey struct{}
+
+var errUnknownToken = errf(CodeUnauthenticated, "", "the token is not known to this store (revoked, or never created)")
+
+// identityOf is the request's authenticated identity; the zero Identity
+// when the store runs without authentication (--insecure).
+func identityOf(r *http.Request) Identity {
+	id, _ := r.Context().Value(identityKey{}).(Identity)
+	return id
+}
+
+// authorize wraps the API: it finds the route's rule, authenticates the
+// caller (401 when it cannot) and checks the rule (403).
+func (h *api) authorize(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.s.cfg.Insecure {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		_, pattern := mux.Handler(r)
+		rule, known := routeAccess[pattern]
+		if !known {
+			rule = readers // an unknown route still needs a token; the mux then answers 404 or 405
+		}
+		if rule.public || (pattern == "GET /metrics" && h.s.cfg.MetricsPublic) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		id, e := h.authenticate(r)
+		if e == errUnknownToken && !h.s.IsLeader() && r.Header.Get(headerForwarded) == "" {
+			// the token may be newer than this member's state: the leader decides
+			if b, e := readBody(r, h.s.cfg.MaxBodyBytes); e == nil {
+				h.forward(w, r, b)
+				return
+			}
+		}
+		if e != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+			writeErr(w, e)
+			return
+		}
+		if !id.Member && !rule.allows(id.Role) {
+			writeErr(w, errf(CodeForbidden, "", "%s %q may not call %s", id.Role, id.Name, pattern))
+			return
+		}
+		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	})
+}
+
+// authenticate finds the caller: a bearer token the store knows, or
+// (without a token) a member's certificate. A worker's token must come
+// with the certificate of the same name: a stolen token alone is not
+// enough to act as a worker.
+func (h *api) authenticate(r *http.Request) (Identity, *Error) {
+	peer := pki.PeerName(r.TLS)
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		if peer != "" && h.s.isMember(peer) {
+			return Identity{Name: peer, Role: RoleAdmin, Member: true}, nil
+		}
+		return Identity{}, errf(CodeUnauthenticated, "", "this call needs a token: send Authorization: Bearer TOKEN (parley reads it from PARLEY_TOKEN or --token-file)")
+	}
+	secret, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || strings.TrimSpace(secret) == "" {
+		return Identity{}, errf(CodeUnauthenticated, "", "the Authorization header must be Bearer TOKEN")
+	}
+	var t *Token
+	h.s.fsm.read(func(s *State) {
+		if x, ok := s.tokenBySecret(secret); ok {
+			c := *x
+			t = &c
+		} else if len(s.Tokens) == 0 && h.s.cfg.AdminToken != "" && HashToken(secret) == HashToken(h.s.cfg.AdminToken) {
+			// a new cluster between its bootstrap and the seeding of this token
+			t = &Token{Name: "admin", Role: RoleAdmin}
+		}
+	})
+	if t == nil {
+		return Identity{}, errUnknownToken
+	}
+	if t.Role == RoleWorker && peer != t.Name {
+		if peer == "" {
+			return Identity{}, errf(CodeUnauthenticated, "", "worker token %q must come with the worker's certificate (common name %q)", t.Name, t.Name)
+		}
+		if !h.s.isMember(peer) { // a member forwarding the worker's request presents its own certificate
+			return Identity{}, errf(CodeUnauthenticated, "", "worker token %q came with the certificate of %q", t.Name, peer)
+		}
+	}
+	return Identity{Name: t.Name, Role: t.Role}, nil
+}
+
+// bindWorker checks that a worker acts in its own name: claimed is the
+// name the request gives (a holder, a worker id); a worker's empty claim
+// becomes its name. Other roles pass.
+func bindWorker(w http.ResponseWriter, r *http.Request, field string, claimed *string) bool {
+	id := identityOf(r)
+	if id.Name == "" || id.Member {
+		return true
+	}
+	if id.Role != RoleWorker {
+		return true // an admin may act in any name; an operator's release is forced, and audited
+	}
+	if *claimed == "" {
+		*claimed = id.Name
+	}
+	if *claimed != id.Name {
+		writeErr(w, errf(CodeForbidden, field, "worker %q may act only in its own name, not as %q", id.Name, *claimed))
+		return false
+	}
+	return true
+}
