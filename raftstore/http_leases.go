@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -30,8 +31,41 @@ func (h *api) acquire(w http.ResponseWriter, r *http.Request) {
 func (h *api) renewOrRelease(typ string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req RenewRequest
-		if raw, ok := readRequest(w, r, bodyRule{limit: leaseBody}, &req); ok && bindWorker(w, r, "holder", &req.Holder) {
+		raw, ok := readRequest(w, r, bodyRule{limit: leaseBody}, &req)
+		if !ok {
+			return
+		}
+		if !h.s.IsLeader() {
+			h.forward(w, r, raw) // the leader checks, on the latest state
+			return
+		}
+		if h.migratorOfReservations(r, &req) || bindWorker(w, r, "holder", &req.Holder) {
 			h.write(w, r, raw, typ, req)
 		}
 	}
+}
+
+// migratorOfReservations is the one case where a worker renews or
+// releases a lease it does not hold: a target's reservations for a VM
+// (reserve/HOST/VM) are kept alive and given back by the worker that
+// migrates the VM, which holds the VM's lease (vm/VM).
+func (h *api) migratorOfReservations(r *http.Request, req *RenewRequest) bool {
+	id := identityOf(r)
+	if id.Role != RoleWorker || req.Holder == id.Name || len(req.Keys) == 0 {
+		return false
+	}
+	now := time.Now().UnixNano()
+	ok := true
+	h.s.fsm.read(func(s *State) {
+		for _, k := range req.Keys {
+			rest, isRes := strings.CutPrefix(k, "reserve/")
+			_, vm, found := strings.Cut(rest, "/")
+			l := s.Leases["vm/"+vm]
+			if !isRes || !found || l == nil || l.Holder != id.Name || l.Expiry <= now {
+				ok = false
+				return
+			}
+		}
+	})
+	return ok
 }

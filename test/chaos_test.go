@@ -55,7 +55,7 @@ func (s *scenario) finish() {
 
 // imbalance reads host loads through the vSphere API itself.
 func (s *scenario) imbalance() (sd, maxLoad float64) {
-	c, err := vsphere.Connect(s.ctx, vsphere.Config{URL: s.e.sdk, User: "u", Password: "p", Insecure: true}, zerolog.Nop())
+	c, err := vsphere.Connect(s.ctx, vsphere.Config{URL: s.e.sdk, User: "u", Password: "p", CAFile: s.e.simCA}, zerolog.Nop())
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestChaosFrozenMember(t *testing.T) {
 	time.Sleep(3 * time.Second) // 6 election timeouts
 	s.e.stores[l].kill(syscall.SIGCONT)
 	// the old leader, straight after waking: its answers go in the history
-	old, _ := raftstore.NewClient([]string{s.e.storeHTTP[l]})
+	old, _ := s.e.newClient(s.e.storeHTTP[l])
 	old.Timeout = 5 * time.Second
 	for i := 0; i < 20; i++ {
 		in := leaseInput{Op: "acquire", Key: "lock/chaos-a", Holder: "old-leader-client"}
@@ -285,7 +285,7 @@ func TestChaosMinorityLoss(t *testing.T) {
 	s.e.killStore(a)
 	s.e.killStore(b)
 	lost := time.Now()
-	short, _ := raftstore.NewClient([]string{s.e.storeHTTP[l]})
+	short, _ := s.e.newClient(s.e.storeHTTP[l])
 	short.Timeout = 3 * time.Second
 	_, err := short.Push(context.Background(), raftstore.PushRequest{Name: "minority", Text: s.e.policyText, Author: "chaos"})
 	if !isUnavailable(err) || !strings.Contains(err.Error(), "no store member could serve") {

@@ -2,9 +2,12 @@ package test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/pki"
 	"github.com/parleyhq/parley/vsphere/sim"
 )
 
@@ -26,6 +30,10 @@ type env struct {
 	sim        *proc
 	sdk        string
 	control    string
+	simCA      string       // the simulator's CA file
+	ctl        *http.Client // trusts the simulator's certificate
+	pki        string       // the cluster's CA and certificates
+	adminToken string
 	workers    []*proc
 	client     *raftstore.Client
 	hosts      int
@@ -44,6 +52,16 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
 	e := &env{t: t, hosts: cfg.hosts}
 	dir := t.TempDir()
+	// the secure path is the tested path: TLS on every port, and tokens
+	e.pki = filepath.Join(dir, "pki")
+	if err := pki.InitCA(e.pki); err != nil {
+		t.Fatal(err)
+	}
+	adminFile := filepath.Join(dir, "admin.token")
+	e.adminToken = raftstore.NewToken()
+	if err := os.WriteFile(adminFile, []byte(e.adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var raft []string
 	for i := 0; i < 3; i++ {
 		raft = append(raft, freePort(t))
@@ -53,10 +71,11 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		args := []string{"store", "--id", fmt.Sprintf("s%d", i+1), "--data", filepath.Join(dir, fmt.Sprintf("s%d", i+1)),
 			"--raft-addr", raft[i], "--http-addr", e.storeHTTP[i],
 			"--heartbeat-timeout", "500ms", "--election-timeout", "500ms", "--leader-lease-timeout", "250ms", "--lock-delay", "2s"}
+		args = append(args, e.tlsArgs(fmt.Sprintf("s%d", i+1))...)
 		if i == 0 {
-			args = append(args, "--bootstrap")
+			args = append(args, "--bootstrap", "--admin-token-file", adminFile)
 		} else {
-			args = append(args, "--join", e.storeHTTP[0])
+			args = append(args, "--join", e.storeHTTP[0], "--token-file", adminFile)
 		}
 		e.stores = append(e.stores, start(t, fmt.Sprintf("store s%d", i+1), args...))
 		if i == 0 {
@@ -64,7 +83,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		}
 	}
 	var err error
-	e.client, err = raftstore.NewClient(e.storeHTTP)
+	e.client, err = e.newClient(e.storeHTTP...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,20 +118,71 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	}
 	e.sim = start(t, "sim", simArgs...)
 	e.sdk = e.sim.waitOutput("SDK ", 90*time.Second)
+	e.sim.waitOutput("THUMBPRINT ", 5*time.Second)
+	e.simCA = e.sim.waitOutput("CA ", 5*time.Second)
 	e.control = e.sim.waitOutput("CONTROL ", 5*time.Second)
+	e.ctl = controlClient(t, e.simCA)
 	if !cfg.noWorkers {
 		for i := 0; i < cfg.hosts; i++ {
-			e.workers = append(e.workers, start(t, fmt.Sprintf("worker w%d", i), "worker", "--id", fmt.Sprintf("w%d", i),
-				"--host", fmt.Sprintf("DC0_C0_H%d", i), "--vsphere", e.sdk, "--insecure", "--store", strings.Join(e.storeHTTP, ","),
-				"--listen", freePort(t), "--interval", "500ms"))
+			id := fmt.Sprintf("w%d", i)
+			args := []string{"worker", "--id", id, "--host", fmt.Sprintf("DC0_C0_H%d", i), "--vsphere", e.sdk, "--vsphere-ca", e.simCA,
+				"--store", strings.Join(e.storeHTTP, ","), "--listen", freePort(t), "--interval", "500ms",
+				"--token-file", e.workerToken(ctx, dir, id)}
+			e.workers = append(e.workers, start(t, "worker "+id, append(args, e.tlsArgs(id)...)...))
 		}
 	}
 	return e
 }
 
+// tlsArgs issues name's certificate and returns the flags that use it.
+func (e *env) tlsArgs(name string) []string {
+	e.t.Helper()
+	if _, err := pki.IssueLocal(e.pki, name); err != nil {
+		e.t.Fatal(err)
+	}
+	return []string{"--tls-ca", filepath.Join(e.pki, pki.CAFile), "--tls-cert", pki.CertFile(e.pki, name), "--tls-key", pki.KeyFile(e.pki, name)}
+}
+
+// workerToken creates worker id's token and writes it to a file (0600).
+func (e *env) workerToken(ctx context.Context, dir, id string) string {
+	e.t.Helper()
+	secret := raftstore.NewToken()
+	if _, err := e.client.CreateToken(ctx, id, raftstore.RoleWorker, secret); err != nil {
+		e.t.Fatalf("token for %s: %v", id, err)
+	}
+	path := filepath.Join(dir, id+".token")
+	if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+// newClient is an admin's client of the members at addrs.
+func (e *env) newClient(addrs ...string) (*raftstore.Client, error) {
+	t, err := pki.IssueLocal(e.pki, "admin")
+	if err != nil {
+		return nil, err
+	}
+	return raftstore.NewClient(addrs, raftstore.WithTLS(t), raftstore.WithToken(e.adminToken))
+}
+
+// controlClient trusts a simulator's CA file, for its control API.
+func controlClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("no certificate in the simulator's CA file %s", caFile)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
 func (e *env) waitReady(addr string, d time.Duration) {
 	e.t.Helper()
-	c, _ := raftstore.NewClient([]string{addr})
+	c, _ := e.newClient(addr)
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -131,7 +201,7 @@ func (e *env) leader() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i, a := range e.storeHTTP {
-		c, _ := raftstore.NewClient([]string{a})
+		c, _ := e.newClient(a)
 		c.Timeout = time.Second
 		st, err := c.Status(ctx)
 		if err == nil && st.State == "Leader" {
@@ -156,19 +226,19 @@ func (e *env) waitLeader(d time.Duration) int {
 
 func (e *env) relocations() []sim.Relocation {
 	var recs []sim.Relocation
-	getJSON(e.t, e.control+"/relocations", &recs)
+	getJSON(e.t, e.ctl, e.control+"/relocations", &recs)
 	return recs
 }
 
 func (e *env) loads() map[string]float64 {
 	var m map[string]float64
-	getJSON(e.t, e.control+"/loads", &m)
+	getJSON(e.t, e.ctl, e.control+"/loads", &m)
 	return m
 }
 
 func (e *env) placement() map[string]string {
 	var m map[string]string
-	getJSON(e.t, e.control+"/placement", &m)
+	getJSON(e.t, e.ctl, e.control+"/placement", &m)
 	return m
 }
 
