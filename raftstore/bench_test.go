@@ -145,3 +145,62 @@ func BenchmarkFailover(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(n), "failover-ms")
 }
+
+// insecure makes a test cluster plaintext, with no tokens: the baseline of
+// what TLS costs.
+func insecure(c *Config) { c.TLS, c.AdminToken, c.Token, c.Insecure = nil, "", "", true }
+
+// BenchmarkStoreLeasesTLS measures what security costs: lease
+// acquire+release pairs through the Go client, at 1 and 64 clients, on a
+// TLS cluster (API over TLS with a token, raft over mutual TLS) and on a
+// plaintext one started in the same run. ratio = TLS pairs/s divided by
+// plaintext pairs/s.
+func BenchmarkStoreLeasesTLS(b *testing.B) {
+	secure, plain := startCluster(b, 3), startCluster(b, 3, insecure)
+	ctx := context.Background()
+	pairs := func(c *testCluster, n, total, round int) (float64, error) {
+		l := c.waitLeader()
+		cl := c.client
+		if l >= 0 {
+			cl, _ = testClient(b, []string{c.cfgs[l].HTTPAddr})
+			if c.cfgs[l].Insecure {
+				cl, _ = NewClient([]string{c.cfgs[l].HTTPAddr})
+			}
+		}
+		r, _, err := load(n, total, func(w, i int) error {
+			key := fmt.Sprintf("vm/r%d-%07d", round, i)
+			holder := fmt.Sprintf("worker-%02d", w)
+			g, err := cl.Acquire(ctx, AcquireRequest{Holder: holder, TTLMillis: 30000, Items: []AcquireItem{{Key: key}}})
+			if err != nil {
+				return err
+			}
+			return cl.Release(ctx, RenewRequest{Keys: []string{key}, Holder: holder, Token: g.Token})
+		})
+		return r, err
+	}
+	round := 0
+	for _, n := range []int{1, 64} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			total := 300 * max(n/8, 1)
+			var tlsRate, plainRate float64
+			var rounds int
+			for b.Loop() {
+				rounds++
+				round++
+				p, err := pairs(plain, n, total, round)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, err := pairs(secure, n, total, round)
+				if err != nil {
+					b.Fatal(err)
+				}
+				plainRate += p
+				tlsRate += s
+			}
+			b.ReportMetric(tlsRate/float64(rounds), "tls-pairs/s")
+			b.ReportMetric(plainRate/float64(rounds), "plain-pairs/s")
+			b.ReportMetric(tlsRate/plainRate, "ratio")
+		})
+	}
+}

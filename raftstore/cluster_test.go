@@ -53,11 +53,14 @@ func testConfig(t testing.TB, id string) Config {
 	return cfg
 }
 
-func startCluster(t testing.TB, n int) *testCluster {
+func startCluster(t testing.TB, n int, opts ...func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t}
 	for i := 0; i < n; i++ {
 		cfg := testConfig(t, fmt.Sprintf("s%d", i+1))
+		for _, o := range opts {
+			o(&cfg)
+		}
 		if i == 0 {
 			cfg.Bootstrap = true
 		} else {
@@ -78,11 +81,17 @@ func startCluster(t testing.TB, n int) *testCluster {
 		addrs = append(addrs, cfg.HTTPAddr)
 	}
 	cl, err := testClient(t, addrs)
+	if c.cfgs[0].Insecure {
+		cl, err = NewClient(addrs)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.client = cl
 	waitFor(t, 10*time.Second, "the admin token", func() bool {
+		if c.cfgs[0].Insecure {
+			return true
+		}
 		n := 0
 		c.members[0].fsm.read(func(s *State) { n = len(s.Tokens) })
 		return n > 0

@@ -73,9 +73,11 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley store:", err)
 		return exitUsage
 	}
-	if cfg.Token, err = token(*tokenFile); err != nil {
-		fmt.Fprintln(c.stderr, "parley store:", err)
-		return exitUsage
+	if len(cfg.Join) > 0 { // the token a new member joins with
+		if cfg.Token, err = token(*tokenFile); err != nil {
+			fmt.Fprintln(c.stderr, "parley store:", err)
+			return exitUsage
+		}
 	}
 	if *adminFile != "" {
 		secret, created, err := adminToken(*adminFile)
