@@ -71,7 +71,9 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	defer l.Close()
-	fmt.Fprintf(c.stdout, "ready in %v (simulated vCenter built in %v)\n\n", time.Since(started).Round(time.Millisecond), l.Sim.BuildTime.Round(time.Millisecond))
+	fmt.Fprintf(c.stdout, "ready in %v (simulated vCenter built in %v)\n", time.Since(started).Round(time.Millisecond), l.Sim.BuildTime.Round(time.Millisecond))
+	fmt.Fprintf(c.stdout, "secure: TLS on every port (raft over mutual TLS), a token per worker and for the admin; CA and certificates in %s\n", l.PKI)
+	fmt.Fprintf(c.stdout, "store at %s; vCenter at %s (thumbprint %s)\n\n", l.Members[0].HTTPAddr(), vsphere.Redacted(l.Sim.URL().String()), l.Sim.Thumbprint())
 	inv, err := l.VS.Inventory(ctx)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley demo:", err)

@@ -132,7 +132,7 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		}
 		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
 		c.Validator = func(name string, text []byte) lcc.ErrorList { _, d := policies.Check(name+".lcc", text); return d }
-		c.Logger = cfg.Logger.With().Str("component", "store").Logger().Level(zerolog.WarnLevel)
+		c.Logger = quieter(cfg.Logger.With().Str("component", "store").Logger())
 		if c.TLS, err = pki.IssueLocal(l.PKI, c.ID); err != nil {
 			return nil, err
 		}
@@ -178,13 +178,13 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 	if err = vcfg.Credentials(""); err != nil {
 		return nil, err
 	}
-	if l.VS, err = vsphere.Connect(ctx, vcfg, cfg.Logger.Level(zerolog.WarnLevel)); err != nil {
+	if l.VS, err = vsphere.Connect(ctx, vcfg, quieter(cfg.Logger)); err != nil {
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.cancel = cancel
 	for i, h := range l.Sim.Layout.Hosts {
-		vc, err := vsphere.Connect(ctx, vcfg, cfg.Logger.Level(zerolog.WarnLevel))
+		vc, err := vsphere.Connect(ctx, vcfg, quieter(cfg.Logger))
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +206,15 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		go func() { defer l.wg.Done(); w.Run(wctx) }()
 	}
 	return l, nil
+}
+
+// quieter logs at most warnings: the store's raft and vCenter sessions
+// are chatty at info. A logger already quieter stays so.
+func quieter(l zerolog.Logger) zerolog.Logger {
+	if l.GetLevel() < zerolog.WarnLevel {
+		return l.Level(zerolog.WarnLevel)
+	}
+	return l
 }
 
 // workerIdentity gives worker id its certificate and a worker token, and
