@@ -25,6 +25,7 @@ const (
 	cmdRestore      = "state.restore" // replaces the state with a backup
 	cmdTokenCreate  = "token.create"
 	cmdTokenRevoke  = "token.revoke"
+	cmdAudit        = "audit" // records an administrative action that is not itself a command
 )
 
 // FlagIgnoreUnknown lets a member that does not know a command type skip
@@ -105,6 +106,12 @@ var handlers = map[string]handler{
 	cmdHostReport:   withBody(func(s *State, at applied, r *HostReport) *Result { return s.hostReport(at.now, r) }),
 	cmdTokenCreate:  withBody(func(s *State, at applied, r *TokenRequest) *Result { return s.createToken(at.now, r) }),
 	cmdTokenRevoke:  withBody(func(s *State, at applied, r *TokenRequest) *Result { return s.revokeToken(r) }),
+	cmdAudit: withBody(func(s *State, at applied, r *AuditRequest) *Result {
+		if e := badText("what", r.What, maxLongString, false); e != nil {
+			return refused(e)
+		}
+		return okResult(r)
+	}),
 }
 
 // withBody decodes a command's body into T before calling fn; a body that

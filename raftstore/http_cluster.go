@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
+
+	"github.com/parleyhq/parley/raftstore/pki"
 	"time"
 )
 
@@ -38,6 +42,12 @@ func (h *api) clusterOp(w http.ResponseWriter, r *http.Request, op func(req Memb
 	if !ok {
 		return
 	}
+	if peer := pki.PeerName(r.TLS); r.URL.Path == "/v1/cluster/join" && req.ID != "" && h.s.cfg.TLS != nil && peer != req.ID && !h.s.isMember(peer) {
+		// checked where the joiner connects, before any forwarding: raft
+		// would refuse the new member's traffic anyway; say why now
+		writeErr(w, errf(CodeForbidden, "id", "a member joins with its own certificate: member %q presented %q", req.ID, peer))
+		return
+	}
 	if !h.s.IsLeader() {
 		h.forward(w, r, raw)
 		return
@@ -53,6 +63,12 @@ func (h *api) clusterOp(w http.ResponseWriter, r *http.Request, op func(req Memb
 			writeErr(w, unavailable("%v", err))
 		}
 		return
+	}
+	if id := identityOf(r); id.Name != "" {
+		what := fmt.Sprintf("%s id=%s", strings.TrimPrefix(r.URL.Path, "/v1/cluster/"), req.ID)
+		if _, err := h.s.ApplyAs(cmdAudit, "", id.Name, AuditRequest{What: what}); err != nil {
+			h.s.log.Warn().Err(err).Str("who", id.Name).Str("what", what).Msg("audit of a membership change")
+		}
 	}
 	writeJSON(w, http.StatusOK, h.s.Status())
 }

@@ -124,6 +124,20 @@ func TestRolesAgainstACluster(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls checked", n)
+	// the members' joins were audited with the identity that asked
+	js, err := c.client.Journal(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joins := 0
+	for _, j := range js {
+		if j.Kind == "audit" && j.Outcome == cmdAudit && strings.HasPrefix(j.Reason, "join id=s") && j.Worker == "admin" {
+			joins++
+		}
+	}
+	if joins != 2 {
+		t.Errorf("%d joins audited by admin, want 2", joins)
+	}
 }
 
 // TestIdentityIsRecordedNotClaimed: the author, the activator, the drain's
@@ -255,6 +269,20 @@ func TestEveryListenerRefusesStrangers(t *testing.T) {
 	addr := c.cfgs[0].HTTPAddr
 	if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/v1/leases"); err == nil && resp.StatusCode < 400 {
 		t.Errorf("plaintext to the API: %d", resp.StatusCode)
+	}
+	// a join needs the joining member's own certificate, even with the
+	// admin's token: with none, or with another's, it is refused
+	for _, cert := range []string{"", "w7"} {
+		x := testTLS(t, "admin")
+		if cert != "" {
+			x = testTLS(t, cert)
+		} else {
+			x, _ = pki.Load(pki.Files{CA: filepath.Join(testPKI.dir, pki.CAFile)})
+		}
+		jc, _ := NewClient([]string{addr}, WithTLS(x), WithToken(testAdminToken))
+		if _, err := jc.Join(ctx, "s9", "127.0.0.1:1", "127.0.0.1:2"); !errors.Is(err, ErrForbidden) {
+			t.Errorf("a join as s9 with certificate %q: %v, want forbidden", cert, err)
+		}
 	}
 	other := t.TempDir()
 	if err := pki.InitCA(other); err != nil {

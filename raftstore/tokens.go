@@ -168,7 +168,13 @@ func validateTokens(ts map[string]*Token) error {
 // on behalf of an identity leaves an audit entry in the journal.
 var audited = map[string]bool{
 	cmdPush: true, cmdActivate: true, cmdHostDrain: true, cmdRelease: true, cmdRemoveMember: true,
-	cmdRestore: true, cmdTokenCreate: true, cmdTokenRevoke: true, cmdMember: true,
+	cmdRestore: true, cmdTokenCreate: true, cmdTokenRevoke: true, cmdMember: true, cmdAudit: true,
+}
+
+// AuditRequest records an action that changed the cluster outside the
+// state machine (a join, a removal, a leadership transfer).
+type AuditRequest struct {
+	What string `json:"what"`
 }
 
 // audit appends the journal entry for an administrative command, in the
@@ -184,6 +190,11 @@ func (s *State) audit(now int64, c *Command, what string) {
 func auditLine(c *Command) string {
 	if c.Type == cmdRestore {
 		return fmt.Sprintf("restored a backup of %d bytes", len(c.Body))
+	}
+	if c.Type == cmdAudit {
+		var a AuditRequest
+		json.Unmarshal(c.Body, &a)
+		return a.What
 	}
 	var m map[string]any
 	if json.Unmarshal(c.Body, &m) != nil {
