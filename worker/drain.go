@@ -22,8 +22,11 @@ func (w *Worker) cDrainRequested(_ context.Context, g *lcc.Goal) (bool, error) {
 		return false, nil
 	}
 	s, err := w.snap()
-	if err != nil || s.host.InMaintenance {
+	if err != nil {
 		return false, err
+	}
+	if s.host.InMaintenance && d.State == "drained" {
+		return false, nil // done, and reported: a report lost on the way is made again
 	}
 	who := d.RequestedBy
 	if who == "" {
@@ -67,6 +70,9 @@ func (w *Worker) cSetMaintenance(ctx context.Context, g *lcc.Goal) (bool, error)
 	s, err := w.snap()
 	if err != nil {
 		return false, err
+	}
+	if s.host.InMaintenance == (on == "true") {
+		return true, nil // already so (a drain whose report is being made again)
 	}
 	if err := w.vs.SetMaintenance(ctx, s.host.ID, on == "true"); err != nil {
 		return false, err
