@@ -153,16 +153,16 @@ func (h *api) authenticate(r *http.Request) (Identity, *Error) {
 	if !ok || strings.TrimSpace(secret) == "" {
 		return Identity{}, errf(CodeUnauthenticated, "", "the Authorization header must be Bearer TOKEN")
 	}
-	var t *Token
-	h.s.fsm.read(func(s *State) {
-		if x, ok := s.tokenBySecret(secret); ok {
-			c := *x
-			t = &c
-		} else if len(s.Tokens) == 0 && h.s.cfg.AdminToken != "" && HashToken(secret) == HashToken(h.s.cfg.AdminToken) {
-			// a new cluster between its bootstrap and the seeding of this token
-			t = &Token{Name: "admin", Role: RoleAdmin}
+	t := h.lookupToken(r.Context(), secret)
+	if t == nil && h.s.IsLeader() {
+		// a new leader may not have applied every committed entry yet:
+		// catch up, then look again, before calling the token unknown
+		ctx, cancel := context.WithTimeout(r.Context(), h.s.cfg.ApplyTimeout)
+		if h.s.LinearizableRead(ctx) == nil {
+			t = h.lookupToken(ctx, secret)
 		}
-	})
+		cancel()
+	}
 	if t == nil {
 		return Identity{}, errUnknownToken
 	}
@@ -175,6 +175,21 @@ func (h *api) authenticate(r *http.Request) (Identity, *Error) {
 		}
 	}
 	return Identity{Name: t.Name, Role: t.Role}, nil
+}
+
+// lookupToken finds the token of a secret in this member's state.
+func (h *api) lookupToken(_ context.Context, secret string) *Token {
+	var t *Token
+	h.s.fsm.read(func(s *State) {
+		if x, ok := s.tokenBySecret(secret); ok {
+			c := *x
+			t = &c
+		} else if len(s.Tokens) == 0 && h.s.cfg.AdminToken != "" && HashToken(secret) == HashToken(h.s.cfg.AdminToken) {
+			// a new cluster between its bootstrap and the seeding of this token
+			t = &Token{Name: "admin", Role: RoleAdmin}
+		}
+	})
+	return t
 }
 
 // bindWorker checks that a worker acts in its own name: claimed is the

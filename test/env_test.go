@@ -70,7 +70,10 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	for i := 0; i < 3; i++ {
 		args := []string{"store", "--id", fmt.Sprintf("s%d", i+1), "--data", filepath.Join(dir, fmt.Sprintf("s%d", i+1)),
 			"--raft-addr", raft[i], "--http-addr", e.storeHTTP[i],
-			"--heartbeat-timeout", "500ms", "--election-timeout", "500ms", "--leader-lease-timeout", "250ms", "--lock-delay", "2s"}
+			"--heartbeat-timeout", "500ms", "--election-timeout", "500ms", "--leader-lease-timeout", "250ms", "--lock-delay", "2s",
+			// the policy traffic's pushes are audited in the journal too: keep
+			// everything, so that a missing entry is a lost one, not a trimmed one
+			"--journal-limit", "1000000"}
 		args = append(args, e.tlsArgs(fmt.Sprintf("s%d", i+1))...)
 		if i == 0 {
 			args = append(args, "--bootstrap", "--admin-token-file", adminFile)
