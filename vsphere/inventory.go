@@ -29,6 +29,7 @@ type Host struct {
 	MemCapacityMB   int64  `json:"mem_capacity_mb"`
 	CPUUsedMHz      int64  `json:"cpu_used_mhz"`
 	MemUsedMB       int64  `json:"mem_used_mb"`
+	Cluster         string `json:"cluster,omitempty"` // the cluster's id; "" for a standalone host
 }
 
 // Available reports whether the host can run and receive VMs.
@@ -42,13 +43,21 @@ type VM struct {
 	Host         string `json:"host"` // host id, from runtime.host
 	CPUDemandMHz int64  `json:"cpu_demand_mhz"`
 	MemMB        int64  `json:"mem_mb"`
+
+	// what decides whether it may move at all (Movable)
+	Template         bool   `json:"template,omitempty"`
+	ConnectionState  string `json:"connection_state,omitempty"`
+	FaultTolerant    bool   `json:"fault_tolerant,omitempty"`
+	ManagedBy        string `json:"managed_by,omitempty"` // a solution's extension key, such as vSphere Cluster Services
+	RelocateDisabled bool   `json:"relocate_disabled,omitempty"`
 }
 
 // Inventory is one consistent read of hosts and VMs. Treat it as
 // read-only once built: VMsOn indexes it on first use.
 type Inventory struct {
-	Hosts []Host `json:"hosts"`
-	VMs   []VM   `json:"vms"`
+	Hosts    []Host    `json:"hosts"`
+	VMs      []VM      `json:"vms"`
+	Clusters []Cluster `json:"clusters,omitempty"`
 
 	once   sync.Once
 	byHost map[string][]VM
@@ -97,12 +106,15 @@ func (inv *Inventory) VM(idOrName string) (VM, bool) {
 	return inv.VMs[i], true
 }
 
-var hostProps = []string{"name", "runtime.connectionState", "runtime.inMaintenanceMode",
+var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode",
 	"summary.hardware.cpuMhz", "summary.hardware.numCpuCores", "summary.hardware.memorySize",
 	"summary.quickStats.overallCpuUsage", "summary.quickStats.overallMemoryUsage"}
 
 var vmProps = []string{"name", "runtime.powerState", "runtime.host",
-	"summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "summary.config.memorySizeMB"}
+	"summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "summary.config.memorySizeMB",
+	"config.template", "runtime.connectionState", "runtime.faultToleranceState", "config.managedBy", "disabledMethod"}
+
+var clusterProps = []string{"name", "configurationEx"}
 
 // filterSpec selects hosts and VMs through a container view.
 func filterSpec(v *view.ContainerView) types.PropertyFilterSpec {
@@ -114,12 +126,13 @@ func filterSpec(v *view.ContainerView) types.PropertyFilterSpec {
 				Type: "ContainerView", Path: "view",
 			}},
 		}},
-		PropSet: []types.PropertySpec{{Type: "HostSystem", PathSet: hostProps}, {Type: "VirtualMachine", PathSet: vmProps}},
+		PropSet: []types.PropertySpec{{Type: "HostSystem", PathSet: hostProps}, {Type: "VirtualMachine", PathSet: vmProps},
+			{Type: "ClusterComputeResource", PathSet: clusterProps}},
 	}
 }
 
 func (c *Client) newView(ctx context.Context, vc *vim25.Client) (*view.ContainerView, error) {
-	return view.NewManager(vc).CreateContainerView(ctx, vc.ServiceContent.RootFolder, []string{"HostSystem", "VirtualMachine"}, true)
+	return view.NewManager(vc).CreateContainerView(ctx, vc.ServiceContent.RootFolder, []string{"HostSystem", "VirtualMachine", "ClusterComputeResource"}, true)
 }
 
 // Inventory reads every host and VM in one property collector round trip
@@ -152,14 +165,15 @@ func (c *Client) Inventory(ctx context.Context) (*Inventory, error) {
 
 // state accumulates property values by object, for reads and watches.
 type state struct {
-	hosts map[string]*Host
-	vms   map[string]*VM
+	hosts    map[string]*Host
+	vms      map[string]*VM
+	clusters map[string]*Cluster
 	cores map[string]int64 // host -> cores, for capacity
 	mhz   map[string]int64
 }
 
 func newState() *state {
-	return &state{hosts: map[string]*Host{}, vms: map[string]*VM{}, cores: map[string]int64{}, mhz: map[string]int64{}}
+	return &state{hosts: map[string]*Host{}, vms: map[string]*VM{}, clusters: map[string]*Cluster{}, cores: map[string]int64{}, mhz: map[string]int64{}}
 }
 
 func num(v any) int64 {
@@ -188,6 +202,8 @@ func (s *state) set(ref types.ManagedObjectReference, props []types.DynamicPrope
 			switch p.Name {
 			case "name":
 				h.Name, _ = p.Val.(string)
+			case "parent":
+				h.Cluster = clusterOf(p)
 			case "runtime.connectionState":
 				if cs, ok := p.Val.(types.HostSystemConnectionState); ok {
 					h.ConnectionState = string(cs)
@@ -229,7 +245,18 @@ func (s *state) set(ref types.ManagedObjectReference, props []types.DynamicPrope
 				v.CPUDemandMHz = num(p.Val)
 			case "summary.quickStats.guestMemoryUsage":
 				v.MemMB = num(p.Val)
+			default:
+				setVMExtra(v, p)
 			}
+		}
+	case "ClusterComputeResource":
+		c := s.clusters[ref.Value]
+		if c == nil {
+			c = &Cluster{ID: ref.Value}
+			s.clusters[ref.Value] = c
+		}
+		for _, p := range props {
+			setCluster(c, p)
 		}
 	}
 }
@@ -237,6 +264,7 @@ func (s *state) set(ref types.ManagedObjectReference, props []types.DynamicPrope
 func (s *state) remove(ref types.ManagedObjectReference) {
 	delete(s.hosts, ref.Value)
 	delete(s.vms, ref.Value)
+	delete(s.clusters, ref.Value)
 }
 
 func (s *state) inventory() *Inventory {
@@ -247,6 +275,10 @@ func (s *state) inventory() *Inventory {
 	for _, v := range s.vms {
 		inv.VMs = append(inv.VMs, *v)
 	}
+	for _, c := range s.clusters {
+		inv.Clusters = append(inv.Clusters, *c)
+	}
+	sort.Slice(inv.Clusters, func(i, j int) bool { return inv.Clusters[i].Name < inv.Clusters[j].Name })
 	sort.Slice(inv.Hosts, func(i, j int) bool { return inv.Hosts[i].Name < inv.Hosts[j].Name })
 	sort.Slice(inv.VMs, func(i, j int) bool { return inv.VMs[i].Name < inv.VMs[j].Name })
 	return inv

@@ -78,7 +78,10 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 	w.mu.Unlock()
 	var cands []vsphere.VM
 	for _, v := range s.inv.VMsOn(s.host.ID) {
-		if v.PowerState != "poweredOn" || busy[v.Name] || ls.cooling[v.Name] || ls.held[v.Name] {
+		if busy[v.Name] || ls.cooling[v.Name] || ls.held[v.Name] {
+			continue
+		}
+		if ok, _ := movable(s.inv, s.host, v); !ok {
 			continue
 		}
 		if hasFact(g.Program, "must_run_on", v.Name, w.cfg.Host) {
@@ -142,6 +145,9 @@ func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem i
 	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 || w.draining() {
 		return false, 0, nil
 	}
+	if left, _ := w.leftToDRS(s.inv, s.host); left && (p == nil || p.Ref.Name != "evacuate") {
+		return false, 0, nil // DRS balances this cluster; a drain still gets room
+	}
 	if v, ok := s.inv.VM(vm); ok && v.Host == s.host.ID {
 		return false, 0, nil // already here
 	}
@@ -202,6 +208,11 @@ func (w *Worker) cBidScore(ctx context.Context, g *lcc.Goal) (bool, error) {
 	score := 1 - projected
 	if hasFact(g.Program, "should_run_on", vm, w.cfg.Host) {
 		score += 0.05
+	}
+	if s, err := w.snap(); err == nil {
+		if v, ok := s.inv.VM(vm); ok && s.inv.PreferenceBroken(v.ID, s.host.ID) {
+			score -= 0.25 // against a preferred vCenter rule: only if nothing better bids
+		}
 	}
 	return g.Unify(3, lcc.F(round(score))), nil
 }

@@ -86,11 +86,18 @@ func (w *Worker) cVMs(_ context.Context, g *lcc.Goal) (bool, error) {
 
 func (w *Worker) cPeers(_ context.Context, g *lcc.Goal) (bool, error) {
 	w.mu.Lock()
+	inv := w.inv
 	var ids []string
-	for id := range w.peers {
-		if id != w.cfg.ID {
-			ids = append(ids, id)
+	for id, p := range w.peers {
+		if id == w.cfg.ID {
+			continue
 		}
+		if inv != nil {
+			if _, ok := inv.Host(p.Host); !ok {
+				continue // a host of another cluster: no vMotion there
+			}
+		}
+		ids = append(ids, id)
 	}
 	w.mu.Unlock()
 	sort.Strings(ids)
@@ -122,6 +129,9 @@ func (w *Worker) held(above bool, g *lcc.Goal) (bool, error) {
 	}
 	if !s.host.Available() {
 		return false, nil
+	}
+	if left, _ := w.leftToDRS(s.inv, s.host); left {
+		return false, nil // DRS balances this cluster
 	}
 	hold := w.params(g.Program).HoldTime
 	w.mu.Lock()
@@ -185,6 +195,8 @@ func (w *Worker) Observe(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("worker: host %s is not in vCenter", w.cfg.Host)
 	}
+	inv = inv.Scope(h.Cluster) // vMotion, DRS and parley's negotiations stay within a cluster
+	w.noteDRS(ctx, inv, h)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.inv, w.hostID = inv, h.ID

@@ -13,8 +13,16 @@ func hasFact(p *lcc.Program, functor, a, b string) bool {
 	return p != nil && p.Fact(lcc.C(functor, lcc.A(a), lcc.A(b))) != nil
 }
 
-// rulesAllow checks the must rules of the policy's facts for VM on host.
+// rulesAllow checks the must rules of the policy's facts, and vCenter's
+// mandatory rules, for VM on host.
 func (w *Worker) rulesAllow(p *lcc.Program, inv *vsphere.Inventory, vm, host string) bool {
+	if inv != nil {
+		v, okv := inv.VM(vm)
+		h, okh := inv.Host(host)
+		if okv && okh && inv.RuleProblem(v.ID, h.ID) != "" {
+			return false
+		}
+	}
 	for _, f := range p.Model.Facts {
 		c, ok := f.Term.(*lcc.Compound)
 		if !ok || len(c.Args) != 2 {

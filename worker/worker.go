@@ -81,6 +81,9 @@ type Config struct {
 	// from a peer whose certificate names the registered worker it says it
 	// is from. Nil: plaintext, and messages are taken from anyone.
 	TLS *pki.TLS
+	// CoexistDRS lets the worker balance a cluster that DRS balances too
+	// (enabled, fully automated); by default it leaves that to DRS.
+	CoexistDRS bool
 }
 
 // Worker is the agent of one host.
@@ -102,6 +105,7 @@ type Worker struct {
 	following   map[string]lcc.PolicyRef // the version followed, by policy name
 	inv         *vsphere.Inventory
 	hostID      string
+	drsLeft     bool      // this host's cluster is left to DRS (cluster.go)
 	samples     []float64 // recent CPU load samples of this host
 	memSamples  []float64
 	highSince   time.Time

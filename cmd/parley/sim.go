@@ -26,6 +26,8 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 	control := fs.String("control", "127.0.0.1:0", "address of the control API (demand, maintenance, relocation record)")
 	drift := fs.Bool("drift", false, "let VM demand wander")
 	migrate := fs.Duration("migrate-time", 2*time.Second, "how long a relocation takes")
+	clusters := fs.Int("clusters", 1, "compute clusters the hosts are spread over (must divide --hosts)")
+	drs := fs.String("drs", "manual", "the clusters' DRS: fullyAutomated, partiallyAutomated, manual or off")
 	caFile := fs.String("ca-file", "", "where to write the simulator's CA certificate (default: a file in the temporary folder, printed)")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
@@ -34,10 +36,14 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley sim: --hosts must be 1..4096, --vms 0..100000, --skew in (0, 1], --migrate-time positive")
 		return exitUsage
 	}
-	s, err := sim.New(sim.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Skew: *skew, Listen: *listen, Drift: *drift, MigrateTime: *migrate})
+	if *clusters < 1 || *hosts%*clusters != 0 {
+		fmt.Fprintf(c.stderr, "parley sim: --clusters must divide --hosts (%d hosts, %d clusters)\n", *hosts, *clusters)
+		return exitUsage
+	}
+	s, err := sim.New(sim.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Skew: *skew, Listen: *listen, Drift: *drift, MigrateTime: *migrate, Clusters: *clusters, DRS: *drs})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley sim:", err)
-		return exitFailed
+		return exitUsage
 	}
 	defer s.Close()
 	if *caFile == "" {

@@ -35,6 +35,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	policy := fs.String("policy", "balance", "policies to follow, comma-separated in priority order (evacuate is followed too while this host is drained)")
 	interval := fs.Duration("interval", 2*time.Second, "tick")
 	dry := fs.Bool("dry-run", false, "negotiate and journal, but reserve and move nothing")
+	coexist := fs.Bool("coexist-drs", false, "balance this host even when DRS balances its cluster (enabled and fully automated); by default parley leaves that to DRS")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -85,7 +86,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 		}
 	}
 	defer vs.Close()
-	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls}, vs, st)
+	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls, CoexistDRS: *coexist}, vs, st)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
 		return exitUsage

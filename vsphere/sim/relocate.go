@@ -107,6 +107,10 @@ func (vm *strictVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 		s.mu.Unlock()
 		return fault("another task is in progress on "+vm.Name, &types.TaskInProgress{VimFault: types.VimFault{}})
 	}
+	if msg, f := s.placementFault(ctx, vm.VirtualMachine, target.Value, req.Spec.Pool); f != nil {
+		s.mu.Unlock()
+		return fault(msg, f)
+	}
 	from := s.vmHost[vm.Self.Value]
 	s.inflight[vm.Self.Value] = true
 	rec := Relocation{VM: vm.Name, From: s.hosts[from].Name, To: h.Name, Start: time.Now()}
@@ -176,7 +180,11 @@ func (s *Sim) finishRelocation(vm *strictVM, from, to string, rec *Relocation) t
 	if f == nil {
 		ref := target.Self
 		ctx := s.ctx()
-		ctx.Map.AtomicUpdate(ctx, vm.VirtualMachine, []types.PropertyChange{{Name: "runtime.host", Val: ref}, {Name: "summary.runtime.host", Val: ref}})
+		changes := []types.PropertyChange{{Name: "runtime.host", Val: ref}, {Name: "summary.runtime.host", Val: ref}}
+		if pool, ok := s.clusterPool[s.hostCluster[to]]; ok && s.hostCluster[to] != s.hostCluster[from] {
+			changes = append(changes, types.PropertyChange{Name: "resourcePool", Val: pool})
+		}
+		ctx.Map.AtomicUpdate(ctx, vm.VirtualMachine, changes)
 		s.publish(func() []update {
 			s.vmHost[vm.Self.Value] = to
 			return []update{s.hostUpdateLocked(from), s.hostUpdateLocked(to)}

@@ -27,6 +27,8 @@ type Config struct {
 	Drift       bool          // let VM demand wander
 	DriftEvery  time.Duration // default 2s
 	Listen      string        // host:port for the SDK; default 127.0.0.1:0
+	Clusters    int           // compute clusters the hosts are spread over (a divisor of Hosts); default 1
+	DRS         string        // fullyAutomated, partiallyAutomated, manual (the default) or off
 }
 
 // Relocation is one record of a RelocateVM_Task.
@@ -64,6 +66,9 @@ type Sim struct {
 	rng      *rand.Rand
 
 	cert tls.Certificate // served on every endpoint (tls.go)
+	// clusters (cluster.go)
+	hostCluster map[string]string                        // host id -> cluster id
+	clusterPool map[string]types.ManagedObjectReference // cluster id -> its resource pool
 	stop chan struct{}
 	wg   sync.WaitGroup
 	// BuildTime is how long building the inventory took.
@@ -84,6 +89,15 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.MigrateTime <= 0 {
 		cfg.MigrateTime = 2 * time.Second
 	}
+	if cfg.Clusters <= 0 {
+		cfg.Clusters = 1
+	}
+	if cfg.Hosts%cfg.Clusters != 0 {
+		return nil, fmt.Errorf("sim: %d hosts do not spread evenly over %d clusters", cfg.Hosts, cfg.Clusters)
+	}
+	if cfg.DRS != "" && !drsModes[cfg.DRS] {
+		return nil, fmt.Errorf("sim: DRS setting %q is not fullyAutomated, partiallyAutomated, manual or off", cfg.DRS)
+	}
 	if cfg.DriftEvery <= 0 {
 		cfg.DriftEvery = 2 * time.Second
 	}
@@ -93,7 +107,12 @@ func New(cfg Config) (*Sim, error) {
 		vmHost: map[string]string{}, cpu: map[string]int64{}, mem: map[string]int64{}, inflight: map[string]bool{},
 		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 7)), stop: make(chan struct{})}
 	m := simulator.VPX()
-	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine, m.Pool = 1, 1, cfg.Hosts, 0, 0, 0
+	if cfg.Clusters > 1 {
+		for i := range s.Layout.Hosts {
+			s.Layout.Hosts[i].Name = clusterHostName(i, cfg.Hosts, cfg.Clusters)
+		}
+	}
+	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine, m.Pool = 1, cfg.Clusters, cfg.Hosts/cfg.Clusters, 0, 0, 0
 	m.Autostart = false
 	if err := m.Create(); err != nil {
 		return nil, fmt.Errorf("sim: build inventory: %w", err)
@@ -103,6 +122,10 @@ func New(cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("sim: create VMs: %w", err)
 	}
 	s.model, s.svc = m, m.Service.Context
+	if err := s.configureClusters(); err != nil {
+		m.Remove()
+		return nil, err
+	}
 	if err := s.apply(); err != nil {
 		m.Remove()
 		return nil, err
@@ -140,7 +163,6 @@ func (s *Sim) apply() error {
 		h := o.(*simulator.HostSystem)
 		hostsByName[h.Name] = h
 	}
-	pools := map[string]types.ManagedObjectReference{}
 	hostRefs := make([]*simulator.HostSystem, len(s.Layout.Hosts))
 	for i, spec := range s.Layout.Hosts {
 		h := hostsByName[spec.Name]
@@ -154,9 +176,6 @@ func (s *Sim) apply() error {
 		hostRefs[i] = h
 		s.hosts[h.Self.Value] = h
 		s.byName[h.Name] = h.Self.Value
-		if h.Parent != nil {
-			pools[h.Self.Value] = *h.Parent
-		}
 	}
 	vmsByName := map[string]*simulator.VirtualMachine{}
 	for _, o := range reg.All("VirtualMachine") {
@@ -180,6 +199,7 @@ func (s *Sim) apply() error {
 			vm.Summary.Config.MemorySizeMB = int32(spec.MemMB)
 		}
 		h.Vm = append(h.Vm, vm.Self)
+		s.placeInPool(vm, h.Self.Value)
 		s.vms[vm.Self.Value] = vm
 		s.byName[vm.Name] = vm.Self.Value
 		s.vmHost[vm.Self.Value] = h.Self.Value

@@ -44,6 +44,9 @@ type Config struct {
 	Logger      zerolog.Logger
 	Dir         string // data folder; default a new temporary folder, removed on Close
 	Observer    func(lcc.Outcome)
+	Clusters    int    // compute clusters the hosts are spread over; default 1
+	DRS         string // the clusters' DRS setting; default manual (parley balances)
+	CoexistDRS  bool
 }
 
 // System is a running in-process parley.
@@ -116,7 +119,8 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 	if err = pki.InitCA(l.PKI); err != nil {
 		return nil, err
 	}
-	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Skew: cfg.Skew, Utilisation: cfg.Utilisation, Drift: cfg.Drift, MigrateTime: cfg.MigrateTime}); err != nil {
+	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Skew: cfg.Skew, Utilisation: cfg.Utilisation, Drift: cfg.Drift, MigrateTime: cfg.MigrateTime,
+		Clusters: cfg.Clusters, DRS: cfg.DRS}); err != nil {
 		return nil, err
 	}
 	var addrs []string
@@ -194,7 +198,7 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		if err != nil {
 			return nil, err
 		}
-		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer, TLS: wtls}, vc, st)
+		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer, TLS: wtls, CoexistDRS: cfg.CoexistDRS}, vc, st)
 		if err != nil {
 			return nil, err
 		}

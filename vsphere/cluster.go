@@ -1,0 +1,284 @@
+package vsphere
+
+import (
+	"strings"
+
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// What vCenter says about where a VM may go and who balances it: a host's
+// cluster, the cluster's DRS settings and rules, and what makes a VM
+// unmovable. Read in the same round trip as hosts and VMs.
+
+// Cluster is a compute cluster with its DRS configuration and rules.
+type Cluster struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	DRSEnabled  bool              `json:"drs_enabled"`
+	DRSBehavior string            `json:"drs_behavior"` // fullyAutomated, partiallyAutomated or manual; vCenter's default when empty
+	VMOverrides map[string]string `json:"vm_overrides,omitempty"`
+	Rules       []Rule            `json:"rules,omitempty"`
+}
+
+// Rule kinds, from the cluster's configurationEx.
+const (
+	RuleAffinity     = "affinity"      // the VMs run on one host
+	RuleAntiAffinity = "anti-affinity" // the VMs run on different hosts
+	RuleVMHost       = "vm-host"       // the VMs run on the hosts of the group
+	RuleVMNotHost    = "vm-not-host"   // the VMs do not run on the hosts of the group
+)
+
+// Rule is one of vCenter's placement rules, with VM and host ids.
+type Rule struct {
+	Name      string   `json:"name"`
+	Kind      string   `json:"kind"`
+	Mandatory bool     `json:"mandatory"` // never broken by a move; otherwise a preference
+	VMs       []string `json:"vms"`
+	Hosts     []string `json:"hosts,omitempty"`
+}
+
+// BalancedByDRS reports whether DRS balances the cluster itself: enabled
+// and fully automated (vCenter's default, which an empty behaviour means).
+func (c Cluster) BalancedByDRS() bool {
+	return c.DRSEnabled && (c.DRSBehavior == "" || c.DRSBehavior == string(types.DrsBehaviorFullyAutomated))
+}
+
+// VMExcluded reports whether a per-VM DRS override keeps the VM where it
+// is: DRS disabled for it, or set to manual.
+func (c Cluster) VMExcluded(vmID string) bool {
+	b, ok := c.VMOverrides[vmID]
+	return ok && (b == "disabled" || b == string(types.DrsBehaviorManual))
+}
+
+// Movable says whether parley may move a VM at all, and why not.
+func (v VM) Movable() (bool, string) {
+	switch {
+	case v.Template:
+		return false, "a template"
+	case v.PowerState != "poweredOn":
+		return false, "not powered on"
+	case v.ConnectionState != "" && v.ConnectionState != "connected":
+		return false, "its connection state is " + v.ConnectionState
+	case v.FaultTolerant:
+		return false, "fault tolerant"
+	case v.ManagedBy != "":
+		return false, "managed by " + v.ManagedBy
+	case v.RelocateDisabled:
+		return false, "relocation is disabled on it"
+	}
+	return true, ""
+}
+
+// setVMExtra reads the properties that say whether a VM may move.
+func setVMExtra(v *VM, p types.DynamicProperty) {
+	switch p.Name {
+	case "config.template":
+		v.Template, _ = p.Val.(bool)
+	case "runtime.connectionState":
+		if cs, ok := p.Val.(types.VirtualMachineConnectionState); ok {
+			v.ConnectionState = string(cs)
+		}
+	case "runtime.faultToleranceState":
+		if fs, ok := p.Val.(types.VirtualMachineFaultToleranceState); ok {
+			v.FaultTolerant = fs != "" && fs != types.VirtualMachineFaultToleranceStateNotConfigured
+		}
+	case "config.managedBy":
+		if mb, ok := p.Val.(types.ManagedByInfo); ok {
+			v.ManagedBy = mb.ExtensionKey
+		}
+	case "disabledMethod":
+		v.RelocateDisabled = false
+		if ms, ok := p.Val.(types.ArrayOfString); ok {
+			for _, m := range ms.String {
+				if m == "RelocateVM_Task" || m == "MigrateVM_Task" {
+					v.RelocateDisabled = true
+				}
+			}
+		}
+	}
+}
+
+// setCluster reads a cluster's name and configurationEx.
+func setCluster(c *Cluster, p types.DynamicProperty) {
+	switch p.Name {
+	case "name":
+		c.Name, _ = p.Val.(string)
+	case "configurationEx":
+		cfg, ok := p.Val.(types.ClusterConfigInfoEx)
+		if !ok {
+			return
+		}
+		c.DRSEnabled = cfg.DrsConfig.Enabled != nil && *cfg.DrsConfig.Enabled
+		c.DRSBehavior = string(cfg.DrsConfig.DefaultVmBehavior)
+		c.VMOverrides = map[string]string{}
+		for _, o := range cfg.DrsVmConfig {
+			b := string(o.Behavior)
+			if o.Enabled != nil && !*o.Enabled {
+				b = "disabled"
+			}
+			c.VMOverrides[o.Key.Value] = b
+		}
+		c.Rules = readRules(cfg)
+	}
+}
+
+func readRules(cfg types.ClusterConfigInfoEx) []Rule {
+	vmGroups, hostGroups := map[string][]string{}, map[string][]string{}
+	for _, g := range cfg.Group {
+		switch x := g.(type) {
+		case *types.ClusterVmGroup:
+			vmGroups[x.Name] = refIDs(x.Vm)
+		case *types.ClusterHostGroup:
+			hostGroups[x.Name] = refIDs(x.Host)
+		}
+	}
+	var out []Rule
+	for _, r := range cfg.Rule {
+		info := r.GetClusterRuleInfo()
+		if info.Enabled != nil && !*info.Enabled {
+			continue
+		}
+		rule := Rule{Name: info.Name, Mandatory: info.Mandatory != nil && *info.Mandatory}
+		switch x := r.(type) {
+		case *types.ClusterAffinityRuleSpec:
+			rule.Kind, rule.VMs = RuleAffinity, refIDs(x.Vm)
+			rule.Mandatory = true // VM-VM rules are always enforced by DRS
+		case *types.ClusterAntiAffinityRuleSpec:
+			rule.Kind, rule.VMs = RuleAntiAffinity, refIDs(x.Vm)
+			rule.Mandatory = true
+		case *types.ClusterVmHostRuleInfo:
+			rule.VMs = vmGroups[x.VmGroupName]
+			if x.AffineHostGroupName != "" {
+				rule.Kind, rule.Hosts = RuleVMHost, hostGroups[x.AffineHostGroupName]
+			} else {
+				rule.Kind, rule.Hosts = RuleVMNotHost, hostGroups[x.AntiAffineHostGroupName]
+			}
+		default:
+			continue
+		}
+		out = append(out, rule)
+	}
+	return out
+}
+
+func refIDs(refs []types.ManagedObjectReference) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.Value
+	}
+	return out
+}
+
+// Cluster returns the cluster with id, or false.
+func (inv *Inventory) Cluster(id string) (Cluster, bool) {
+	for _, c := range inv.Clusters {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Cluster{}, false
+}
+
+// RuleProblem says which mandatory rule of vCenter's a move of VM vmID to
+// host hostID would break, or "" when none would.
+func (inv *Inventory) RuleProblem(vmID, hostID string) string {
+	h, ok := inv.Host(hostID)
+	if !ok {
+		return ""
+	}
+	c, _ := inv.Cluster(h.Cluster)
+	for _, r := range c.Rules {
+		if !r.Mandatory || !contains(r.VMs, vmID) {
+			continue
+		}
+		if p := inv.breaks(r, vmID, hostID); p != "" {
+			return "vCenter rule " + r.Name + ": " + p
+		}
+	}
+	return ""
+}
+
+// PreferenceBroken reports whether a move would break a preferred (not
+// mandatory) rule: a bid is worth less then.
+func (inv *Inventory) PreferenceBroken(vmID, hostID string) bool {
+	h, ok := inv.Host(hostID)
+	if !ok {
+		return false
+	}
+	c, _ := inv.Cluster(h.Cluster)
+	for _, r := range c.Rules {
+		if !r.Mandatory && contains(r.VMs, vmID) && inv.breaks(r, vmID, hostID) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (inv *Inventory) breaks(r Rule, vmID, hostID string) string {
+	switch r.Kind {
+	case RuleVMHost:
+		if !contains(r.Hosts, hostID) {
+			return "the VM must run on the rule's hosts"
+		}
+	case RuleVMNotHost:
+		if contains(r.Hosts, hostID) {
+			return "the VM must not run on the rule's hosts"
+		}
+	case RuleAntiAffinity:
+		for _, other := range inv.VMsOn(hostID) {
+			if other.ID != vmID && contains(r.VMs, other.ID) && other.PowerState == "poweredOn" {
+				return "it keeps the VM apart from " + other.Name
+			}
+		}
+	case RuleAffinity:
+		for _, id := range r.VMs {
+			if o, ok := inv.VM(id); ok && id != vmID && o.PowerState == "poweredOn" && o.Host != hostID {
+				return "it keeps the VM with " + o.Name
+			}
+		}
+	}
+	return ""
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterOf is the cluster id of a host's parent, "" for a standalone
+// host's compute resource.
+func clusterOf(p types.DynamicProperty) string {
+	if r, ok := p.Val.(types.ManagedObjectReference); ok && strings.HasSuffix(r.Type, "ClusterComputeResource") {
+		return r.Value
+	}
+	return ""
+}
+
+// Scope is the part of the inventory in one cluster: its hosts, the VMs
+// on them, and the cluster itself. A worker sees only its own cluster,
+// since vMotion and DRS both stay within one.
+func (inv *Inventory) Scope(clusterID string) *Inventory {
+	out := &Inventory{}
+	in := map[string]bool{}
+	for _, h := range inv.Hosts {
+		if h.Cluster == clusterID {
+			out.Hosts = append(out.Hosts, h)
+			in[h.ID] = true
+		}
+	}
+	for _, v := range inv.VMs {
+		if in[v.Host] {
+			out.VMs = append(out.VMs, v)
+		}
+	}
+	for _, c := range inv.Clusters {
+		if c.ID == clusterID {
+			out.Clusters = append(out.Clusters, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,233 @@
+package vsphere_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/parleyhq/parley/vsphere"
+	"github.com/parleyhq/parley/vsphere/sim"
+)
+
+// Clusters, DRS and rules through the public vSphere API, the way an
+// administrator's tool would set them (ReconfigureComputeResource_Task),
+// and as parley reads them.
+
+func clusterOfHost(inv *vsphere.Inventory, name string) vsphere.Cluster {
+	h, _ := inv.Host(name)
+	c, _ := inv.Cluster(h.Cluster)
+	return c
+}
+
+func TestClustersAndPools(t *testing.T) {
+	s, c := newSim(t, sim.Config{Hosts: 4, VMs: 8, Seed: 2, Clusters: 2, MigrateTime: 1})
+	ctx := ctxT(t)
+	inv, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Clusters) != 2 {
+		t.Fatalf("%d clusters, want 2", len(inv.Clusters))
+	}
+	for _, cl := range inv.Clusters {
+		if !cl.DRSEnabled || cl.DRSBehavior != "manual" || cl.BalancedByDRS() {
+			t.Errorf("cluster %s: DRS %v %q, want enabled and manual (parley sim's default)", cl.Name, cl.DRSEnabled, cl.DRSBehavior)
+		}
+	}
+	var vm vsphere.VM
+	var src vsphere.Host
+	for _, v := range inv.VMs {
+		if h, _ := inv.Host(v.Host); h.Cluster != "" {
+			vm, src = v, h
+			break
+		}
+	}
+	var other vsphere.Host
+	for _, h := range inv.Hosts {
+		if h.Cluster != src.Cluster {
+			other = h
+		}
+	}
+	admin, err := govmomi.NewClient(ctx, s.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.ID}
+	target := types.ManagedObjectReference{Type: "HostSystem", Value: other.ID}
+	task, err := object.NewVirtualMachine(admin.Client, ref).Relocate(ctx, types.VirtualMachineRelocateSpec{Host: &target}, types.VirtualMachineMovePriorityDefaultPriority)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err == nil || !strings.Contains(err.Error(), "another cluster") {
+		t.Errorf("a relocation to another cluster without its pool: %v, want InvalidArgument", err)
+	}
+	// parley's client gives the target's pool: allowed by vCenter (parley's
+	// workers never ask, since they negotiate within a cluster)
+	if err := c.Migrate(ctx, vm.ID, other.ID, nil); err != nil {
+		t.Fatalf("a relocation with the target cluster's pool: %v", err)
+	}
+	// the scoped inventory of a cluster holds its hosts and their VMs only
+	inv, _ = c.Inventory(ctx)
+	sc := inv.Scope(src.Cluster)
+	for _, h := range sc.Hosts {
+		if h.Cluster != src.Cluster {
+			t.Errorf("scope of %s holds host %s of %s", src.Cluster, h.Name, h.Cluster)
+		}
+	}
+	if _, ok := sc.VM(vm.ID); ok {
+		t.Errorf("scope of %s still holds %s, which moved to the other cluster", src.Cluster, vm.Name)
+	}
+
+	s2, c2 := newSim(t, sim.Config{Hosts: 2, VMs: 2, Seed: 2, DRS: "fullyAutomated"})
+	_ = s2
+	inv2, err := c2.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl := inv2.Clusters[0]; !cl.BalancedByDRS() {
+		t.Errorf("a fully automated cluster: %+v, want balanced by DRS", cl)
+	}
+	if (vsphere.Cluster{DRSEnabled: true}).BalancedByDRS() != true {
+		t.Error("an empty DRS behaviour (vcsim's, and vCenter's default) must read as fully automated")
+	}
+	if _, err := sim.New(sim.Config{Hosts: 3, VMs: 1, Clusters: 2}); err == nil {
+		t.Error("3 hosts over 2 clusters accepted")
+	}
+	if _, err := sim.New(sim.Config{Hosts: 2, VMs: 1, DRS: "sometimes"}); err == nil {
+		t.Error("an unknown DRS setting accepted")
+	}
+}
+
+// TestVCenterRules: VM groups, host groups, a mandatory VM-host rule, an
+// anti-affinity rule and a DRS override created as an administrator
+// would; the simulator refuses a relocation against the mandatory VM-host
+// rule, and parley reads every rule and says which a move would break.
+func TestVCenterRules(t *testing.T) {
+	s, c := newSim(t, sim.Config{Hosts: 3, VMs: 6, Seed: 5, MigrateTime: 1})
+	ctx := ctxT(t)
+	inv, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h0, h1, h2 := inv.Hosts[0], inv.Hosts[1], inv.Hosts[2]
+	var a, b vsphere.VM
+	for _, v := range inv.VMs {
+		if v.Host == h0.ID && a.ID == "" {
+			a = v
+		} else if v.Host != h1.ID && b.ID == "" {
+			b = v
+		}
+	}
+	if a.ID == "" || b.ID == "" {
+		t.Fatalf("layout: %+v", inv.VMs)
+	}
+	admin, err := govmomi.NewClient(ctx, s.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clRef := types.ManagedObjectReference{Type: "ClusterComputeResource", Value: h0.Cluster}
+	vmRef := func(id string) types.ManagedObjectReference { return types.ManagedObjectReference{Type: "VirtualMachine", Value: id} }
+	hostRef := func(id string) types.ManagedObjectReference { return types.ManagedObjectReference{Type: "HostSystem", Value: id} }
+	spec := &types.ClusterConfigSpecEx{
+		GroupSpec: []types.ClusterGroupSpec{
+			{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd}, Info: &types.ClusterVmGroup{ClusterGroupInfo: types.ClusterGroupInfo{Name: "pinned"}, Vm: []types.ManagedObjectReference{vmRef(a.ID)}}},
+			{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd}, Info: &types.ClusterHostGroup{ClusterGroupInfo: types.ClusterGroupInfo{Name: "zone-a"}, Host: []types.ManagedObjectReference{hostRef(h0.ID), hostRef(h2.ID)}}},
+		},
+		RulesSpec: []types.ClusterRuleSpec{
+			{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd}, Info: &types.ClusterVmHostRuleInfo{
+				ClusterRuleInfo: types.ClusterRuleInfo{Name: "pin-a", Enabled: types.NewBool(true), Mandatory: types.NewBool(true)},
+				VmGroupName:     "pinned", AffineHostGroupName: "zone-a"}},
+			{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd}, Info: &types.ClusterAntiAffinityRuleSpec{
+				ClusterRuleInfo: types.ClusterRuleInfo{Name: "apart", Enabled: types.NewBool(true)},
+				Vm:              []types.ManagedObjectReference{vmRef(a.ID), vmRef(b.ID)}}},
+		},
+		DrsVmConfigSpec: []types.ClusterDrsVmConfigSpec{{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd},
+			Info: &types.ClusterDrsVmConfigInfo{Key: vmRef(b.ID), Behavior: types.DrsBehaviorManual}}},
+	}
+	task, err := object.NewClusterComputeResource(admin.Client, clRef).Reconfigure(ctx, spec, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inv, err = c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := clusterOfHost(inv, h0.Name)
+	if len(cl.Rules) != 2 {
+		t.Fatalf("rules read: %+v", cl.Rules)
+	}
+	if !cl.VMExcluded(b.ID) {
+		t.Errorf("VM %s has a manual DRS override: it must be excluded", b.Name)
+	}
+	if p := inv.RuleProblem(a.ID, h1.ID); !strings.Contains(p, "pin-a") {
+		t.Errorf("moving %s out of its host group: problem %q, want rule pin-a", a.Name, p)
+	}
+	if p := inv.RuleProblem(a.ID, h2.ID); p != "" && !strings.Contains(p, "apart") {
+		t.Errorf("moving %s within its host group: %q", a.Name, p)
+	}
+	if p := inv.RuleProblem(a.ID, b.Host); !strings.Contains(p, "apart") {
+		t.Errorf("moving %s onto %s's host: problem %q, want rule apart", a.Name, b.Name, p)
+	}
+	// the simulator enforces the mandatory VM-host rule on relocation
+	if err := c.Migrate(ctx, a.ID, h1.ID, nil); err == nil || !strings.Contains(err.Error(), "pin-a") && !strings.Contains(err.Error(), "VmHostAffinityRuleViolation") {
+		t.Errorf("a relocation against the mandatory VM-host rule: %v", err)
+	}
+	if err := c.Migrate(ctx, a.ID, h2.ID, nil); err != nil && b.Host != h2.ID {
+		t.Errorf("a relocation within the host group: %v", err)
+	}
+}
+
+// TestWhatCanMove: templates, powered-off, disconnected, fault-tolerant,
+// solution-managed VMs and VMs whose relocation is disabled never move; a
+// VM powered off through the API reads as unmovable.
+func TestWhatCanMove(t *testing.T) {
+	on := vsphere.VM{PowerState: "poweredOn", ConnectionState: "connected"}
+	for _, c := range []struct {
+		edit func(v *vsphere.VM)
+		why  string
+	}{
+		{func(v *vsphere.VM) {}, ""},
+		{func(v *vsphere.VM) { v.Template = true }, "template"},
+		{func(v *vsphere.VM) { v.PowerState = "poweredOff" }, "not powered on"},
+		{func(v *vsphere.VM) { v.ConnectionState = "orphaned" }, "orphaned"},
+		{func(v *vsphere.VM) { v.FaultTolerant = true }, "fault tolerant"},
+		{func(v *vsphere.VM) { v.ManagedBy = "com.vmware.vcls" }, "com.vmware.vcls"},
+		{func(v *vsphere.VM) { v.RelocateDisabled = true }, "disabled"},
+	} {
+		v := on
+		c.edit(&v)
+		ok, why := v.Movable()
+		if ok != (c.why == "") || !strings.Contains(why, c.why) {
+			t.Errorf("%+v: movable %v (%q), want reason %q", v, ok, why, c.why)
+		}
+	}
+	s, c := newSim(t, sim.Config{Hosts: 2, VMs: 2, Seed: 1})
+	ctx := ctxT(t)
+	inv, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := govmomi.NewClient(ctx, s.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := object.NewVirtualMachine(admin.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: inv.VMs[0].ID})
+	task, err := vm.PowerOff(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, _ = c.Inventory(ctx)
+	v, _ := inv.VM(inv.VMs[0].ID)
+	if ok, why := v.Movable(); ok || why != "not powered on" {
+		t.Errorf("a powered-off VM: movable %v (%q)", ok, why)
+	}
+}

@@ -1,0 +1,66 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/vsphere"
+)
+
+// vSphere's own say: a worker sees and negotiates within its host's
+// cluster only (Observe scopes the inventory to it), leaves a cluster that
+// DRS balances to DRS unless told to coexist, never offers a VM that
+// cannot or may not move, and keeps vCenter's mandatory rules.
+
+// leftToDRS reports whether DRS balances this host's cluster (enabled and
+// fully automated) and the worker was not told to coexist with it.
+func (w *Worker) leftToDRS(inv *vsphere.Inventory, h vsphere.Host) (bool, vsphere.Cluster) {
+	c, ok := inv.Cluster(h.Cluster)
+	return ok && c.BalancedByDRS() && !w.cfg.CoexistDRS, c
+}
+
+// noteDRS says, when it changes, that this host's balancing is left to
+// DRS: in the log, the journal and the host list. Observe calls it.
+func (w *Worker) noteDRS(ctx context.Context, inv *vsphere.Inventory, h vsphere.Host) {
+	left, c := w.leftToDRS(inv, h)
+	w.mu.Lock()
+	changed := left != w.drsLeft
+	w.drsLeft = left
+	draining := w.drain != nil
+	w.mu.Unlock()
+	if !changed {
+		return
+	}
+	state, reason := "", ""
+	if left {
+		behavior := c.DRSBehavior
+		if behavior == "" {
+			behavior = "fullyAutomated (vCenter's default)"
+		}
+		reason = fmt.Sprintf("DRS (%s) balances cluster %s; parley acts there only with --coexist-drs, and still drains", behavior, c.Name)
+		state = "drs"
+		w.log.Warn().Str("cluster", c.Name).Str("drs", behavior).Msg("leaving this cluster's balancing to DRS")
+	} else {
+		reason = "parley balances this host"
+		w.log.Info().Str("cluster", c.Name).Msg("parley balances this cluster")
+	}
+	w.journal(ctx, raftstore.JournalEntry{Kind: "drs", From: w.cfg.Host, Outcome: map[bool]string{true: "left to DRS", false: "balanced by parley"}[left], Reason: reason})
+	if !draining {
+		if err := w.store.ReportHost(ctx, raftstore.HostReport{Name: w.cfg.Host, State: state, Reason: reason}); err != nil {
+			w.log.Warn().Err(err).Msg("report the DRS state")
+		}
+	}
+}
+
+// movable says whether a VM may be offered: vSphere lets it move
+// (vsphere.VM.Movable) and no per-VM DRS override keeps it in place.
+func movable(inv *vsphere.Inventory, h vsphere.Host, v vsphere.VM) (bool, string) {
+	if ok, why := v.Movable(); !ok {
+		return false, why
+	}
+	if c, ok := inv.Cluster(h.Cluster); ok && c.VMExcluded(v.ID) {
+		return false, "a DRS override for it is " + c.VMOverrides[v.ID]
+	}
+	return true, ""
+}
