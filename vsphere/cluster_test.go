@@ -129,8 +129,12 @@ func TestVCenterRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	clRef := types.ManagedObjectReference{Type: "ClusterComputeResource", Value: h0.Cluster}
-	vmRef := func(id string) types.ManagedObjectReference { return types.ManagedObjectReference{Type: "VirtualMachine", Value: id} }
-	hostRef := func(id string) types.ManagedObjectReference { return types.ManagedObjectReference{Type: "HostSystem", Value: id} }
+	vmRef := func(id string) types.ManagedObjectReference {
+		return types.ManagedObjectReference{Type: "VirtualMachine", Value: id}
+	}
+	hostRef := func(id string) types.ManagedObjectReference {
+		return types.ManagedObjectReference{Type: "HostSystem", Value: id}
+	}
 	spec := &types.ClusterConfigSpecEx{
 		GroupSpec: []types.ClusterGroupSpec{
 			{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd}, Info: &types.ClusterVmGroup{ClusterGroupInfo: types.ClusterGroupInfo{Name: "pinned"}, Vm: []types.ManagedObjectReference{vmRef(a.ID)}}},

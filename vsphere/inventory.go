@@ -168,8 +168,8 @@ type state struct {
 	hosts    map[string]*Host
 	vms      map[string]*VM
 	clusters map[string]*Cluster
-	cores map[string]int64 // host -> cores, for capacity
-	mhz   map[string]int64
+	cores    map[string]int64 // host -> cores, for capacity
+	mhz      map[string]int64
 }
 
 func newState() *state {

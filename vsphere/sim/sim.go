@@ -67,10 +67,10 @@ type Sim struct {
 
 	cert tls.Certificate // served on every endpoint (tls.go)
 	// clusters (cluster.go)
-	hostCluster map[string]string                        // host id -> cluster id
+	hostCluster map[string]string                       // host id -> cluster id
 	clusterPool map[string]types.ManagedObjectReference // cluster id -> its resource pool
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop        chan struct{}
+	wg          sync.WaitGroup
 	// BuildTime is how long building the inventory took.
 	BuildTime time.Duration
 }
