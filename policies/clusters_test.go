@@ -5,6 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/worker/local"
 )
@@ -71,4 +75,62 @@ func TestDRSClusterIsLeftToDRS(t *testing.T) {
 	if st := vsphere.CPULoadStats(inv.Hosts); st.Max <= 0.7 {
 		t.Fatalf("the test needs an overloaded host; the most loaded is at %.2f", st.Max)
 	}
+}
+
+// TestRuleMadeWhileBalancingIsCorrected: an administrator makes an
+// anti-affinity rule for two VMs that share a host, on a calm datacentre;
+// the workers move one of them (negotiated, with leases) and no move
+// breaks the rule afterwards.
+func TestRuleMadeWhileBalancingIsCorrected(t *testing.T) {
+	l, _, ctx := runPolicy(t, local.Config{Hosts: 4, VMs: 16, Seed: 7, Skew: 0.25, Utilisation: 0.3}, nil)
+	inv, err := l.VS.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b vsphere.VM
+	for _, h := range inv.Hosts {
+		if vs := inv.VMsOn(h.ID); len(vs) >= 2 {
+			a, b = vs[0], vs[1]
+			break
+		}
+	}
+	if a.ID == "" {
+		t.Fatal("no host with two VMs")
+	}
+	admin, err := govmomi.NewClient(ctx, l.Sim.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := inv.Host(a.Host)
+	vmRef := func(id string) types.ManagedObjectReference {
+		return types.ManagedObjectReference{Type: "VirtualMachine", Value: id}
+	}
+	spec := &types.ClusterConfigSpecEx{RulesSpec: []types.ClusterRuleSpec{{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd},
+		Info: &types.ClusterAntiAffinityRuleSpec{ClusterRuleInfo: types.ClusterRuleInfo{Name: "keep-apart", Enabled: types.NewBool(true)},
+			Vm: []types.ManagedObjectReference{vmRef(a.ID), vmRef(b.ID)}}}}}
+	task, err := object.NewClusterComputeResource(admin.Client, types.ManagedObjectReference{Type: "ClusterComputeResource", Value: h.Cluster}).Reconfigure(ctx, spec, true)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(l.Sim.Relocations())
+	waitUntil(t, 60*time.Second, a.Name+" and "+b.Name+" on different hosts", func() bool {
+		inv, err := l.VS.Inventory(ctx)
+		if err != nil {
+			return false
+		}
+		va, _ := inv.VM(a.ID)
+		vb, _ := inv.VM(b.ID)
+		return va.Host != vb.Host && l.Quiet(ctx)
+	})
+	time.Sleep(3 * time.Second) // kept: no later move brings them together
+	inv, _ = l.VS.Inventory(ctx)
+	va, _ := inv.VM(a.ID)
+	vb, _ := inv.VM(b.ID)
+	if va.Host == vb.Host {
+		t.Errorf("%s and %s share host %s again", a.Name, b.Name, va.Host)
+	}
+	t.Logf("corrected with %d relocations (%d before the rule)", len(l.Sim.Relocations())-before, before)
 }

@@ -110,6 +110,27 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 		return false, nil
 	}
 	cands = fitting
+	correcting := g.Policy.Name != "consolidate" && g.Policy.Name != "evacuate" // those move VMs for their own reasons
+	if viol := w.violations(s, func(name string) bool { return busy[name] || ls.cooling[name] || ls.held[name] }); correcting && len(viol) > 0 {
+		// a VM that breaks a mandatory rule goes first; a host that is here
+		// only for that, and cannot move it, moves nothing else
+		var fix []vsphere.VM
+		for _, v := range viol {
+			for _, c := range cands {
+				if c.Name == v.Name {
+					fix = append(fix, c)
+				}
+			}
+		}
+		switch {
+		case len(fix) > 0:
+			w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", fix[0].Name).
+				Str("rule", s.inv.RuleProblem(fix[0].ID, s.host.ID)).Msg("a VM breaks a mandatory vCenter rule here: moving it first")
+			cands = fix[:1]
+		case s.inst <= high:
+			return false, nil
+		}
+	}
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].CPUDemandMHz != cands[j].CPUDemandMHz {
 			return cands[i].CPUDemandMHz < cands[j].CPUDemandMHz

@@ -64,3 +64,32 @@ func movable(inv *vsphere.Inventory, h vsphere.Host, v vsphere.VM) (bool, string
 	}
 	return true, ""
 }
+
+// violations are the VMs on this host that break one of vCenter's
+// mandatory rules where they are (a rule made after they were placed),
+// movable and not already moving or cooling down. As DRS does, they are
+// moved first: the host counts as overloaded while it has one, and
+// pick_vm offers them before anything else.
+func (w *Worker) violations(s snapshot, skip func(name string) bool) []vsphere.VM {
+	if left, _ := w.leftToDRS(s.inv, s.host); left {
+		return nil // DRS corrects its own rules
+	}
+	var out []vsphere.VM
+	for _, v := range s.inv.VMsOn(s.host.ID) {
+		if ok, _ := movable(s.inv, s.host, v); !ok || (skip != nil && skip(v.Name)) {
+			continue
+		}
+		if s.inv.RuleProblem(v.ID, s.host.ID) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// negotiatingVM reports whether a negotiation for the VM is under way.
+func (w *Worker) negotiatingVM(name string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.negotiating[name]
+	return ok
+}

@@ -133,6 +133,9 @@ func (w *Worker) held(above bool, g *lcc.Goal) (bool, error) {
 	if left, _ := w.leftToDRS(s.inv, s.host); left {
 		return false, nil // DRS balances this cluster
 	}
+	if above && g.Policy.Name != "consolidate" && len(w.violations(s, w.negotiatingVM)) > 0 {
+		return g.Unify(0, lcc.F(round(s.cpu))), nil // a broken mandatory rule is corrected at once
+	}
 	hold := w.params(g.Program).HoldTime
 	w.mu.Lock()
 	start := w.lowSince
