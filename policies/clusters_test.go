@@ -134,3 +134,62 @@ func TestRuleMadeWhileBalancingIsCorrected(t *testing.T) {
 	}
 	t.Logf("corrected with %d relocations (%d before the rule)", len(l.Sim.Relocations())-before, before)
 }
+
+// TestDrainWithZonedStorage: draining a host that holds VMs whose disks
+// only some hosts see moves those VMs only there: every relocation
+// succeeds (the simulator refuses a move to a host that cannot see the
+// disks), and no VM ends where it cannot run.
+func TestDrainWithZonedStorage(t *testing.T) {
+	l, _, ctx := runPolicy(t, local.Config{Hosts: 8, VMs: 32, Seed: 5, Policy: "evacuate", ZonedStorage: true, Skew: 0.25, Utilisation: 0.3}, nil)
+	target := l.Sim.Layout.Hosts[0].Name // sees the zone datastore, as do hosts 1 to 3 only
+	inv, err := l.VS.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h0, _ := inv.Host(target)
+	zoned := 0
+	for _, v := range inv.VMsOn(h0.ID) {
+		if inv.StorageProblem(v.ID, l.Sim.Layout.Hosts[7].Name) != "" {
+			zoned++
+		}
+	}
+	if zoned == 0 {
+		t.Fatalf("the test needs a VM on %s whose disks other hosts cannot see", target)
+	}
+	if _, err := l.Store.Drain(ctx, target, "test", true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 90*time.Second, target+" drained", func() bool {
+		inv, err := l.VS.Inventory(ctx)
+		if err != nil {
+			return false
+		}
+		h, _ := inv.Host(target)
+		return h.InMaintenance
+	})
+	for _, r := range l.Sim.Relocations() {
+		if r.Result != "success" {
+			t.Errorf("%s: %s -> %s failed: %s", r.VM, r.From, r.To, r.Result)
+		}
+	}
+	// vCenter refuses such a move before it starts: the journal has it
+	js, err := l.Store.Journal(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range js {
+		if j.Kind == "migration" && j.Outcome == "failed" {
+			t.Errorf("a migration failed: %s -> %s: %s", j.VM, j.To, j.Reason)
+		}
+	}
+	inv, err = l.VS.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range inv.VMs {
+		if p := inv.StorageProblem(v.ID, v.Host); p != "" {
+			t.Errorf("%s is where it cannot run: %s", v.Name, p)
+		}
+	}
+	t.Logf("%d relocations and %d journal entries checked, %d VMs with zoned disks drained", len(l.Sim.Relocations()), len(js), zoned)
+}

@@ -86,6 +86,8 @@ func setVMExtra(v *VM, p types.DynamicProperty) {
 		if mb, ok := p.Val.(types.ManagedByInfo); ok {
 			v.ManagedBy = mb.ExtensionKey
 		}
+	case "datastore":
+		v.Datastores = refList(p)
 	case "disabledMethod":
 		v.RelocateDisabled = false
 		if ms, ok := p.Val.(types.ArrayOfString); ok {
@@ -281,4 +283,27 @@ func (inv *Inventory) Scope(clusterID string) *Inventory {
 		}
 	}
 	return out
+}
+
+func refList(p types.DynamicProperty) []string {
+	if rs, ok := p.Val.(types.ArrayOfManagedObjectReference); ok {
+		return refIDs(rs.ManagedObjectReference)
+	}
+	return nil
+}
+
+// StorageProblem says why a host cannot run a VM's disks where they are:
+// a datastore of the VM that the host does not see. "" when it sees all.
+func (inv *Inventory) StorageProblem(vmID, hostID string) string {
+	v, ok1 := inv.VM(vmID)
+	h, ok2 := inv.Host(hostID)
+	if !ok1 || !ok2 {
+		return ""
+	}
+	for _, d := range v.Datastores {
+		if !contains(h.Datastores, d) {
+			return "host " + h.Name + " does not see datastore " + d + " of " + v.Name
+		}
+	}
+	return ""
 }

@@ -235,3 +235,47 @@ func TestWhatCanMove(t *testing.T) {
 		t.Errorf("a powered-off VM: movable %v (%q)", ok, why)
 	}
 }
+
+// TestZonedStorage: a VM whose disks are on a datastore that only some
+// hosts see moves only to those; parley sees which.
+func TestZonedStorage(t *testing.T) {
+	_, c := newSim(t, sim.Config{Hosts: 4, VMs: 12, Seed: 3, ZonedStorage: true, MigrateTime: 1})
+	ctx := ctxT(t)
+	inv, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blind, seeing []vsphere.Host
+	for _, h := range inv.Hosts {
+		if len(h.Datastores) == 1 {
+			blind = append(blind, h)
+		} else {
+			seeing = append(seeing, h)
+		}
+	}
+	if len(blind) != 2 || len(seeing) != 2 {
+		t.Fatalf("want 2 hosts that see the zone datastore and 2 that do not: %+v", inv.Hosts)
+	}
+	var onZone vsphere.VM
+	for _, v := range inv.VMs {
+		if inv.StorageProblem(v.ID, blind[0].ID) != "" {
+			onZone = v
+		}
+	}
+	if onZone.ID == "" {
+		t.Fatal("no VM on the zone datastore")
+	}
+	if err := c.Migrate(ctx, onZone.ID, blind[0].ID, nil); err == nil || !strings.Contains(err.Error(), "datastore") {
+		t.Errorf("a move to a host that cannot see the VM's datastore: %v", err)
+	}
+	other := seeing[0]
+	if other.ID == onZone.Host {
+		other = seeing[1]
+	}
+	if p := inv.StorageProblem(onZone.ID, other.ID); p != "" {
+		t.Errorf("a host that sees the datastore: %q", p)
+	}
+	if err := c.Migrate(ctx, onZone.ID, other.ID, nil); err != nil {
+		t.Errorf("a move to a host that sees the datastore: %v", err)
+	}
+}

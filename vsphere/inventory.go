@@ -21,15 +21,16 @@ import (
 
 // Host is an ESXi host with its capacity and use.
 type Host struct {
-	ID              string `json:"id"` // managed object id: host-42
-	Name            string `json:"name"`
-	ConnectionState string `json:"connection_state"`
-	InMaintenance   bool   `json:"in_maintenance"`
-	CPUCapacityMHz  int64  `json:"cpu_capacity_mhz"`
-	MemCapacityMB   int64  `json:"mem_capacity_mb"`
-	CPUUsedMHz      int64  `json:"cpu_used_mhz"`
-	MemUsedMB       int64  `json:"mem_used_mb"`
-	Cluster         string `json:"cluster,omitempty"` // the cluster's id; "" for a standalone host
+	ID              string   `json:"id"` // managed object id: host-42
+	Name            string   `json:"name"`
+	ConnectionState string   `json:"connection_state"`
+	InMaintenance   bool     `json:"in_maintenance"`
+	CPUCapacityMHz  int64    `json:"cpu_capacity_mhz"`
+	MemCapacityMB   int64    `json:"mem_capacity_mb"`
+	CPUUsedMHz      int64    `json:"cpu_used_mhz"`
+	MemUsedMB       int64    `json:"mem_used_mb"`
+	Cluster         string   `json:"cluster,omitempty"` // the cluster's id; "" for a standalone host
+	Datastores      []string `json:"datastores,omitempty"`
 }
 
 // Available reports whether the host can run and receive VMs.
@@ -45,11 +46,12 @@ type VM struct {
 	MemMB        int64  `json:"mem_mb"`
 
 	// what decides whether it may move at all (Movable)
-	Template         bool   `json:"template,omitempty"`
-	ConnectionState  string `json:"connection_state,omitempty"`
-	FaultTolerant    bool   `json:"fault_tolerant,omitempty"`
-	ManagedBy        string `json:"managed_by,omitempty"` // a solution's extension key, such as vSphere Cluster Services
-	RelocateDisabled bool   `json:"relocate_disabled,omitempty"`
+	Template         bool     `json:"template,omitempty"`
+	ConnectionState  string   `json:"connection_state,omitempty"`
+	FaultTolerant    bool     `json:"fault_tolerant,omitempty"`
+	ManagedBy        string   `json:"managed_by,omitempty"` // a solution's extension key, such as vSphere Cluster Services
+	RelocateDisabled bool     `json:"relocate_disabled,omitempty"`
+	Datastores       []string `json:"datastores,omitempty"` // where its disks are: a target must see them all
 }
 
 // Inventory is one consistent read of hosts and VMs. Treat it as
@@ -106,13 +108,13 @@ func (inv *Inventory) VM(idOrName string) (VM, bool) {
 	return inv.VMs[i], true
 }
 
-var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode",
+var hostProps = []string{"name", "parent", "datastore", "runtime.connectionState", "runtime.inMaintenanceMode",
 	"summary.hardware.cpuMhz", "summary.hardware.numCpuCores", "summary.hardware.memorySize",
 	"summary.quickStats.overallCpuUsage", "summary.quickStats.overallMemoryUsage"}
 
 var vmProps = []string{"name", "runtime.powerState", "runtime.host",
 	"summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "summary.config.memorySizeMB",
-	"config.template", "runtime.connectionState", "runtime.faultToleranceState", "config.managedBy", "disabledMethod"}
+	"config.template", "runtime.connectionState", "runtime.faultToleranceState", "config.managedBy", "disabledMethod", "datastore"}
 
 var clusterProps = []string{"name", "configurationEx"}
 
@@ -204,6 +206,8 @@ func (s *state) set(ref types.ManagedObjectReference, props []types.DynamicPrope
 				h.Name, _ = p.Val.(string)
 			case "parent":
 				h.Cluster = clusterOf(p)
+			case "datastore":
+				h.Datastores = refList(p)
 			case "runtime.connectionState":
 				if cs, ok := p.Val.(types.HostSystemConnectionState); ok {
 					h.ConnectionState = string(cs)

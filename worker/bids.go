@@ -175,6 +175,9 @@ func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem i
 	if !w.rulesAllow(p, s.inv, vm, w.cfg.Host) {
 		return false, 0, nil
 	}
+	if v, ok := s.inv.VM(vm); ok && s.inv.StorageProblem(v.ID, s.host.ID) != "" {
+		return false, 0, nil // this host cannot see the VM's disks: decline before a bid
+	}
 	ls, err := w.reservations(ctx, stale)
 	if err != nil {
 		return false, 0, err

@@ -28,6 +28,7 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 	migrate := fs.Duration("migrate-time", 2*time.Second, "how long a relocation takes")
 	clusters := fs.Int("clusters", 1, "compute clusters the hosts are spread over (must divide --hosts)")
 	drs := fs.String("drs", "manual", "the clusters' DRS: fullyAutomated, partiallyAutomated, manual or off")
+	zoned := fs.Bool("zoned-storage", false, "mount a second datastore on half of each cluster's hosts only, with some VMs' disks on it")
 	caFile := fs.String("ca-file", "", "where to write the simulator's CA certificate (default: a file in the temporary folder, printed)")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
@@ -40,7 +41,7 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "parley sim: --clusters must divide --hosts (%d hosts, %d clusters)\n", *hosts, *clusters)
 		return exitUsage
 	}
-	s, err := sim.New(sim.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Skew: *skew, Listen: *listen, Drift: *drift, MigrateTime: *migrate, Clusters: *clusters, DRS: *drs})
+	s, err := sim.New(sim.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Skew: *skew, Listen: *listen, Drift: *drift, MigrateTime: *migrate, Clusters: *clusters, DRS: *drs, ZonedStorage: *zoned})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley sim:", err)
 		return exitUsage

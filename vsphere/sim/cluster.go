@@ -95,6 +95,9 @@ func (s *Sim) placementFault(ctx *simulator.Context, vm *simulator.VirtualMachin
 	if pool != nil && *pool != s.clusterPool[dst] {
 		return fmt.Sprintf("resource pool %s is not in host %s's cluster", pool.Value, s.hosts[target].Name), &types.InvalidArgument{InvalidProperty: "spec.pool"}
 	}
+	if msg, f := s.storageFault(vm, target); f != nil {
+		return msg, f
+	}
 	c, ok := ctx.Map.Get(types.ManagedObjectReference{Type: "ClusterComputeResource", Value: dst}).(*simulator.ClusterComputeResource)
 	if !ok {
 		return "", nil

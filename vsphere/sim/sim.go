@@ -29,6 +29,9 @@ type Config struct {
 	Listen      string        // host:port for the SDK; default 127.0.0.1:0
 	Clusters    int           // compute clusters the hosts are spread over (a divisor of Hosts); default 1
 	DRS         string        // fullyAutomated, partiallyAutomated, manual (the default) or off
+	// ZonedStorage mounts a second datastore on half of each cluster's
+	// hosts only, with some VMs' disks on it (storage.go).
+	ZonedStorage bool
 }
 
 // Relocation is one record of a RelocateVM_Task.
@@ -114,6 +117,9 @@ func New(cfg Config) (*Sim, error) {
 	}
 	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine, m.Pool = 1, cfg.Clusters, cfg.Hosts/cfg.Clusters, 0, 0, 0
 	m.Autostart = false
+	if cfg.ZonedStorage {
+		m.Datastore = 2
+	}
 	if err := m.Create(); err != nil {
 		return nil, fmt.Errorf("sim: build inventory: %w", err)
 	}
@@ -129,6 +135,12 @@ func New(cfg Config) (*Sim, error) {
 	if err := s.apply(); err != nil {
 		m.Remove()
 		return nil, err
+	}
+	if cfg.ZonedStorage {
+		if err := s.zoneStorage(); err != nil {
+			m.Remove()
+			return nil, err
+		}
 	}
 	listenHost := ""
 	if cfg.Listen != "" {

@@ -31,22 +31,23 @@ import (
 
 // Config describes the system to start.
 type Config struct {
-	Hosts, VMs  int
-	Seed        int64
-	Skew        float64 // share of VMs on a quarter of the hosts; default 0.5
-	Utilisation float64 // total CPU demand / capacity; default 0.45
-	Policy      string  // shipped policies the workers follow, comma-separated; default balance (evacuate is pushed too)
-	PolicyText  []byte  // overrides the shipped text of the first policy when set
-	Drift       bool
-	MigrateTime time.Duration
-	Interval    time.Duration
-	DryRun      bool
-	Logger      zerolog.Logger
-	Dir         string // data folder; default a new temporary folder, removed on Close
-	Observer    func(lcc.Outcome)
-	Clusters    int    // compute clusters the hosts are spread over; default 1
-	DRS         string // the clusters' DRS setting; default manual (parley balances)
-	CoexistDRS  bool
+	Hosts, VMs   int
+	Seed         int64
+	Skew         float64 // share of VMs on a quarter of the hosts; default 0.5
+	Utilisation  float64 // total CPU demand / capacity; default 0.45
+	Policy       string  // shipped policies the workers follow, comma-separated; default balance (evacuate is pushed too)
+	PolicyText   []byte  // overrides the shipped text of the first policy when set
+	Drift        bool
+	MigrateTime  time.Duration
+	Interval     time.Duration
+	DryRun       bool
+	Logger       zerolog.Logger
+	Dir          string // data folder; default a new temporary folder, removed on Close
+	Observer     func(lcc.Outcome)
+	Clusters     int    // compute clusters the hosts are spread over; default 1
+	DRS          string // the clusters' DRS setting; default manual (parley balances)
+	CoexistDRS   bool
+	ZonedStorage bool // a datastore only half the hosts see (sim.Config.ZonedStorage)
 }
 
 // System is a running in-process parley.
@@ -120,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		return nil, err
 	}
 	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Skew: cfg.Skew, Utilisation: cfg.Utilisation, Drift: cfg.Drift, MigrateTime: cfg.MigrateTime,
-		Clusters: cfg.Clusters, DRS: cfg.DRS}); err != nil {
+		Clusters: cfg.Clusters, DRS: cfg.DRS, ZonedStorage: cfg.ZonedStorage}); err != nil {
 		return nil, err
 	}
 	var addrs []string
