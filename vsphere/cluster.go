@@ -1,8 +1,13 @@
 package vsphere
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -88,6 +93,8 @@ func setVMExtra(v *VM, p types.DynamicProperty) {
 		}
 	case "datastore":
 		v.Datastores = refList(p)
+	case "network":
+		v.Networks = refList(p)
 	case "disabledMethod":
 		v.RelocateDisabled = false
 		if ms, ok := p.Val.(types.ArrayOfString); ok {
@@ -292,8 +299,9 @@ func refList(p types.DynamicProperty) []string {
 	return nil
 }
 
-// StorageProblem says why a host cannot run a VM's disks where they are:
-// a datastore of the VM that the host does not see. "" when it sees all.
+// StorageProblem says why a host cannot run a VM as it is: a datastore
+// of the VM that the host does not see, or a network of the VM the host
+// does not have. "" when it has them all.
 func (inv *Inventory) StorageProblem(vmID, hostID string) string {
 	v, ok1 := inv.VM(vmID)
 	h, ok2 := inv.Host(hostID)
@@ -305,5 +313,47 @@ func (inv *Inventory) StorageProblem(vmID, hostID string) string {
 			return "host " + h.Name + " does not see datastore " + d + " of " + v.Name
 		}
 	}
+	for _, n := range v.Networks {
+		if !contains(h.Networks, n) {
+			return "host " + h.Name + " does not have network " + n + " of " + v.Name
+		}
+	}
 	return ""
+}
+
+// ErrIncompatible means vCenter says a VM cannot run on a host.
+var ErrIncompatible = errors.New("vsphere: the VM cannot run on that host")
+
+// CheckRelocate asks vCenter (CheckRelocate_Task) whether the VM can move
+// to the host, with the host's pool, as a relocation would. A vCenter
+// without a provisioning checker is taken at its word (nil).
+func (c *Client) CheckRelocate(ctx context.Context, vmID, hostID string) error {
+	err := c.do(ctx, func(vc *vim25.Client) error {
+		if vc.ServiceContent.VmProvisioningChecker == nil {
+			return nil
+		}
+		pool, err := c.pool(ctx, vc, hostID)
+		if err != nil {
+			return err
+		}
+		host := hostRef(hostID)
+		res, err := object.NewVmProvisioningChecker(vc).CheckRelocate(ctx, vmRef(vmID), types.VirtualMachineRelocateSpec{Host: &host, Pool: &pool})
+		if err != nil {
+			return err
+		}
+		var msgs []string
+		for _, r := range res {
+			for _, e := range r.Error {
+				msgs = append(msgs, e.LocalizedMessage)
+			}
+		}
+		if len(msgs) > 0 {
+			return fmt.Errorf("%w: %s", ErrIncompatible, strings.Join(msgs, "; "))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrIncompatible) {
+		return fmt.Errorf("vsphere: check relocation of %s to %s: %w", vmID, hostID, classify(err))
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package vsphere_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -277,5 +278,60 @@ func TestZonedStorage(t *testing.T) {
 	}
 	if err := c.Migrate(ctx, onZone.ID, other.ID, nil); err != nil {
 		t.Errorf("a move to a host that sees the datastore: %v", err)
+	}
+}
+
+// TestCheckRelocateAnswersFromTheRules: CheckRelocate_Task says no where
+// the relocation would be refused (a datastore the target cannot see,
+// another cluster's pool, maintenance), and yes elsewhere.
+func TestCheckRelocateAnswersFromTheRules(t *testing.T) {
+	s, c := newSim(t, sim.Config{Hosts: 4, VMs: 12, Seed: 3, ZonedStorage: true})
+	ctx := ctxT(t)
+	inv, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blind, seeing []vsphere.Host
+	for _, h := range inv.Hosts {
+		if len(h.Datastores) == 1 {
+			blind = append(blind, h)
+		} else {
+			seeing = append(seeing, h)
+		}
+	}
+	var onZone vsphere.VM
+	for _, v := range inv.VMs {
+		if inv.StorageProblem(v.ID, blind[0].ID) != "" {
+			onZone = v
+		}
+	}
+	if err := c.CheckRelocate(ctx, onZone.ID, blind[0].ID); !errors.Is(err, vsphere.ErrIncompatible) || !strings.Contains(err.Error(), "datastore") {
+		t.Errorf("check a move to a host without the VM's datastore: %v", err)
+	}
+	other := seeing[0]
+	if other.ID == onZone.Host {
+		other = seeing[1]
+	}
+	if err := c.CheckRelocate(ctx, onZone.ID, other.ID); err != nil {
+		t.Errorf("check a possible move: %v", err)
+	}
+	if err := s.SetMaintenance(other.Name, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckRelocate(ctx, onZone.ID, other.ID); !errors.Is(err, vsphere.ErrIncompatible) {
+		t.Errorf("check a move to a host in maintenance: %v", err)
+	}
+}
+
+func TestNetworksCount(t *testing.T) {
+	inv := &vsphere.Inventory{
+		Hosts: []vsphere.Host{{ID: "h0", Name: "h0", Networks: []string{"n1", "n2"}}, {ID: "h1", Name: "h1", Networks: []string{"n1"}}},
+		VMs:   []vsphere.VM{{ID: "v", Name: "v", Host: "h0", Networks: []string{"n1", "n2"}}},
+	}
+	if p := inv.StorageProblem("v", "h1"); !strings.Contains(p, "network n2") {
+		t.Errorf("a host without the VM's network: %q", p)
+	}
+	if p := inv.StorageProblem("v", "h0"); p != "" {
+		t.Errorf("a host with every network: %q", p)
 	}
 }

@@ -31,6 +31,7 @@ type Host struct {
 	MemUsedMB       int64    `json:"mem_used_mb"`
 	Cluster         string   `json:"cluster,omitempty"` // the cluster's id; "" for a standalone host
 	Datastores      []string `json:"datastores,omitempty"`
+	Networks        []string `json:"networks,omitempty"`
 }
 
 // Available reports whether the host can run and receive VMs.
@@ -52,6 +53,7 @@ type VM struct {
 	ManagedBy        string   `json:"managed_by,omitempty"` // a solution's extension key, such as vSphere Cluster Services
 	RelocateDisabled bool     `json:"relocate_disabled,omitempty"`
 	Datastores       []string `json:"datastores,omitempty"` // where its disks are: a target must see them all
+	Networks         []string `json:"networks,omitempty"`   // what its NICs use: a target must have them all
 }
 
 // Inventory is one consistent read of hosts and VMs. Treat it as
@@ -108,13 +110,13 @@ func (inv *Inventory) VM(idOrName string) (VM, bool) {
 	return inv.VMs[i], true
 }
 
-var hostProps = []string{"name", "parent", "datastore", "runtime.connectionState", "runtime.inMaintenanceMode",
+var hostProps = []string{"name", "parent", "datastore", "network", "runtime.connectionState", "runtime.inMaintenanceMode",
 	"summary.hardware.cpuMhz", "summary.hardware.numCpuCores", "summary.hardware.memorySize",
 	"summary.quickStats.overallCpuUsage", "summary.quickStats.overallMemoryUsage"}
 
 var vmProps = []string{"name", "runtime.powerState", "runtime.host",
 	"summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "summary.config.memorySizeMB",
-	"config.template", "runtime.connectionState", "runtime.faultToleranceState", "config.managedBy", "disabledMethod", "datastore"}
+	"config.template", "runtime.connectionState", "runtime.faultToleranceState", "config.managedBy", "disabledMethod", "datastore", "network"}
 
 var clusterProps = []string{"name", "configurationEx"}
 
@@ -208,6 +210,8 @@ func (s *state) set(ref types.ManagedObjectReference, props []types.DynamicPrope
 				h.Cluster = clusterOf(p)
 			case "datastore":
 				h.Datastores = refList(p)
+			case "network":
+				h.Networks = refList(p)
 			case "runtime.connectionState":
 				if cs, ok := p.Val.(types.HostSystemConnectionState); ok {
 					h.ConnectionState = string(cs)

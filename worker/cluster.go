@@ -93,3 +93,30 @@ func (w *Worker) negotiatingVM(name string) bool {
 	_, ok := w.negotiating[name]
 	return ok
 }
+
+// relocateChecker is a vCenter that answers CheckRelocate_Task.
+type relocateChecker interface {
+	CheckRelocate(ctx context.Context, vmID, hostID string) error
+}
+
+// checkRelocate asks vCenter whether the VM can run on this host, once an
+// award is made (a bid is decided on what the inventory shows, so as not
+// to ask vCenter for every offer). It returns the problem, or "".
+func (w *Worker) checkRelocate(ctx context.Context, vm string) string {
+	rc, ok := w.vs.(relocateChecker)
+	if !ok {
+		return ""
+	}
+	s, err := w.snap()
+	if err != nil {
+		return err.Error()
+	}
+	v, ok := s.inv.VM(vm)
+	if !ok {
+		return "VM " + vm + " is not in this cluster's inventory"
+	}
+	if err := rc.CheckRelocate(ctx, v.ID, s.host.ID); err != nil {
+		return err.Error()
+	}
+	return ""
+}

@@ -33,6 +33,11 @@ func (w *Worker) cReserve(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
+	if problem := w.checkRelocate(ctx, vm); problem != "" {
+		w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("problem", problem).
+			Msg("vCenter says the VM cannot run here: refusing the award")
+		return false, nil
+	}
 	gr, err := w.store.Acquire(ctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: w.params(g.Program).LeaseTTL.Milliseconds(),
 		Items: []raftstore.AcquireItem{{Key: key, Attrs: map[string]string{"cpu_mhz": strconv.FormatInt(cpu, 10), "mem_mb": strconv.FormatInt(mem, 10), "interaction": g.Interaction}}}})
 	if err != nil {

@@ -142,6 +142,7 @@ func New(cfg Config) (*Sim, error) {
 			return nil, err
 		}
 	}
+	s.wrapChecker()
 	listenHost := ""
 	if cfg.Listen != "" {
 		u, err := url.Parse("http://" + cfg.Listen)
