@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/event"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -30,6 +31,30 @@ func TestBalanceStaysWithinClusters(t *testing.T) {
 		if r.Result != "success" {
 			t.Errorf("%s: %s -> %s failed: %s", r.VM, r.From, r.To, r.Result)
 		}
+	}
+	// the moved VM's events say why it moved
+	moved := l.Sim.Relocations()[0].VM
+	inv, err := l.VS.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := inv.VM(moved)
+	admin, err := govmomi.NewClient(ctx, l.Sim.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := event.NewManager(admin.Client).QueryEvents(ctx, types.EventFilterSpec{Entity: &types.EventFilterSpecByEntity{
+		Entity: types.ManagedObjectReference{Type: "VirtualMachine", Value: v.ID}, Recursion: types.EventFilterSpecRecursionOptionSelf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := false
+	for _, e := range evs {
+		m := e.GetEvent().FullFormattedMessage
+		said = said || (strings.Contains(m, "parley moves this VM") && strings.Contains(m, "policy balance@v1") && strings.Contains(m, "interaction "))
+	}
+	if !said {
+		t.Errorf("%s moved, and none of its %d events says why", moved, len(evs))
 	}
 	t.Logf("%d relocations checked", len(l.Sim.Relocations()))
 }

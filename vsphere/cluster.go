@@ -8,6 +8,8 @@ import (
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -356,4 +358,42 @@ func (c *Client) CheckRelocate(ctx context.Context, vmID, hostID string) error {
 		return fmt.Errorf("vsphere: check relocation of %s to %s: %w", vmID, hostID, classify(err))
 	}
 	return err
+}
+
+// LogUserEvent posts a user event on a VM (EventManager.LogUserEvent), so
+// that an administrator reading the VM's events sees why parley moved it.
+// Where the method is missing (vcsim lacks it) it posts the same message
+// as a GeneralUserEvent with PostEvent.
+func (c *Client) LogUserEvent(ctx context.Context, vmID, msg string) error {
+	err := c.do(ctx, func(vc *vim25.Client) error {
+		if vc.ServiceContent.EventManager == nil {
+			return nil
+		}
+		em := *vc.ServiceContent.EventManager
+		_, err := methods.LogUserEvent(ctx, vc, &types.LogUserEvent{This: em, Entity: vmRef(vmID), Msg: msg})
+		if err == nil || !isNotImplemented(err) {
+			return err
+		}
+		ref := vmRef(vmID)
+		_, err = methods.PostEvent(ctx, vc, &types.PostEvent{This: em, EventToPost: &types.GeneralUserEvent{
+			GeneralEvent: types.GeneralEvent{Event: types.Event{FullFormattedMessage: msg, Vm: &types.VmEventArgument{Vm: ref}}, Message: msg},
+			Entity:       &types.ManagedEntityEventArgument{Entity: ref}}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("vsphere: log an event on %s: %w", vmID, classify(err))
+	}
+	return nil
+}
+
+// isNotImplemented reports a server that does not know the method.
+func isNotImplemented(err error) bool {
+	if soap.IsSoapFault(err) {
+		switch soap.ToSoapFault(err).VimFault().(type) {
+		case types.NotImplemented, *types.NotImplemented, types.MethodNotFound, *types.MethodNotFound:
+			return true
+		}
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "NotImplemented") || strings.Contains(msg, "MethodNotFound") || strings.Contains(msg, "not implemented")
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/event"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -333,5 +334,38 @@ func TestNetworksCount(t *testing.T) {
 	}
 	if p := inv.StorageProblem("v", "h0"); p != "" {
 		t.Errorf("a host with every network: %q", p)
+	}
+}
+
+// TestUserEventOnTheVM: an event logged by parley is what an
+// administrator reading the VM's events sees.
+func TestUserEventOnTheVM(t *testing.T) {
+	s, c := newSim(t, sim.Config{Hosts: 2, VMs: 2, Seed: 1})
+	ctx := ctxT(t)
+	inv, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := inv.VMs[0]
+	if err := c.LogUserEvent(ctx, vm.ID, "parley moves this VM: policy balance@v3"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := govmomi.NewClient(ctx, s.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := event.NewManager(admin.Client).QueryEvents(ctx, types.EventFilterSpec{Entity: &types.EventFilterSpecByEntity{
+		Entity: types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.ID}, Recursion: types.EventFilterSpecRecursionOptionSelf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range evs {
+		if strings.Contains(e.GetEvent().FullFormattedMessage, "policy balance@v3") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the VM's %d events do not include parley's", len(evs))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
 	"github.com/parleyhq/parley/vsphere"
 )
@@ -119,4 +120,23 @@ func (w *Worker) checkRelocate(ctx context.Context, vm string) string {
 		return err.Error()
 	}
 	return ""
+}
+
+// eventLogger is a vCenter that takes user events on a VM.
+type eventLogger interface {
+	LogUserEvent(ctx context.Context, vmID, msg string) error
+}
+
+// logEvent tells vCenter, on the VM, why parley moves it: an
+// administrator reading the VM's events sees the policy, its version and
+// the interaction. A failure is logged and does not stop the move.
+func (w *Worker) logEvent(ctx context.Context, g *lcc.Goal, vmID, target string) {
+	el, ok := w.vs.(eventLogger)
+	if !ok {
+		return
+	}
+	msg := fmt.Sprintf("parley moves this VM from %s to %s: policy %s, interaction %s, worker %s", w.cfg.Host, target, g.Policy.String(), g.Interaction, w.cfg.ID)
+	if err := el.LogUserEvent(ctx, vmID, msg); err != nil {
+		w.log.Warn().Err(err).Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vmID).Msg("post the migration's event on the VM")
+	}
 }

@@ -85,6 +85,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}()
 	start := time.Now()
 	log.Info().Uint64("token", lease.token).Msg("migration starting")
+	w.logEvent(migCtx, g, vmID, target)
 	merr := w.vs.Migrate(migCtx, vmID, targetID, nil)
 	lost := guard.lost()
 	cancelMig()
