@@ -53,6 +53,8 @@ type Config struct {
 	Thumbprint string // a strict pin: only the certificate with this SHA-1 thumbprint (AA:BB:...) is accepted
 	CAFile     string // trust the CA certificates in this PEM file instead of the system's
 	KeepAlive  time.Duration
+	Cluster    string // when set, the cluster the worker's host must be in (GOVC_CLUSTER)
+	Datacenter string // read from GOVC_DATACENTER; hosts are found by name in every datacentre
 
 	// PasswordInURL is set by Credentials when the password came from the
 	// URL, where ps shows it: the caller should warn.

@@ -39,12 +39,13 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
 	}
-	if *id == "" || *host == "" || *vsURL == "" || *interval <= 0 {
-		fmt.Fprintln(c.stderr, "parley worker: --id, --host, --vsphere and a positive --interval are required")
+	vcfg := vsphere.Config{URL: *vsURL, Insecure: *insecure, Thumbprint: *thumb, CAFile: *vsCA}
+	vcfg.FromGovcEnv() // govc's environment, where parley's own flags are absent
+	if *id == "" || *host == "" || vcfg.URL == "" || *interval <= 0 {
+		fmt.Fprintln(c.stderr, "parley worker: --id, --host, --vsphere (or GOVC_URL) and a positive --interval are required")
 		fs.Usage()
 		return exitUsage
 	}
-	vcfg := vsphere.Config{URL: *vsURL, Insecure: *insecure, Thumbprint: *thumb, CAFile: *vsCA}
 	if err := vcfg.Credentials(*credFile); err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
 		return exitUsage
@@ -52,6 +53,9 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	if err := vcfg.Check(); err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
 		return exitUsage
+	}
+	if vcfg.Insecure && !*insecure {
+		c.log.Warn().Msg("GOVC_INSECURE: vCenter's certificate is not verified")
 	}
 	if vcfg.PasswordInURL {
 		c.log.Warn().Msg("the vCenter password is in --vsphere, where ps shows it to every local user: use PARLEY_VSPHERE_PASSWORD or --credentials-file")
@@ -78,7 +82,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 		if err == nil {
 			break
 		}
-		c.log.Warn().Err(err).Str("vcenter", vsphere.Redacted(*vsURL)).Msg("cannot reach vCenter; retrying")
+		c.log.Warn().Err(err).Str("vcenter", vsphere.Redacted(vcfg.URL)).Msg("cannot reach vCenter; retrying")
 		select {
 		case <-ctx.Done():
 			return exitOK
@@ -86,6 +90,12 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 		}
 	}
 	defer vs.Close()
+	if vcfg.Cluster != "" { // GOVC_CLUSTER: the host must be in it
+		if problem := hostInCluster(ctx, vs, *host, vcfg.Cluster); problem != "" {
+			fmt.Fprintln(c.stderr, "parley worker:", problem)
+			return exitUsage
+		}
+	}
 	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls, CoexistDRS: *coexist}, vs, st)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
@@ -121,4 +131,20 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// hostInCluster says what is wrong when host is not in the named cluster.
+func hostInCluster(ctx context.Context, vs *vsphere.Client, host, cluster string) string {
+	inv, err := vs.Inventory(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	h, ok := inv.Host(host)
+	if !ok {
+		return fmt.Sprintf("host %s is not in vCenter", host)
+	}
+	if c, _ := inv.Cluster(h.Cluster); c.Name != cluster {
+		return fmt.Sprintf("host %s is in cluster %q, not GOVC_CLUSTER %q", host, c.Name, cluster)
+	}
+	return ""
 }
