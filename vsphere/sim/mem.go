@@ -31,6 +31,21 @@ type MemDC struct {
 	inflight map[string]bool
 	inv      *vsphere.Inventory // cached until the next change
 	moves    int
+	record   []Move
+}
+
+// Move is one relocation MemDC made, by names.
+type Move struct {
+	VM   string `json:"vm"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Record lists the relocations made, oldest first.
+func (dc *MemDC) Record() []Move {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	return append([]Move(nil), dc.record...)
 }
 
 // NewMemDC builds the layout in memory. Host ids are host-N and VM ids
@@ -117,6 +132,7 @@ func (dc *MemDC) Migrate(ctx context.Context, vmID, hostID string, _ vsphere.Pro
 	dc.hosts[s].MemUsedMB -= v.MemMB
 	dc.hosts[t].CPUUsedMHz += v.CPUDemandMHz
 	dc.hosts[t].MemUsedMB += v.MemMB
+	dc.record = append(dc.record, Move{VM: v.Name, From: dc.hosts[s].Name, To: dc.hosts[t].Name})
 	v.Host = hostID
 	dc.inv = nil
 	dc.moves++
