@@ -34,6 +34,7 @@ type env struct {
 	ctl        *http.Client // trusts the simulator's certificate
 	pki        string       // the cluster's CA and certificates
 	adminToken string
+	lab        *netlab // nil: every process on loopback
 	workers    []*proc
 	client     *raftstore.Client
 	hosts      int
@@ -46,11 +47,15 @@ type envConfig struct {
 	migrateTime time.Duration
 	leaseTTL    int // seconds, written into the policy
 	noWorkers   bool
+	lab         bool // every process in its own network namespace (netlab_test.go)
 }
 
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
 	e := &env{t: t, hosts: cfg.hosts}
+	if cfg.lab {
+		e.lab = newNetlab(t)
+	}
 	dir := t.TempDir()
 	// the secure path is the tested path: TLS on every port, and tokens
 	e.pki = filepath.Join(dir, "pki")
@@ -64,8 +69,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	}
 	var raft []string
 	for i := 0; i < 3; i++ {
-		raft = append(raft, freePort(t))
-		e.storeHTTP = append(e.storeHTTP, freePort(t))
+		raft = append(raft, e.addr(fmt.Sprintf("s%d", i+1), "7000"))
+		e.storeHTTP = append(e.storeHTTP, e.addr(fmt.Sprintf("s%d", i+1), "7070"))
 	}
 	for i := 0; i < 3; i++ {
 		args := []string{"store", "--id", fmt.Sprintf("s%d", i+1), "--data", filepath.Join(dir, fmt.Sprintf("s%d", i+1)),
@@ -80,7 +85,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		} else {
 			args = append(args, "--join", e.storeHTTP[0], "--token-file", adminFile)
 		}
-		e.stores = append(e.stores, start(t, fmt.Sprintf("store s%d", i+1), args...))
+		e.stores = append(e.stores, e.start(fmt.Sprintf("s%d", i+1), fmt.Sprintf("store s%d", i+1), args...))
 		if i == 0 {
 			e.waitReady(e.storeHTTP[0], 20*time.Second)
 		}
@@ -119,7 +124,10 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if soak() {
 		simArgs = append(simArgs, "--drift") // keep the workers busy for the whole soak
 	}
-	e.sim = start(t, "sim", simArgs...)
+	if e.lab != nil {
+		simArgs = append(simArgs, "--listen", e.addr("sim", "8989"), "--control", e.addr("sim", "8990"))
+	}
+	e.sim = e.start("sim", "sim", simArgs...)
 	e.sdk = e.sim.waitOutput("SDK ", 90*time.Second)
 	e.sim.waitOutput("THUMBPRINT ", 5*time.Second)
 	e.simCA = e.sim.waitOutput("CA ", 5*time.Second)
@@ -129,9 +137,9 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		for i := 0; i < cfg.hosts; i++ {
 			id := fmt.Sprintf("w%d", i)
 			args := []string{"worker", "--id", id, "--host", fmt.Sprintf("DC0_C0_H%d", i), "--vsphere", e.sdk, "--vsphere-ca", e.simCA,
-				"--store", strings.Join(e.storeHTTP, ","), "--listen", freePort(t), "--interval", "500ms",
+				"--store", strings.Join(e.storeHTTP, ","), "--listen", e.addr(id, "7100"), "--interval", "500ms",
 				"--token-file", e.workerToken(ctx, dir, id)}
-			e.workers = append(e.workers, start(t, "worker "+id, append(args, e.tlsArgs(id)...)...))
+			e.workers = append(e.workers, e.start(id, "worker "+id, append(args, e.tlsArgs(id)...)...))
 		}
 	}
 	return e
@@ -140,7 +148,11 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 // tlsArgs issues name's certificate and returns the flags that use it.
 func (e *env) tlsArgs(name string) []string {
 	e.t.Helper()
-	if _, err := pki.IssueLocal(e.pki, name); err != nil {
+	if e.lab != nil { // valid for the node's address in its namespace
+		if err := pki.Issue(e.pki, name, []string{"127.0.0.1", "localhost", e.lab.node(name).ip}, false); err != nil {
+			e.t.Fatal(err)
+		}
+	} else if _, err := pki.IssueLocal(e.pki, name); err != nil {
 		e.t.Fatal(err)
 	}
 	return []string{"--tls-ca", filepath.Join(e.pki, pki.CAFile), "--tls-cert", pki.CertFile(e.pki, name), "--tls-key", pki.KeyFile(e.pki, name)}
@@ -341,3 +353,21 @@ func chaosDuration(def time.Duration) time.Duration {
 
 // soak reports whether a long chaos run was asked for.
 func soak() bool { return os.Getenv("PARLEY_CHAOS_DURATION") != "" }
+
+// addr is where node listens on port: its namespace's address in a lab,
+// else a free loopback port.
+func (e *env) addr(node, port string) string {
+	if e.lab != nil {
+		return e.lab.node(node).ip + ":" + port
+	}
+	return freePort(e.t)
+}
+
+// start runs a parley process for node: in its namespace in a lab.
+func (e *env) start(node, name string, args ...string) *proc {
+	if e.lab != nil {
+		n := e.lab.node(node)
+		return startWrapped(e.t, name, []string{"ip", "netns", "exec", n.ns}, args...)
+	}
+	return start(e.t, name, args...)
+}

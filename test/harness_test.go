@@ -42,6 +42,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	t    *testing.T
 	name string
+	wrap []string // a command that runs parley (ip netns exec NS), or none
 	args []string
 	cmd  *exec.Cmd
 	log  *lockedBuffer
@@ -70,7 +71,13 @@ func (l *lockedBuffer) String() string {
 // test fails.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, args: args, log: &lockedBuffer{}, out: &lockedBuffer{}}
+	return startWrapped(t, name, nil, args...)
+}
+
+// startWrapped runs parley with args under wrap (e.g. ip netns exec NS).
+func startWrapped(t *testing.T, name string, wrap []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, wrap: wrap, args: args, log: &lockedBuffer{}, out: &lockedBuffer{}}
 	p.run()
 	t.Cleanup(func() {
 		p.kill(syscall.SIGKILL)
@@ -83,7 +90,11 @@ func start(t *testing.T, name string, args ...string) *proc {
 
 func (p *proc) run() {
 	p.t.Helper()
-	p.cmd = exec.Command(parleyBin, p.args...)
+	if len(p.wrap) > 0 {
+		p.cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:len(p.wrap):len(p.wrap)], parleyBin), p.args...)...)
+	} else {
+		p.cmd = exec.Command(parleyBin, p.args...)
+	}
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.log
 	p.cmd.Env = append(os.Environ(), "PARLEY_LOG_LEVEL=info")
