@@ -35,6 +35,8 @@ type env struct {
 	pki        string       // the cluster's CA and certificates
 	adminToken string
 	lab        *netlab // nil: every process on loopback
+	delay      time.Duration
+	jitter     time.Duration
 	workers    []*proc
 	client     *raftstore.Client
 	hosts      int
@@ -48,6 +50,10 @@ type envConfig struct {
 	leaseTTL    int // seconds, written into the policy
 	noWorkers   bool
 	lab         bool // every process in its own network namespace (netlab_test.go)
+	// delay, with lab: every link between parley processes (raft, the API,
+	// LCC messages) goes through a delay proxy holding each chunk for
+	// delay ± jitter; raft's timeouts are raised to suit
+	delay, jitter time.Duration
 }
 
 func newEnv(t *testing.T, cfg envConfig) *env {
@@ -72,18 +78,30 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		raft = append(raft, e.addr(fmt.Sprintf("s%d", i+1), "7000"))
 		e.storeHTTP = append(e.storeHTTP, e.addr(fmt.Sprintf("s%d", i+1), "7070"))
 	}
+	// what peers dial: the member itself, or its delay proxies
+	raftAdv, httpAdv := append([]string(nil), raft...), append([]string(nil), e.storeHTTP...)
+	timeouts := []string{"--heartbeat-timeout", "500ms", "--election-timeout", "500ms", "--leader-lease-timeout", "250ms"}
+	if e.lab != nil && cfg.delay > 0 {
+		for i := range raft {
+			raftAdv[i] = startDelayProxy(t, e.lab.prefix+".1:0", raft[i], cfg.delay, cfg.jitter).addr()
+			httpAdv[i] = startDelayProxy(t, e.lab.prefix+".1:0", e.storeHTTP[i], cfg.delay, cfg.jitter).addr()
+		}
+		rt := 8 * (cfg.delay + cfg.jitter)
+		timeouts = []string{"--heartbeat-timeout", rt.String(), "--election-timeout", rt.String(), "--leader-lease-timeout", (rt / 2).String()}
+	}
+	e.delay, e.jitter = cfg.delay, cfg.jitter
 	for i := 0; i < 3; i++ {
 		args := []string{"store", "--id", fmt.Sprintf("s%d", i+1), "--data", filepath.Join(dir, fmt.Sprintf("s%d", i+1)),
-			"--raft-addr", raft[i], "--http-addr", e.storeHTTP[i],
-			"--heartbeat-timeout", "500ms", "--election-timeout", "500ms", "--leader-lease-timeout", "250ms", "--lock-delay", "2s",
+			"--raft-addr", raft[i], "--http-addr", e.storeHTTP[i], "--raft-advertise", raftAdv[i], "--http-advertise", httpAdv[i],
+			"--lock-delay", "2s",
 			// the policy traffic's pushes are audited in the journal too: keep
 			// everything, so that a missing entry is a lost one, not a trimmed one
 			"--journal-limit", "1000000"}
-		args = append(args, e.tlsArgs(fmt.Sprintf("s%d", i+1))...)
+		args = append(append(args, timeouts...), e.tlsArgs(fmt.Sprintf("s%d", i+1))...)
 		if i == 0 {
 			args = append(args, "--bootstrap", "--admin-token-file", adminFile)
 		} else {
-			args = append(args, "--join", e.storeHTTP[0], "--token-file", adminFile)
+			args = append(args, "--join", httpAdv[0], "--token-file", adminFile)
 		}
 		e.stores = append(e.stores, e.start(fmt.Sprintf("s%d", i+1), fmt.Sprintf("store s%d", i+1), args...))
 		if i == 0 {
@@ -136,9 +154,16 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if !cfg.noWorkers {
 		for i := 0; i < cfg.hosts; i++ {
 			id := fmt.Sprintf("w%d", i)
+			listen, stores, interval := e.addr(id, "7100"), strings.Join(httpAdv, ","), "500ms"
+			if cfg.delay > 0 {
+				interval = "2s" // a tick's calls (TLS handshakes through delayed links among them) get 3 intervals
+			}
 			args := []string{"worker", "--id", id, "--host", fmt.Sprintf("DC0_C0_H%d", i), "--vsphere", e.sdk, "--vsphere-ca", e.simCA,
-				"--store", strings.Join(e.storeHTTP, ","), "--listen", e.addr(id, "7100"), "--interval", "500ms",
+				"--store", stores, "--listen", listen, "--interval", interval,
 				"--token-file", e.workerToken(ctx, dir, id)}
+			if e.lab != nil && cfg.delay > 0 {
+				args = append(args, "--advertise", startDelayProxy(t, e.lab.prefix+".1:0", listen, cfg.delay, cfg.jitter).addr())
+			}
 			e.workers = append(e.workers, e.start(id, "worker "+id, append(args, e.tlsArgs(id)...)...))
 		}
 	}
@@ -149,7 +174,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 func (e *env) tlsArgs(name string) []string {
 	e.t.Helper()
 	if e.lab != nil { // valid for the node's address in its namespace
-		if err := pki.Issue(e.pki, name, []string{"127.0.0.1", "localhost", e.lab.node(name).ip}, false); err != nil {
+		// and for the observer's address, where the delay proxies listen
+		if err := pki.Issue(e.pki, name, []string{"127.0.0.1", "localhost", e.lab.node(name).ip, e.lab.prefix + ".1"}, false); err != nil {
 			e.t.Fatal(err)
 		}
 	} else if _, err := pki.IssueLocal(e.pki, name); err != nil {

@@ -117,3 +117,56 @@ func TestPartitionWorkerCutFromStore(t *testing.T) {
 	t.Logf("%s cut from the store while moving %s", holder, vm)
 	s.finish()
 }
+
+// TestPartitionMovingSplitAndBridge: a majority/minority split that moves
+// from member to member, then a bridge (s1 sees both s2 and s3, which do
+// not see each other).
+func TestPartitionMovingSplitAndBridge(t *testing.T) {
+	s := startScenario(t, envConfig{hosts: 4, vms: 24, seed: 24, migrateTime: 700 * time.Millisecond, lab: true})
+	s.e.waitLeader(20 * time.Second)
+	for i := range s.e.stores {
+		var rest []string
+		for j := range s.e.stores {
+			if j != i {
+				rest = append(rest, storeName(j))
+			}
+		}
+		s.e.lab.cut(storeName(i), true, rest...)
+		time.Sleep(3 * time.Second)
+		s.e.lab.heal(storeName(i))
+		time.Sleep(time.Second)
+	}
+	s.e.lab.cut("s2", true, "s3")
+	time.Sleep(6 * time.Second)
+	s.e.lab.heal("s2")
+	if l := s.e.waitLeader(20 * time.Second); l < 0 {
+		t.Fatal("no leader after the bridge healed")
+	}
+	s.waitBalanced(60 * time.Second)
+	t.Logf("split moved over s1, s2, s3, then a bridge through s1; %d relocations", len(s.e.relocations()))
+	s.finish()
+}
+
+// TestPartitionDelayAndLoss: every link between parley processes (raft,
+// the API, LCC messages) delayed by 200 ms ± 100 ms through delay
+// proxies, with 5% of every node's packets lost, while the datacentre
+// balances. Raft's timeouts are raised to suit (8 x 300 ms).
+func TestPartitionDelayAndLoss(t *testing.T) {
+	s := startScenario(t, envConfig{hosts: 4, vms: 24, seed: 25, migrateTime: 700 * time.Millisecond, lab: true,
+		delay: 200 * time.Millisecond, jitter: 100 * time.Millisecond})
+	s.e.waitLeader(30 * time.Second)
+	_, before := s.imbalance()
+	for _, n := range []string{"s1", "s2", "s3", "w0", "w1", "w2", "w3"} {
+		s.e.lab.lossy(n, 5)
+	}
+	time.Sleep(15 * time.Second)
+	for _, n := range []string{"s1", "s2", "s3", "w0", "w1", "w2", "w3"} {
+		s.e.lab.heal(n)
+	}
+	_, after := s.waitBalanced(90 * time.Second)
+	if before > 0.7 && after > 0.7 {
+		t.Errorf("the most loaded host stayed above the high threshold under delay: %.2f -> %.2f", before, after)
+	}
+	t.Logf("200 ms ± 100 ms on every link and 5%% loss for 15 s; most loaded %.2f -> %.2f; %d relocations", before, after, len(s.e.relocations()))
+	s.finish()
+}
