@@ -128,6 +128,11 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	}
 	text, _ := policies.Source("balance")
 	e.policyText = string(text)
+	if os.Getenv("PARLEY_SOAK_MIGRATIONS") != "" {
+		// a soak wants many migrations: drift moves VMs again sooner
+		e.policyText = strings.Replace(e.policyText, "param(cooldown, 60).", "param(cooldown, 5).", 1)
+		e.policyText = strings.Replace(e.policyText, "param(hold_time, 3).", "param(hold_time, 1).", 1)
+	}
 	if cfg.leaseTTL > 0 {
 		e.policyText = strings.Replace(e.policyText, "param(lease_ttl, 30).", fmt.Sprintf("param(lease_ttl, %d).", cfg.leaseTTL), 1)
 	}
@@ -378,7 +383,9 @@ func chaosDuration(def time.Duration) time.Duration {
 }
 
 // soak reports whether a long chaos run was asked for.
-func soak() bool { return os.Getenv("PARLEY_CHAOS_DURATION") != "" }
+func soak() bool {
+	return os.Getenv("PARLEY_CHAOS_DURATION") != "" || os.Getenv("PARLEY_SOAK_MIGRATIONS") != ""
+}
 
 // addr is where node listens on port: its namespace's address in a lab,
 // else a free loopback port.

@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -201,6 +202,8 @@ type Client struct {
 
 	poolMu sync.Mutex
 	pools  map[string]types.ManagedObjectReference // host -> resource pool
+
+	noLogUserEvent atomic.Bool // vCenter lacks LogUserEvent: post events instead
 }
 
 // Connect logs in to vCenter.

@@ -370,12 +370,15 @@ func (c *Client) LogUserEvent(ctx context.Context, vmID, msg string) error {
 			return nil
 		}
 		em := *vc.ServiceContent.EventManager
-		_, err := methods.LogUserEvent(ctx, vc, &types.LogUserEvent{This: em, Entity: vmRef(vmID), Msg: msg})
-		if err == nil || !isNotImplemented(err) {
-			return err
+		if !c.noLogUserEvent.Load() {
+			_, err := methods.LogUserEvent(ctx, vc, &types.LogUserEvent{This: em, Entity: vmRef(vmID), Msg: msg})
+			if err == nil || !isNotImplemented(err) {
+				return err
+			}
+			c.noLogUserEvent.Store(true) // ask once; PostEvent from now on
 		}
 		ref := vmRef(vmID)
-		_, err = methods.PostEvent(ctx, vc, &types.PostEvent{This: em, EventToPost: &types.GeneralUserEvent{
+		_, err := methods.PostEvent(ctx, vc, &types.PostEvent{This: em, EventToPost: &types.GeneralUserEvent{
 			GeneralEvent: types.GeneralEvent{Event: types.Event{FullFormattedMessage: msg, Vm: &types.VmEventArgument{Vm: ref}}, Message: msg},
 			Entity:       &types.ManagedEntityEventArgument{Entity: ref}}})
 		return err
