@@ -105,8 +105,9 @@ type Worker struct {
 	following   map[string]lcc.PolicyRef // the version followed, by policy name
 	inv         *vsphere.Inventory
 	hostID      string
-	drsLeft     bool      // this host's cluster is left to DRS (cluster.go)
-	samples     []float64 // recent CPU load samples of this host
+	drsLeft     bool       // this host's cluster is left to DRS (cluster.go)
+	traces      *traceBook // the last interactions' steps (traces.go); nil in the placement harness
+	samples     []float64  // recent CPU load samples of this host
 	memSamples  []float64
 	highSince   time.Time
 	lowSince    time.Time
@@ -147,8 +148,11 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 		tr = cfg.Transport
 	}
 	var tracer lcc.Tracer
-	if w.log.GetLevel() <= zerolog.DebugLevel {
-		tracer = lcc.TracerFunc(w.trace) // formatting every step costs; only when it is logged
+	if cfg.Transport == nil {
+		w.traces = newTraceBook() // a real worker keeps its last traces for 'parley trace'
+	}
+	if w.log.GetLevel() <= zerolog.DebugLevel || w.traces != nil {
+		tracer = lcc.TracerFunc(w.trace) // formatting every step costs: only for a real worker, or when logged
 	}
 	w.node = lcc.NewNode(lcc.NodeConfig{
 		ID: cfg.ID, Transport: tr, Registry: w.reg, Tracer: tracer,
@@ -192,6 +196,8 @@ func (w *Worker) Listen() error {
 	mux.HandleFunc("POST /v1/lcc/messages", w.handleMessage)
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte(`{"status":"ok"}`)) })
 	mux.HandleFunc("GET /metrics", w.metrics)
+	mux.HandleFunc("GET /v1/traces", w.handleTraces)
+	mux.HandleFunc("GET /v1/traces/{interaction}", w.handleTraces)
 	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: raftstore.ServerLog(w.log)}
 	go func() {
@@ -494,6 +500,9 @@ func (w *Worker) peerAddrs(ctx context.Context) (map[string]string, error) {
 // trace logs every LCC step at debug level, with the interaction and the
 // policy version.
 func (w *Worker) trace(e lcc.TraceEvent) {
+	if w.traces != nil {
+		w.traces.add(e)
+	}
 	if e.Kind == lcc.TraceOutcome {
 		return
 	}
