@@ -125,7 +125,7 @@ func runCase(t *testing.T, path string, src []byte, c conformanceCase) {
 		}
 	})
 	prog := NewProgram(m, PolicyRef{Name: filepath.Base(path), Version: 1, Hash: HashSource(src)})
-	outs, err := RunLocal(context.Background(), LocalConfig{Program: prog, Agents: c.agents, Tracer: tracer, Timeout: 40 * time.Second})
+	outs, err := RunLocal(context.Background(), LocalConfig{Program: prog, Agents: c.agents, Tracer: tracer, Timeout: 3 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

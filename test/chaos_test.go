@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -325,5 +326,74 @@ func TestChaosMinorityLoss(t *testing.T) {
 	if len(ws) != len(s.e.workers) {
 		t.Errorf("%d workers live after recovery, want %d", len(ws), len(s.e.workers))
 	}
+	s.finish()
+}
+
+// TestChaosWorkerRestartsRepeated: a worker SIGKILLed in the middle of a
+// vMotion, again and again (PARLEY_WORKER_KILLS times; 3 in CI, 100 for
+// the long version). Each time the VM ends on exactly one host, the lease
+// is released or reconciled, and the journal has exactly one entry for
+// the outcome (the restarted worker's reconciliation).
+func TestChaosWorkerRestartsRepeated(t *testing.T) {
+	kills := 3
+	if v, err := strconv.Atoi(os.Getenv("PARLEY_WORKER_KILLS")); err == nil && v > 0 {
+		kills = v
+	}
+	s := startScenario(t, envConfig{hosts: 6, vms: 48, seed: 18, migrateTime: 2 * time.Second, leaseTTL: 3})
+	heat := s.hotSpot(6, 48, 18)
+	for k := 0; k < kills; k++ {
+		victim, vm := -1, ""
+		deadline := time.Now().Add(90 * time.Second)
+		nextHeat := time.Now().Add(5 * time.Second)
+		for victim < 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("kill %d: no migration started", k+1)
+			}
+			if time.Now().After(nextHeat) { // a hot spot keeps migrations coming
+				heat()
+				nextHeat = time.Now().Add(10 * time.Second)
+			}
+			ls, err := s.e.client.Leases(s.ctx, "vm/", false)
+			for _, l := range ls {
+				if err == nil && l.State == "held" {
+					for i := range s.e.workers {
+						if l.Holder == "w"+itoa(i) {
+							victim, vm = i, strings.TrimPrefix(l.Key, "vm/")
+						}
+					}
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		killed := time.Now()
+		s.e.workers[victim].kill(syscall.SIGKILL)
+		s.e.workers[victim].restart()
+		deadline = time.Now().Add(60 * time.Second)
+		for {
+			ls, err := s.e.client.Leases(s.ctx, "vm/"+vm, false)
+			if err == nil && (len(ls) == 0 || ls[0].State != "held" || ls[0].Holder != "w"+itoa(victim)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kill %d: the lease on %s was neither reconciled nor expired", k+1, vm)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(3 * time.Second) // the interrupted vMotion lands
+		if p := s.e.placement(); p[vm] == "" {
+			t.Errorf("kill %d: %s is on no host", k+1, vm)
+		}
+		js, _ := s.e.client.Journal(s.ctx, 0, 100000)
+		outcomes := 0
+		for _, j := range js {
+			if j.VM == vm && j.Time >= killed.UnixNano() && (j.Kind == "reconcile" || (j.Kind == "migration" && j.Worker == "w"+itoa(victim))) {
+				outcomes++
+			}
+		}
+		if outcomes != 1 {
+			t.Errorf("kill %d: %d journal entries for the outcome of %s's interrupted migration, want 1", k+1, outcomes, vm)
+		}
+	}
+	t.Logf("%d workers killed mid-vMotion and restarted", kills)
 	s.finish()
 }

@@ -144,8 +144,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		mt = 500 * time.Millisecond
 	}
 	simArgs := []string{"sim", "--hosts", fmt.Sprint(cfg.hosts), "--vms", fmt.Sprint(cfg.vms), "--seed", fmt.Sprint(cfg.seed), "--migrate-time", mt.String()}
-	if soak() {
-		simArgs = append(simArgs, "--drift") // keep the workers busy for the whole soak
+	if soak() || cfg.lab {
+		simArgs = append(simArgs, "--drift") // keep the workers busy for the whole soak, and under every partition
 	}
 	if e.lab != nil {
 		simArgs = append(simArgs, "--listen", e.addr("sim", "8989"), "--control", e.addr("sim", "8990"))
@@ -296,7 +296,7 @@ func (e *env) checkNoOverlap(slots int, high float64) {
 	e.t.Helper()
 	recs := e.relocations()
 	tolerance := 0.02 // demand may change a little while a move runs
-	if soak() {
+	if soak() || e.lab != nil {
 		tolerance = 0.15 // with drift on, a target's VMs grow during the move
 	}
 	for _, v := range sim.Audit(recs, slots, high, tolerance) {

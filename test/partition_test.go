@@ -170,3 +170,55 @@ func TestPartitionDelayAndLoss(t *testing.T) {
 	t.Logf("200 ms ± 100 ms on every link and 5%% loss for 15 s; most loaded %.2f -> %.2f; %d relocations", before, after, len(s.e.relocations()))
 	s.finish()
 }
+
+// TestPartitionWorkerCutFromPeers: a worker that has just offered a VM
+// loses its peers (not the store, not vCenter) in the middle of the
+// negotiation. Its negotiation times out or fails; nothing is left held.
+func TestPartitionWorkerCutFromPeers(t *testing.T) {
+	s := startScenario(t, envConfig{hosts: 4, vms: 24, seed: 26, migrateTime: 2 * time.Second, lab: true})
+	var victim int = -1
+	deadline := time.Now().Add(60 * time.Second)
+	for victim < 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no worker offered a VM")
+		}
+		for i, w := range s.e.workers {
+			if strings.Contains(w.log.String(), `"offering a VM"`) {
+				victim = i
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	name := fmt.Sprintf("w%d", victim)
+	var peers []string
+	for i := range s.e.workers {
+		if i != victim {
+			peers = append(peers, fmt.Sprintf("w%d", i))
+		}
+	}
+	s.e.lab.cut(name, true, peers...)
+	time.Sleep(12 * time.Second) // past the negotiation's deadlines
+	s.e.lab.heal(name)
+	// nothing the cut worker held stays held
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		ls, err := s.e.client.Leases(s.ctx, "", false)
+		held := 0
+		for _, l := range ls {
+			if l.Holder == name && l.State == "held" && !strings.HasPrefix(l.Key, "cool/") {
+				held++
+			}
+		}
+		if err == nil && held == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still holds %d leases a minute after the cut healed", name, held)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	s.waitBalanced(60 * time.Second)
+	t.Logf("%s cut from its peers mid-negotiation; %d relocations", name, len(s.e.relocations()))
+	s.finish()
+}

@@ -2,31 +2,44 @@ package test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/parleyhq/parley/vsphere/sim"
 )
 
-// TestSoakMigrations runs until PARLEY_SOAK_MIGRATIONS relocations have
-// succeeded (1000 for the soak), with drifting demand, the lease
-// and policy traffic, and a fault every 20 seconds in turn: the leader
-// killed and restarted, a worker killed and restarted, and (where network
-// namespaces can be made) the leader cut off from its followers for 5
-// seconds. It ends with the suite's checks over the whole run. Skipped
-// unless PARLEY_SOAK_MIGRATIONS is set: it takes long.
-func TestSoakMigrations(t *testing.T) {
+// TestSoak mixes faults at random while a hot spot that moves every 6
+// seconds keeps the workers migrating, with the lease and policy traffic:
+// the leader killed and restarted, a worker killed and restarted, the
+// leader paused (SIGSTOP) past the election timeout, and (where network
+// namespaces can be made) the leader cut off from its followers, a
+// follower's one-way cut, and a worker cut from the store. It runs for
+// PARLEY_CHAOS_DURATION and until PARLEY_SOAK_MIGRATIONS relocations have
+// succeeded (either may be set; 1000 migrations for the soak),
+// then makes the suite's checks over the whole run. Skipped unless one of
+// them is set: it takes long.
+func TestSoak(t *testing.T) {
 	want, _ := strconv.Atoi(os.Getenv("PARLEY_SOAK_MIGRATIONS"))
-	if want <= 0 {
-		t.Skip("set PARLEY_SOAK_MIGRATIONS=N (1000 for the full soak) to run it")
+	var dur time.Duration
+	if os.Getenv("PARLEY_CHAOS_DURATION") != "" {
+		dur = chaosDuration(0)
+	}
+	if want <= 0 && dur <= 0 {
+		t.Skip("set PARLEY_CHAOS_DURATION (30m) or PARLEY_SOAK_MIGRATIONS (1000) to run the soak")
 	}
 	lab := labReason() == ""
 	s := startScenario(t, envConfig{hosts: 8, vms: 96, seed: 31, migrateTime: 300 * time.Millisecond, lab: lab})
-	deadline := time.Now().Add(time.Minute + time.Duration(want)*3*time.Second)
-	fault := 0
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	t.Logf("fault seed %d", seed)
+	start := time.Now()
+	deadline := start.Add(dur + time.Minute + time.Duration(want)*3*time.Second)
+	counts := map[string]int{}
 	next := time.Now().Add(20 * time.Second)
 	succeeded := func() int {
 		n := 0
@@ -37,16 +50,83 @@ func TestSoakMigrations(t *testing.T) {
 		}
 		return n
 	}
-	// a hot spot that moves: every few seconds the VMs of one host demand
-	// most of its capacity, and the others little, so that the fleet
-	// always has something to balance
-	layout := sim.Generate(8, 96, 31, 0.5, 0.45)
+	leaderOthers := func() (int, []string) {
+		l := s.e.waitLeader(30 * time.Second)
+		var rest []string
+		for i := range s.e.stores {
+			if i != l {
+				rest = append(rest, storeName(i))
+			}
+		}
+		return l, rest
+	}
+	faults := []string{"leader kill", "worker kill", "leader pause"}
+	if lab {
+		faults = append(faults, "leader cut off", "one-way cut", "worker cut from the store")
+	}
+	heat, nextHot := s.hotSpot(8, 96, 31), time.Now()
+	for succeeded() < want || time.Since(start) < dur {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d relocations of %d before the deadline", succeeded(), want)
+		}
+		time.Sleep(time.Second)
+		if time.Now().After(nextHot) {
+			heat()
+			nextHot = time.Now().Add(6 * time.Second)
+		}
+		if time.Now().Before(next) {
+			continue
+		}
+		next = time.Now().Add(20 * time.Second)
+		f := faults[rng.IntN(len(faults))]
+		counts[f]++
+		switch f {
+		case "leader kill":
+			l, _ := leaderOthers()
+			s.e.killStore(l)
+			time.Sleep(time.Second)
+			s.e.stores[l].restart()
+		case "worker kill":
+			s.e.workers[rng.IntN(len(s.e.workers))].restart()
+		case "leader pause":
+			l, _ := leaderOthers()
+			s.e.stores[l].kill(syscall.SIGSTOP)
+			time.Sleep(3 * time.Second)
+			s.e.stores[l].kill(syscall.SIGCONT)
+		case "leader cut off":
+			l, rest := leaderOthers()
+			s.e.lab.cut(storeName(l), true, rest...)
+			time.Sleep(5 * time.Second)
+			s.e.lab.heal(storeName(l))
+		case "one-way cut":
+			l, rest := leaderOthers()
+			s.e.lab.cut(rest[0], false, storeName(l))
+			time.Sleep(5 * time.Second)
+			s.e.lab.heal(rest[0])
+		case "worker cut from the store":
+			w := fmt.Sprintf("w%d", rng.IntN(len(s.e.workers)))
+			s.e.lab.cut(w, true, "s1", "s2", "s3")
+			time.Sleep(8 * time.Second)
+			s.e.lab.heal(w)
+		}
+		t.Logf("%s: %d relocations so far, faults %v", f, succeeded(), counts)
+	}
+	t.Logf("%d successful relocations in %s under faults %v", succeeded(), time.Since(start).Round(time.Second), counts)
+	s.finish()
+}
+
+// hotSpot returns a function that moves a hot spot: each call makes the
+// VMs of the next host (in steps of three) demand 90% of its capacity and
+// every other VM little, so that the fleet always has something to
+// balance. The layout is the simulator's, from the same sizes and seed.
+func (s *scenario) hotSpot(hosts, vms int, seed int64) func() {
+	layout := sim.Generate(hosts, vms, seed, 0.5, 0.45)
 	capacity := map[string]int64{}
 	for _, h := range layout.Hosts {
 		capacity[h.Name] = h.CPUCapacity()
 	}
-	hot, nextHot := 0, time.Now()
-	heat := func() {
+	hot := 0
+	return func() {
 		name := layout.Hosts[hot%len(layout.Hosts)].Name
 		hot += 3
 		place := s.e.placement()
@@ -67,45 +147,4 @@ func TestSoakMigrations(t *testing.T) {
 			}
 		}
 	}
-	for succeeded() < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d relocations of %d before the deadline", succeeded(), want)
-		}
-		time.Sleep(time.Second)
-		if time.Now().After(nextHot) {
-			heat()
-			nextHot = time.Now().Add(6 * time.Second)
-		}
-		if time.Now().Before(next) {
-			continue
-		}
-		next = time.Now().Add(20 * time.Second)
-		switch fault % 3 {
-		case 0:
-			l := s.e.waitLeader(30 * time.Second)
-			s.e.killStore(l)
-			time.Sleep(time.Second)
-			s.e.stores[l].restart()
-		case 1:
-			w := s.e.workers[fault%len(s.e.workers)]
-			w.restart()
-		case 2:
-			if lab {
-				l := s.e.waitLeader(30 * time.Second)
-				var rest []string
-				for i := range s.e.stores {
-					if i != l {
-						rest = append(rest, storeName(i))
-					}
-				}
-				s.e.lab.cut(storeName(l), true, rest...)
-				time.Sleep(5 * time.Second)
-				s.e.lab.heal(storeName(l))
-			}
-		}
-		fault++
-		t.Logf("%d relocations so far, %d faults", succeeded(), fault)
-	}
-	t.Logf("%d successful relocations under %d faults", succeeded(), fault)
-	s.finish()
 }
