@@ -117,7 +117,9 @@ func (c *cli) policyHistory(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyPush(ctx context.Context, args []string) int {
-	fs, sf := c.storeCmd("policy push", "policy push NAME FILE [-m MSG] [--author A] [--expect-version N] [--no-activate]")
+	fs, sf := c.storeCmd("policy push", "policy push NAME FILE [-m MSG] [--author A] [--expect-version N] [--no-activate] [--simulate [--inventory FILE]]")
+	simulate := fs.Bool("simulate", false, "first print what the pushed text would do on a copy of the datacentre (policy simulate)")
+	invFile := fs.String("inventory", "", "with --simulate: a datacentre recorded with 'parley inventory export' (default: a generated one)")
 	msg := fs.String("m", "", "message recorded with the version")
 	author := fs.String("author", whoami(), "author recorded with the version")
 	expect := fs.Int("expect-version", -1, "refuse the push unless the latest version is N (compare-and-set)")
@@ -134,6 +136,15 @@ func (c *cli) policyPush(ctx context.Context, args []string) int {
 		}
 		fmt.Fprintf(c.stderr, "parley policy push: %s has errors; nothing was pushed\n", pos[1])
 		return exitFailed
+	}
+	if *simulate {
+		res, err := c.simulateOn(ctx, pos[0], string(text), *invFile)
+		if err != nil {
+			fmt.Fprintln(c.stderr, "parley policy push --simulate:", err)
+			return exitUsage
+		}
+		c.printSimulation(res)
+		fmt.Fprintln(c.stdout)
 	}
 	req := raftstore.PushRequest{Name: pos[0], Text: string(text), Author: *author, Message: *msg, NoActivate: *noActivate}
 	if *expect >= 0 {
@@ -183,7 +194,9 @@ func (c *cli) policyValidate(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyDiff(ctx context.Context, args []string) int {
-	fs, sf := c.storeCmd("policy diff", "policy diff NAME V1 V2 [--store ADDRS]")
+	fs, sf := c.storeCmd("policy diff", "policy diff NAME V1 V2 [--simulate [--inventory FILE]] [--store ADDRS]")
+	simulate := fs.Bool("simulate", false, "also show how the two versions would differ on one copy of the datacentre")
+	invFile := fs.String("inventory", "", "with --simulate: a datacentre recorded with 'parley inventory export' (default: a generated one)")
 	var v1, v2 int
 	cl, pos, code, ok := c.storeArgs(fs, sf, args, 3, 3, func(pos []string) error {
 		var err1, err2 error
@@ -202,6 +215,9 @@ func (c *cli) policyDiff(ctx context.Context, args []string) int {
 		return c.storeErr("policy diff", err)
 	}
 	fmt.Fprint(c.stdout, d)
+	if *simulate {
+		return c.diffSimulations(ctx, cl, pos[0], v1, v2, *invFile)
+	}
 	return exitOK
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 
 	"github.com/parleyhq/parley/policies"
+	"github.com/parleyhq/parley/raftstore"
 	"github.com/parleyhq/parley/vsphere/sim"
 	"github.com/parleyhq/parley/worker/placement"
 )
@@ -30,6 +32,7 @@ func (c *cli) policySimulate(ctx context.Context, args []string) int {
 	ticks := fs.Int("ticks", 20, "ticks at most (every worker ticks once per tick); the run stops after a tick with nothing to do")
 	var drains stringList
 	fs.Var(&drains, "drain", "drain this host before the first tick (repeatable)")
+	invFile := fs.String("inventory", "", "a datacentre recorded with 'parley inventory export' instead of a generated one")
 	pos, code, ok := c.parse(fs, args, 1, 2)
 	if !ok {
 		return code
@@ -84,7 +87,15 @@ func (c *cli) policySimulate(ctx context.Context, args []string) int {
 			extra["evacuate"] = string(src) // a drain needs it, as in a real fleet
 		}
 	}
-	res, err := placement.Simulate(ctx, placement.SimConfig{Name: name, Text: text, Layout: sim.Generate(*hosts, *vms, *seed, *skew, *util),
+	layout := sim.Generate(*hosts, *vms, *seed, *skew, *util)
+	if *invFile != "" {
+		var err error
+		if layout, err = readInventory(*invFile); err != nil {
+			fmt.Fprintln(c.stderr, "parley policy simulate:", err)
+			return exitUsage
+		}
+	}
+	res, err := placement.Simulate(ctx, placement.SimConfig{Name: name, Text: text, Layout: layout,
 		Drain: drains, Ticks: *ticks, Extra: extra})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley policy simulate:", err)
@@ -131,3 +142,79 @@ func (c *cli) printSimulation(res *placement.Simulation) {
 }
 
 func pct(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) }
+
+// simulateOn simulates a policy text on a recorded datacentre, or on the
+// default generated one (8 hosts, 64 VMs, seed 1).
+func (c *cli) simulateOn(ctx context.Context, name, text, invFile string) (*placement.Simulation, error) {
+	layout := sim.Generate(8, 64, 1, 0.5, 0.45)
+	if invFile != "" {
+		var err error
+		if layout, err = readInventory(invFile); err != nil {
+			return nil, err
+		}
+	}
+	extra := map[string]string{}
+	if name != "evacuate" {
+		if src, err := policies.Source("evacuate"); err == nil {
+			extra["evacuate"] = string(src)
+		}
+	}
+	return placement.Simulate(ctx, placement.SimConfig{Name: name, Text: text, Layout: layout, Extra: extra})
+}
+
+// diffSimulations runs two versions on one datacentre and says how their
+// outcomes differ.
+func (c *cli) diffSimulations(ctx context.Context, cl *raftstore.Client, name string, v1, v2 int, invFile string) int {
+	var res [2]*placement.Simulation
+	for i, v := range []int{v1, v2} {
+		pv, err := cl.PolicyVersion(ctx, name, v)
+		if err != nil {
+			return c.storeErr("policy diff", err)
+		}
+		if res[i], err = c.simulateOn(ctx, name, pv.Text, invFile); err != nil {
+			fmt.Fprintln(c.stderr, "parley policy diff --simulate:", err)
+			return exitUsage
+		}
+	}
+	fmt.Fprintf(c.stdout, "\nsimulated on one copy of the datacentre:\n")
+	t := newTable(c.stdout, "VERSION", "IMBALANCE", "MOST LOADED", "MIGRATIONS", "TICKS")
+	for i, v := range []int{v1, v2} {
+		r := res[i]
+		t.row(fmt.Sprint(v), fmt.Sprintf("%.3f -> %.3f", r.Before.StdDev, r.After.StdDev), pct(r.After.MaxLoad), fmt.Sprint(len(r.Migrations)), fmt.Sprint(r.Ticks))
+	}
+	t.flush()
+	moves := func(r *placement.Simulation) map[string]string {
+		m := map[string]string{}
+		for _, x := range r.Migrations {
+			m[x.VM] = x.To
+		}
+		return m
+	}
+	a, b := moves(res[0]), moves(res[1])
+	var only []string
+	for vm, to := range a {
+		if b[vm] != to {
+			only = append(only, fmt.Sprintf("  version %d moves %s to %s; version %d %s", v1, vm, to, v2, destination(b[vm])))
+		}
+	}
+	for vm, to := range b {
+		if _, ok := a[vm]; !ok {
+			only = append(only, fmt.Sprintf("  version %d moves %s to %s; version %d leaves it", v2, vm, to, v1))
+		}
+	}
+	sort.Strings(only)
+	if len(only) == 0 {
+		fmt.Fprintln(c.stdout, "both versions make the same moves")
+	}
+	for _, o := range only {
+		fmt.Fprintln(c.stdout, o)
+	}
+	return exitOK
+}
+
+func destination(to string) string {
+	if to == "" {
+		return "leaves it"
+	}
+	return "moves it to " + to
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,5 +79,46 @@ func TestTraceAndExplain(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "trace"); code != exitUsage {
 		t.Errorf("trace without an interaction: %d", code)
+	}
+}
+
+// TestSimulateTheCurrentDatacentre: record a running datacentre with
+// 'parley inventory export', simulate on it, push with --simulate and
+// compare two versions with 'policy diff --simulate'.
+func TestSimulateTheCurrentDatacentre(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := local.Start(ctx, local.Config{Hosts: 4, VMs: 16, Seed: 3, Interval: time.Hour, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	t.Setenv("PARLEY_STORE", l.Members[0].HTTPAddr())
+	t.Setenv("PARLEY_TOKEN", l.AdminToken)
+	t.Setenv("PARLEY_TLS_CA", filepath.Join(l.PKI, "ca.pem"))
+	code, out, errs := runCLI(t, "inventory", "export", "--vsphere", l.Sim.URL().String(), "--vsphere-ca", filepath.Join(l.PKI, "vcsim-ca.pem"))
+	if code != exitOK || !strings.Contains(out, `"hosts"`) || !strings.Contains(out, "DC0_C0_RP0_VM15") {
+		t.Fatalf("inventory export: %d %s\n%s", code, errs, out)
+	}
+	inv := writeTemp(t, "dc.json", out)
+	code, out, errs = runCLI(t, "policy", "simulate", "balance", "../../policies/balance.lcc", "--inventory", inv, "-o", "json")
+	if code != exitOK || !strings.Contains(out, `"migrations"`) || !strings.Contains(out, "DC0_C0_H3") {
+		t.Fatalf("simulate --inventory: %d %s\n%s", code, errs, out)
+	}
+	text, _ := os.ReadFile("../../policies/balance.lcc")
+	v2 := writeTemp(t, "balance.lcc", strings.Replace(string(text), "param(high_load, 0.7).", "param(high_load, 0.5).", 1))
+	code, out, errs = runCLI(t, "policy", "push", "balance", v2, "--simulate", "--inventory", inv, "--no-activate")
+	if code != exitOK || !strings.Contains(out, "imbalance") || !strings.Contains(out, "pushed version 2") {
+		t.Fatalf("push --simulate: %d %s\n%s", code, errs, out)
+	}
+	code, out, errs = runCLI(t, "policy", "diff", "balance", "1", "2", "--simulate", "--inventory", inv)
+	if code != exitOK || !strings.Contains(out, "simulated on one copy") || !strings.Contains(out, "high_load, 0.5") {
+		t.Fatalf("diff --simulate: %d %s\n%s", code, errs, out)
+	}
+	if code, _, _ := runCLI(t, "policy", "simulate", "balance", "../../policies/balance.lcc", "--inventory", writeTemp(t, "bad.json", `{"hosts": []}`)); code != exitUsage {
+		t.Errorf("a bad inventory file: %d", code)
 	}
 }
