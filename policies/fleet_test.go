@@ -1,0 +1,54 @@
+package policies_test
+
+import (
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/worker/local"
+)
+
+// TestFleetOnEveryPolicyWithDrift: a fleet that follows balance and
+// consolidate (and evacuate, as every fleet does), with drifting demand
+// and a drain in the middle, for PARLEY_FLEET_DURATION (40 s in CI; several
+// minutes for the long version). No VM moves again within its cool-down
+// (60 s in the shipped policies), so none goes back and forth, whichever
+// policies moved it.
+func TestFleetOnEveryPolicyWithDrift(t *testing.T) {
+	run := 40 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("PARLEY_FLEET_DURATION")); err == nil && d > 0 {
+		run = d
+	}
+	l, _, ctx := runPolicy(t, local.Config{Hosts: 8, VMs: 64, Seed: 9, Policy: "balance,consolidate", Drift: true}, nil)
+	time.Sleep(run / 2)
+	drained := l.Sim.Layout.Hosts[5].Name
+	if _, err := l.Store.Drain(ctx, drained, "test", true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(run / 2)
+	const cooldown = 60 * time.Second
+	byVM := map[string][]time.Time{}
+	moves := 0
+	for _, r := range l.Sim.Relocations() {
+		if r.Result == "success" {
+			byVM[r.VM] = append(byVM[r.VM], r.End)
+			moves++
+		}
+		if r.To == drained && r.Start.After(time.Now().Add(-run/2)) {
+			t.Errorf("%s moved to %s, which was being drained", r.VM, drained)
+		}
+	}
+	for vm, ends := range byVM {
+		sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
+		for i := 1; i < len(ends); i++ {
+			if gap := ends[i].Sub(ends[i-1]); gap < cooldown-time.Second {
+				t.Errorf("%s moved again %s after its last move, within its %s cool-down", vm, gap.Round(time.Millisecond), cooldown)
+			}
+		}
+	}
+	if moves == 0 {
+		t.Error("the fleet made no migration: nothing was checked")
+	}
+	t.Logf("%d migrations of %d VMs over %s checked against their cool-down", moves, len(byVM), run)
+}
