@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/policies"
+	"github.com/parleyhq/parley/worker"
 )
 
 func init() {
@@ -221,13 +223,19 @@ func (c *cli) lccRun(ctx context.Context, args []string) int {
 		}
 	}
 	var tracer lcc.Tracer
+	var steps []worker.TraceStep
 	if *trace {
-		tracer = lcc.TracerFunc(func(e lcc.TraceEvent) {
-			fmt.Fprintf(c.stdout, "%s  %s\n", e.Time.Format("15:04:05.000"), e)
-		})
-		tracer = &lockedTracer{t: tracer}
+		tracer = &lockedTracer{t: lcc.TracerFunc(func(e lcc.TraceEvent) {
+			steps = append(steps, worker.TraceStep{Time: e.Time, Interaction: e.Interaction, Policy: e.Policy.String(), Agent: e.Agent,
+				Role: e.Role, Kind: string(e.Kind), Peer: e.Peer, Term: e.Term})
+		})}
 	}
 	outs, err := lcc.RunLocal(ctx, lcc.LocalConfig{Program: prog, Agents: specs, Tracer: tracer, Timeout: *timeout})
+	if *trace {
+		sort.SliceStable(steps, func(i, j int) bool { return steps[i].Time.Before(steps[j].Time) })
+		c.printChart(steps) // the chart of 'parley trace'
+		fmt.Fprintln(c.stdout)
+	}
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley lcc run:", err)
 		return exitFailed

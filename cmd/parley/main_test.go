@@ -92,7 +92,7 @@ func TestLccRun(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("run: %d\n%s\n%s", code, out, errs)
 	}
-	for _, want := range []string{"t sends answer(42) to a", "a receives answer(42) from t", "a solves 42 == 42", "a      asker   closed"} {
+	for _, want := range []string{"+MS", "answer(42) => a", "answer(42) <= t", "solves 42 == 42", "a      asker   closed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -81,12 +81,7 @@ func (c *cli) trace(ctx context.Context, args []string) int {
 	}
 	if len(steps) > 0 {
 		fmt.Fprintf(c.stdout, "interaction %s, policy %s\n\n", id, steps[0].Policy)
-		t0 := steps[0].Time
-		t := newTable(c.stdout, "+MS", "AGENT", "ROLE", "STEP")
-		for _, s := range steps {
-			t.row(fmt.Sprint(s.Time.Sub(t0).Milliseconds()), s.Agent, s.Role, describeStep(s))
-		}
-		t.flush()
+		c.printChart(steps)
 	}
 	for _, j := range journal {
 		fmt.Fprintf(c.stdout, "journal: %s %s %s -> %s %s %s (%d ms)\n", j.Kind, j.VM, j.From, j.To, j.Outcome, j.Reason, j.DurationMS)
@@ -95,6 +90,21 @@ func (c *cli) trace(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stdout, "note: %s\n", m)
 	}
 	return exitOK
+}
+
+// printChart prints steps as a message-sequence chart: milliseconds since
+// the first step, the agent, its role, the step. 'parley trace' and
+// 'parley lcc run --trace' print the same chart.
+func (c *cli) printChart(steps []worker.TraceStep) {
+	if len(steps) == 0 {
+		return
+	}
+	t0 := steps[0].Time
+	t := newTable(c.stdout, "+MS", "AGENT", "ROLE", "STEP")
+	for _, s := range steps {
+		t.row(fmt.Sprint(s.Time.Sub(t0).Milliseconds()), s.Agent, s.Role, describeStep(s))
+	}
+	t.flush()
 }
 
 func describeStep(s worker.TraceStep) string {
