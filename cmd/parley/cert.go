@@ -3,7 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"errors"
+	iofs "io/fs"
 
 	"github.com/parleyhq/parley/raftstore/pki"
 )
@@ -45,7 +46,7 @@ func (c *cli) certIssue(_ context.Context, args []string) int {
 	}
 	if err := pki.Issue(dir, name, hosts, *force); err != nil {
 		fmt.Fprintln(c.stderr, "parley cert issue:", err)
-		if os.IsNotExist(err) {
+		if errors.Is(err, iofs.ErrNotExist) {
 			return exitUsage
 		}
 		return exitFailed

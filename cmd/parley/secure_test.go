@@ -49,7 +49,7 @@ func TestSecureByDefault(t *testing.T) {
 		t.Errorf("worker with a malformed thumbprint: %d %q", code, errs)
 	}
 	pkiDir := filepath.Join(dir, "pki")
-	if code, _, errs := runCLI(t, "cert", "issue", pkiDir, "s1"); code == exitOK || !strings.Contains(errs, "cert init") {
+	if code, _, errs := runCLI(t, "cert", "issue", pkiDir, "s1"); code != exitUsage || !strings.Contains(errs, "cert init") {
 		t.Errorf("issue before init: %d %q", code, errs)
 	}
 	if code, _, errs := runCLI(t, "cert", "init", pkiDir); code != exitOK {

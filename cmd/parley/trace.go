@@ -25,7 +25,7 @@ func (c *cli) trace(ctx context.Context, args []string) int {
 	limit := fs.Int("limit", 20, "with --vm: at most this many")
 	cl, pos, code, ok := c.storeArgs(fs, sf, args, 0, 1, func(pos []string) error {
 		if (*vm == "") == (len(pos) == 0) {
-			return fmt.Errorf("give an interaction id or --vm VM, not both")
+			return fmt.Errorf("give one of an interaction id and --vm VM")
 		}
 		return nil
 	})
