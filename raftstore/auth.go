@@ -153,13 +153,13 @@ func (h *api) authenticate(r *http.Request) (Identity, *Error) {
 	if !ok || strings.TrimSpace(secret) == "" {
 		return Identity{}, errf(CodeUnauthenticated, "", "the Authorization header must be Bearer TOKEN")
 	}
-	t := h.lookupToken(r.Context(), secret)
+	t := h.lookupToken(secret)
 	if t == nil && h.s.IsLeader() {
 		// a new leader may not have applied every committed entry yet:
 		// catch up, then look again, before calling the token unknown
 		ctx, cancel := context.WithTimeout(r.Context(), h.s.cfg.ApplyTimeout)
 		if h.s.LinearizableRead(ctx) == nil {
-			t = h.lookupToken(ctx, secret)
+			t = h.lookupToken(secret)
 		}
 		cancel()
 	}
@@ -178,7 +178,7 @@ func (h *api) authenticate(r *http.Request) (Identity, *Error) {
 }
 
 // lookupToken finds the token of a secret in this member's state.
-func (h *api) lookupToken(_ context.Context, secret string) *Token {
+func (h *api) lookupToken(secret string) *Token {
 	var t *Token
 	h.s.fsm.read(func(s *State) {
 		if x, ok := s.tokenBySecret(secret); ok {

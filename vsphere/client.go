@@ -85,16 +85,17 @@ func normalThumbprint(s string) string {
 	if err != nil || len(b) != sha1.Size {
 		return ""
 	}
-	return thumbprintOf(b, true)
+	return hexPairs(b)
 }
 
-// thumbprintOf formats bytes (or, when raw is false, the SHA-1 of a
-// certificate's DER) as AA:BB:....
-func thumbprintOf(b []byte, raw bool) string {
-	if !raw {
-		sum := sha1.Sum(b)
-		b = sum[:]
-	}
+// Thumbprint is the SHA-1 thumbprint of a certificate (its DER) as vSphere
+// shows one: upper-case hex pairs joined by colons.
+func Thumbprint(der []byte) string {
+	sum := sha1.Sum(der)
+	return hexPairs(sum[:])
+}
+
+func hexPairs(b []byte) string {
 	parts := make([]string, len(b))
 	for i, x := range b {
 		parts[i] = fmt.Sprintf("%02X", x)
@@ -122,7 +123,7 @@ func (c Config) secureTLS(sc *soap.Client) error {
 		if len(raw) == 0 {
 			return errors.New("vCenter presented no certificate")
 		}
-		if got := thumbprintOf(raw[0], false); got != want {
+		if got := Thumbprint(raw[0]); got != want {
 			return fmt.Errorf("vCenter's certificate has thumbprint %s, not the pinned %s", got, want)
 		}
 		return nil

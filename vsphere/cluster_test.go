@@ -247,14 +247,7 @@ func TestZonedStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var blind, seeing []vsphere.Host
-	for _, h := range inv.Hosts {
-		if len(h.Datastores) == 1 {
-			blind = append(blind, h)
-		} else {
-			seeing = append(seeing, h)
-		}
-	}
+	blind, seeing := zoneHosts(inv)
 	if len(blind) != 2 || len(seeing) != 2 {
 		t.Fatalf("want 2 hosts that see the zone datastore and 2 that do not: %+v", inv.Hosts)
 	}
@@ -292,14 +285,7 @@ func TestCheckRelocateAnswersFromTheRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var blind, seeing []vsphere.Host
-	for _, h := range inv.Hosts {
-		if len(h.Datastores) == 1 {
-			blind = append(blind, h)
-		} else {
-			seeing = append(seeing, h)
-		}
-	}
+	blind, seeing := zoneHosts(inv)
 	var onZone vsphere.VM
 	for _, v := range inv.VMs {
 		if inv.StorageProblem(v.ID, blind[0].ID) != "" {
@@ -368,4 +354,17 @@ func TestUserEventOnTheVM(t *testing.T) {
 	if !found {
 		t.Errorf("the VM's %d events do not include parley's", len(evs))
 	}
+}
+
+// zoneHosts splits the hosts of a zoned-storage simulator into those that
+// do not see the zone datastore and those that do.
+func zoneHosts(inv *vsphere.Inventory) (blind, seeing []vsphere.Host) {
+	for _, h := range inv.Hosts {
+		if len(h.Datastores) == 1 {
+			blind = append(blind, h)
+		} else {
+			seeing = append(seeing, h)
+		}
+	}
+	return blind, seeing
 }

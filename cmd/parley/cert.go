@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	iofs "io/fs"
 
 	"github.com/parleyhq/parley/raftstore/pki"

@@ -10,7 +10,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -143,17 +142,6 @@ func ValidName(name string) error {
 		}
 	}
 	return nil
-}
-
-// Thumbprint is a certificate's SHA-1 thumbprint as vSphere shows it:
-// upper-case hex pairs separated by colons.
-func Thumbprint(der []byte) string {
-	sum := sha1.Sum(der)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
-	}
-	return strings.Join(parts, ":")
 }
 
 func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {

@@ -69,7 +69,7 @@ func Load(f Files) (*TLS, error) {
 		return nil, err
 	}
 	t := &TLS{files: f}
-	if err := t.reload(true); err != nil {
+	if err := t.reload(); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -116,7 +116,7 @@ func (t *TLS) current() (*tls.Certificate, *x509.CertPool) {
 	return t.cert, t.pool
 }
 
-func (t *TLS) reload(first bool) error {
+func (t *TLS) reload() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.reloadLocked([3]fileStamp{stampOf(t.files.CA), stampOf(t.files.Cert), stampOf(t.files.Key)})

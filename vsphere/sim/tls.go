@@ -4,17 +4,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/vsphere"
 )
 
 // The simulator serves HTTPS with a certificate of its own, made at
@@ -64,14 +63,7 @@ func newCertificate(hosts ...string) (tls.Certificate, error) {
 
 // Thumbprint is the SHA-1 thumbprint of the simulator's certificate as
 // vSphere shows one: upper-case hex pairs joined by colons.
-func (s *Sim) Thumbprint() string {
-	sum := sha1.Sum(s.cert.Certificate[0])
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
-	}
-	return strings.Join(parts, ":")
-}
+func (s *Sim) Thumbprint() string { return vsphere.Thumbprint(s.cert.Certificate[0]) }
 
 // CAPEM is the simulator's certificate in PEM: the CA file of its clients.
 func (s *Sim) CAPEM() []byte {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -129,14 +130,14 @@ func Simulate(ctx context.Context, cfg SimConfig) (*Simulation, error) {
 	}
 	out := &Simulation{Policy: cfg.Name, Outcomes: map[string]int{},
 		Notes: []string{"ticks are instantaneous: hold_time 0, smoothing_window 1, and a moved VM does not move again (cooldown outlasts the run)"}}
-	var mu = make(chan struct{}, 1)
+	var mu sync.Mutex
 	observe := func(o lcc.Outcome) {
 		if o.Declined {
 			return // an opening condition that did not hold: nothing happened
 		}
-		mu <- struct{}{}
+		mu.Lock()
 		out.Outcomes[fmt.Sprint(o.Status)]++
-		<-mu
+		mu.Unlock()
 	}
 	tr := lcc.NewMemTransport()
 	var ws []*worker.Worker
@@ -167,9 +168,9 @@ func Simulate(ctx context.Context, cfg SimConfig) (*Simulation, error) {
 	seen := 0
 	for out.Ticks < cfg.Ticks && ctx.Err() == nil {
 		out.Ticks++
-		mu <- struct{}{}
+		mu.Lock()
 		started := sum(out.Outcomes)
-		<-mu
+		mu.Unlock()
 		for _, w := range ws {
 			w.Tick(ctx)
 		}
@@ -189,9 +190,9 @@ func Simulate(ctx context.Context, cfg SimConfig) (*Simulation, error) {
 		}
 		moved := len(rec) > seen
 		seen = len(rec)
-		mu <- struct{}{}
+		mu.Lock()
 		quiet := !moved && sum(out.Outcomes) == started
-		<-mu
+		mu.Unlock()
 		if quiet {
 			break
 		}
