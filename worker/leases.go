@@ -107,6 +107,19 @@ func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	// the target bid on what it knew at its last tick: a drain requested
+	// since then must still keep VMs off it, so ask the store now
+	hs, err := w.store.Hosts(ctx, false)
+	if err != nil {
+		return false, err
+	}
+	for _, h := range hs {
+		if h.Name == target && h.Drain {
+			w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).
+				Msg("the target is being drained: not moving there")
+			return false, nil
+		}
+	}
 	slots := w.params(g.Program).MigrationSlots
 	gr, err := w.store.Acquire(ctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: w.params(g.Program).LeaseTTL.Milliseconds(), Items: []raftstore.AcquireItem{
 		{Key: "vm/" + vm, Attrs: map[string]string{"interaction": g.Interaction, "from": w.cfg.Host, "to": target}},
