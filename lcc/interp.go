@@ -388,20 +388,31 @@ func idString(t Term) (string, bool) {
 	return "", false
 }
 
-func (a *agent) send(x *xctx, ev *Send, env map[string]*Ref) error {
+// message builds the message a send step sends: it must be ground, and
+// its receiver's id bound. The interpreter and the verifier's machine both
+// build messages here.
+func (a *agent) message(x *xctx, ev *Send, env map[string]*Ref) (Message, error) {
 	msg := instantiate(ev.Msg, env)
 	if !IsGround(msg) {
-		return failf("cannot send %s: the message has an unbound variable", FormatTerm(msg))
+		return Message{}, failf("cannot send %s: the message has an unbound variable", FormatTerm(msg))
 	}
 	to, ok := idString(instantiate(ev.To.ID, env))
 	if !ok {
-		return failf("cannot send %s: the receiver's id %s is not bound to an atom", FormatTerm(msg), FormatTerm(instantiate(ev.To.ID, env)))
+		return Message{}, failf("cannot send %s: the receiver's id %s is not bound to an atom", FormatTerm(msg), FormatTerm(instantiate(ev.To.ID, env)))
 	}
-	m := Message{
+	return Message{
 		Interaction: a.iid, Policy: a.prog.Ref,
 		FromID: a.node.cfg.ID, FromRole: Export(a.entry), FromCurrent: Export(x.role),
 		ToID: to, ToRole: Export(instantiate(ev.To.Role, env)), Body: Export(msg),
+	}, nil
+}
+
+func (a *agent) send(x *xctx, ev *Send, env map[string]*Ref) error {
+	m, err := a.message(x, ev, env)
+	if err != nil {
+		return err
 	}
+	to := m.ToID
 	if a.tracing() {
 		a.trace(x, TraceEvent{Kind: TraceSend, Peer: to, Term: FormatTerm(m.Body)})
 	}

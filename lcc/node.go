@@ -153,15 +153,17 @@ type Node struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 
-	mu       sync.Mutex
-	inst     map[string]*agent
-	programs map[string]*Program // by policy hash
-	done     map[string]struct{}
-	doneFIFO []string
-	byPeer   map[string]int // responders running, by the peer whose message started them
-	queued   atomic.Int64   // term nodes of the messages waiting in mailboxes
-	wg       sync.WaitGroup
-	closed   bool
+	mu         sync.Mutex
+	inst       map[string]*agent
+	programs   map[string]*Program // by policy hash
+	done       map[string]struct{}
+	doneFIFO   []string
+	byPeer     map[string]int     // responders running, by the peer whose message started them
+	rules      map[string][]*rule // Horn rules solved before the registry: a verification domain's helpers
+	domainFile *File              // where the rules come from
+	queued     atomic.Int64       // term nodes of the messages waiting in mailboxes
+	wg         sync.WaitGroup
+	closed     bool
 }
 
 // NewNode creates a node.

@@ -100,6 +100,9 @@ func (a *agent) call(x *xctx, t Term, k func() (bool, error)) (bool, error) {
 		}
 		return ok, err
 	}
+	if rs, ok := a.node.rules[key]; ok {
+		return a.callRules(x, t, rs, k)
+	}
 	if c, ok := a.node.cfg.Registry.lookup(key); ok {
 		mark := tr.Mark()
 		g := &Goal{Args: args, Agent: a.node.cfg.ID, Interaction: a.iid, Policy: a.prog.Ref, Program: a.prog, tr: tr}
@@ -134,6 +137,23 @@ func (a *agent) call(x *xctx, t Term, k func() (bool, error)) (bool, error) {
 				return ok, err
 			}
 		}
+	}
+	return false, nil
+}
+
+// callRules solves t with Horn rules (a verification domain's helpers):
+// every rule whose head unifies, every solution of its body, in order.
+func (a *agent) callRules(x *xctx, t Term, rs []*rule, k func() (bool, error)) (bool, error) {
+	tr := &x.trail
+	for _, r := range rs {
+		env := map[string]*Ref{}
+		mark := tr.Mark()
+		if Unify(t, instantiate(r.head, env), tr) {
+			if ok, err := a.conj(x, r.body, env, k); ok || err != nil {
+				return ok, err
+			}
+		}
+		tr.Undo(mark)
 	}
 	return false, nil
 }

@@ -18,17 +18,27 @@ func (a *agent) deadline(w *waiter) error {
 	if w.recv.Within == nil {
 		return nil
 	}
-	t := Deref(instantiate(w.recv.Within, w.env))
+	ns, err := within(w.recv, w.env)
+	if err != nil {
+		return err
+	}
+	w.deadline = deadlineAfter(time.Now(), ns)
+	return nil
+}
+
+// within evaluates a receive's deadline in nanoseconds: T seconds, or
+// ms(N) milliseconds. The interpreter and the verifier's machine share it.
+func within(r *Recv, env map[string]*Ref) (float64, error) {
+	t := Deref(instantiate(r.Within, env))
 	unit, what := float64(time.Second), "seconds"
 	if c, ok := t.(*Compound); ok && c.Functor == "ms" && len(c.Args) == 1 {
 		t, unit, what = Deref(c.Args[0]), float64(time.Millisecond), "milliseconds"
 	}
 	v, ok := number(t)
 	if !ok || math.IsNaN(v) {
-		return failf("within %s: not a number of %s", FormatTerm(instantiate(w.recv.Within, w.env)), what)
+		return 0, failf("within %s: not a number of %s", FormatTerm(instantiate(r.Within, env)), what)
 	}
-	w.deadline = deadlineAfter(time.Now(), v*unit)
-	return nil
+	return v * unit, nil
 }
 
 // deadlineAfter is now plus ns nanoseconds, saturated: a wait longer than

@@ -142,16 +142,29 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 func (c *cli) lccRun(ctx context.Context, args []string) int {
-	fs := c.newFlags("lcc run", "lcc run FILE --agent ROLE=ID ... [--knowledge ID=FACTSFILE ...] [--trace] [--timeout D]")
+	fs := c.newFlags("lcc run", "lcc run FILE --agent ROLE=ID ... [--knowledge ID=FACTSFILE ...] [--trace] [--timeout D]\n       lcc run --replay REPLAYFILE (a counterexample written by lcc verify)")
+	replay := fs.String("replay", "", "follow, step by step, a counterexample written by 'parley lcc verify'")
 	var agents, knowledge, extra stringList
 	fs.Var(&agents, "agent", "start ROLE for agent ID (repeatable)")
 	fs.Var(&knowledge, "knowledge", "give agent ID the facts in FACTSFILE (repeatable)")
 	fs.Var(&extra, "constraint", "declare a constraint name/arity as known (repeatable)")
 	trace := fs.Bool("trace", false, "print every send, receive, constraint and role change")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the interaction after this long")
-	files, code, ok := c.parse(fs, args, 1, 1)
+	files, code, ok := c.parse(fs, args, 0, 1)
 	if !ok {
 		return code
+	}
+	if *replay != "" {
+		if len(files) > 0 || len(agents) > 0 {
+			fmt.Fprintln(c.stderr, "parley lcc run: --replay takes the model and the agents from the replay file: give no FILE or --agent")
+			return exitUsage
+		}
+		return c.lccReplay(*replay)
+	}
+	if len(files) != 1 {
+		fmt.Fprintln(c.stderr, "parley lcc run: want one FILE")
+		fs.Usage()
+		return exitUsage
 	}
 	if len(agents) == 0 {
 		fmt.Fprintln(c.stderr, "parley lcc run: at least one --agent ROLE=ID is needed")
@@ -166,42 +179,10 @@ func (c *cli) lccRun(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley lcc run:", err)
 		return exitUsage
 	}
-	facts := map[string][]lcc.Term{}
-	for _, k := range knowledge {
-		id, path, ok := strings.Cut(k, "=")
-		if !ok || id == "" || path == "" {
-			fmt.Fprintf(c.stderr, "parley lcc run: --knowledge %q: want ID=FACTSFILE\n", k)
-			return exitUsage
-		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			fmt.Fprintln(c.stderr, "parley lcc run:", err)
-			return exitUsage
-		}
-		ts, err := lcc.ParseFacts(path, src)
-		if err != nil {
-			fmt.Fprintln(c.stderr, err)
-			return exitUsage
-		}
-		facts[id] = append(facts[id], ts...)
-		for _, t := range ts {
-			name, arity, _ := lcc.Functor(t)
-			known[name+"/"+fmt.Sprint(arity)] = lcc.ConstraintInfo{Name: name, Arity: arity, Doc: "knowledge of " + id}
-		}
-	}
-	var specs []lcc.AgentSpec
-	for _, a := range agents {
-		role, id, ok := strings.Cut(a, "=")
-		if !ok || role == "" || id == "" {
-			fmt.Fprintf(c.stderr, "parley lcc run: --agent %q: want ROLE=ID\n", a)
-			return exitUsage
-		}
-		rt, err := lcc.ParseTerm(role)
-		if err != nil {
-			fmt.Fprintf(c.stderr, "parley lcc run: --agent %q: %v\n", a, err)
-			return exitUsage
-		}
-		specs = append(specs, lcc.AgentSpec{Role: rt, ID: id, Knowledge: facts[id]})
+	specs, err := agentSpecs(agents, knowledge, known)
+	if err != nil {
+		fmt.Fprintln(c.stderr, "parley lcc run:", err)
+		return exitUsage
 	}
 	src, err := os.ReadFile(files[0])
 	if err != nil {
@@ -250,4 +231,49 @@ func (c *cli) lccRun(ctx context.Context, args []string) int {
 	}
 	tw.flush()
 	return code
+}
+
+// agentSpecs reads --agent ROLE=ID and --knowledge ID=FACTSFILE flags; the
+// knowledge's names are added to known.
+func agentSpecs(agents, knowledge []string, known lcc.Known) ([]lcc.AgentSpec, error) {
+	facts := map[string][]lcc.Term{}
+	for _, k := range knowledge {
+		id, path, ok := strings.Cut(k, "=")
+		if !ok || id == "" || path == "" {
+			return nil, fmt.Errorf("--knowledge %q: want ID=FACTSFILE", k)
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		ts, err := lcc.ParseFacts(path, src)
+		if err != nil {
+			return nil, err
+		}
+		facts[id] = append(facts[id], ts...)
+		for _, t := range ts {
+			name, arity, _ := lcc.Functor(t)
+			known[name+"/"+fmt.Sprint(arity)] = lcc.ConstraintInfo{Name: name, Arity: arity, Doc: "knowledge of " + id}
+		}
+	}
+	var specs []lcc.AgentSpec
+	ids := map[string]bool{}
+	for _, a := range agents {
+		role, id, ok := strings.Cut(a, "=")
+		if !ok || role == "" || id == "" {
+			return nil, fmt.Errorf("--agent %q: want ROLE=ID", a)
+		}
+		rt, err := lcc.ParseTerm(role)
+		if err != nil {
+			return nil, fmt.Errorf("--agent %q: %v", a, err)
+		}
+		ids[id] = true
+		specs = append(specs, lcc.AgentSpec{Role: rt, ID: id, Knowledge: facts[id]})
+	}
+	for id := range facts {
+		if !ids[id] {
+			return nil, fmt.Errorf("--knowledge names %s, which no --agent plays", id)
+		}
+	}
+	return specs, nil
 }

@@ -1,0 +1,467 @@
+package lcc
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+)
+
+// mState is the whole system: every agent, and the property monitors.
+// A stored state is never changed: a transition copies what it touches.
+type mState struct {
+	agents []*mAgent
+	mon    []monState
+	fresh  []bool // during a transition: agents already copied
+}
+
+// deliver puts a message in an agent's mailbox, copying the agent first
+// unless this transition already did.
+func (s *mState) deliver(to int, msg Message) {
+	ag := s.agents[to]
+	if !s.fresh[to] {
+		c := *ag
+		c.ser = nil
+		ag = &c
+		s.agents[to] = ag
+		s.fresh[to] = true
+	}
+	ag.mbox = append(append(make([]Message, 0, len(ag.mbox)+1), ag.mbox...), msg)
+}
+
+// cloner copies agent state, keeping which variables are shared.
+type cloner struct {
+	refs map[*Ref]*Ref
+	envs map[uintptr]map[string]*Ref
+}
+
+func newCloner() *cloner {
+	return &cloner{refs: map[*Ref]*Ref{}, envs: map[uintptr]map[string]*Ref{}}
+}
+
+func (c *cloner) ref(r *Ref) *Ref {
+	if n, ok := c.refs[r]; ok {
+		return n
+	}
+	n := NewRef(r.Name)
+	c.refs[r] = n
+	if r.Val != nil {
+		n.Val = c.term(r.Val)
+	}
+	return n
+}
+
+func (c *cloner) term(t Term) Term {
+	switch x := t.(type) {
+	case nil:
+		return nil
+	case *Ref:
+		return c.ref(x)
+	case *Compound:
+		if x.ground {
+			return x
+		}
+		args := make([]Term, len(x.Args))
+		for i, a := range x.Args {
+			args[i] = c.term(a)
+		}
+		return &Compound{Functor: x.Functor, Args: args, Pos: x.Pos}
+	case *Cons:
+		if x.ground {
+			return x
+		}
+		return &Cons{Head: c.term(x.Head), Tail: c.term(x.Tail), Pos: x.Pos}
+	}
+	return t
+}
+
+func envKey(e map[string]*Ref) uintptr { return uintptr(reflect.ValueOf(e).UnsafePointer()) }
+
+func (c *cloner) env(e map[string]*Ref) map[string]*Ref {
+	if e == nil {
+		return nil
+	}
+	k := envKey(e)
+	if n, ok := c.envs[k]; ok {
+		return n
+	}
+	n := make(map[string]*Ref, len(e))
+	c.envs[k] = n
+	for name, r := range e {
+		n[name] = c.ref(r)
+	}
+	return n
+}
+
+func (c *cloner) frames(fs []frame) []frame {
+	out := make([]frame, len(fs), len(fs)+4)
+	for i, f := range fs {
+		f.env = c.env(f.env)
+		f.role = c.term(f.role)
+		out[i] = f
+	}
+	return out
+}
+
+func (c *cloner) thread(th *mThread) *mThread {
+	if th == nil {
+		return nil
+	}
+	n := &mThread{k: c.frames(th.k), role: c.term(th.role), depth: th.depth}
+	if th.wait != nil {
+		n.wait = make([]mWaiter, len(th.wait))
+		for i, w := range th.wait {
+			w.env = c.env(w.env)
+			n.wait[i] = w
+		}
+	}
+	if th.par != nil {
+		n.par = make([]*mThread, len(th.par))
+		for i, b := range th.par {
+			n.par[i] = c.thread(b)
+		}
+	}
+	if th.trail != nil {
+		n.trail = make([]*Ref, len(th.trail))
+		for i, r := range th.trail {
+			n.trail[i] = c.ref(r)
+		}
+	}
+	n.fb = c.fallback(th.fb)
+	return n
+}
+
+func (c *cloner) fallback(fb *fallback) *fallback {
+	if fb == nil {
+		return nil
+	}
+	return &fallback{k: c.frames(fb.k), role: c.term(fb.role), depth: fb.depth, mark: fb.mark, prev: c.fallback(fb.prev)}
+}
+
+func (c *cloner) agent(ag *mAgent) *mAgent {
+	n := *ag
+	n.ser = nil
+	n.root = c.thread(ag.root)
+	n.mbox = append([]Message(nil), ag.mbox...)
+	return &n
+}
+
+// Transitions.
+
+type transKind uint8
+
+const (
+	tRun transKind = iota
+	tRecv
+	tExpire
+)
+
+func (k transKind) String() string { return [...]string{"run", "receive", "expire"}[k] }
+
+// trans is one transition: an agent's thread runs, takes a message, or
+// lets a deadline pass.
+type trans struct {
+	agent int
+	kind  transKind
+	path  []int // par branch indexes from the agent's main thread
+}
+
+// enabled lists the transitions of s. Deadlines are separate: with
+// quiescent timeouts they count only when nothing else can happen.
+func (m *machine) enabled(s *mState) (steps, expiries []trans) {
+	for i, ag := range s.agents {
+		if ag.status.ended() {
+			continue
+		}
+		var walk func(th *mThread, path []int)
+		walk = func(th *mThread, path []int) {
+			switch {
+			case th.par != nil:
+				for j, b := range th.par {
+					if b != nil {
+						walk(b, append(append([]int(nil), path...), j))
+					}
+				}
+			case th.wait != nil:
+				if mi, _ := m.takeable(ag, th); mi >= 0 {
+					steps = append(steps, trans{agent: i, kind: tRecv, path: path})
+				}
+				for _, w := range th.wait {
+					if !w.expired && w.ns >= 0 {
+						expiries = append(expiries, trans{agent: i, kind: tExpire, path: path})
+						break
+					}
+				}
+			default:
+				steps = append(steps, trans{agent: i, kind: tRun, path: path})
+			}
+		}
+		walk(ag.root, nil)
+	}
+	return steps, expiries
+}
+
+// apply runs transition t from s with the given oracle choices. It
+// returns the new state, what happened, and the chooser (which tells the
+// caller how many choices there were).
+func (m *machine) apply(s *mState, t trans, choices []int) (*mState, []VerifyEvent, *chooser) {
+	ns := &mState{agents: append([]*mAgent(nil), s.agents...), mon: s.mon, fresh: make([]bool, len(s.agents))}
+	ag := newCloner().agent(s.agents[t.agent])
+	ns.agents[t.agent] = ag
+	ns.fresh[t.agent] = true
+	ch := &chooser{prefix: choices}
+	ctx := context.WithValue(context.Background(), chooserKey{}, ch)
+	m.events = nil
+	m.cur = ag
+	threads := []*mThread{ag.root}
+	for _, i := range t.path {
+		threads = append(threads, threads[len(threads)-1].par[i])
+	}
+	th := threads[len(threads)-1]
+	var stop stopKind
+	switch t.kind {
+	case tRun:
+		stop = m.runThread(ctx, ns, ag, th)
+	case tRecv:
+		i, j := m.takeable(ag, th)
+		stop = m.receive(ctx, ns, ag, th, i, j)
+	case tExpire:
+		stop = m.expire(ctx, ns, ag, th)
+	}
+	// A finished branch may finish its par, and the thread that forked it
+	// runs on.
+	for lvl := len(threads) - 1; stop == stopDone && lvl > 0; lvl-- {
+		parent := threads[lvl-1]
+		parent.par[t.path[lvl-1]] = nil
+		for _, b := range parent.par {
+			if b != nil {
+				stop = stopBlocked
+			}
+		}
+		if stop == stopBlocked {
+			break
+		}
+		parent.par = nil
+		parent.k = parent.k[:len(parent.k)-1] // the fPar frame
+		stop = m.runThread(ctx, ns, ag, parent)
+	}
+	switch stop {
+	case stopDone:
+		ag.status = closed
+		fallthrough
+	case stopFailed:
+		ag.root = nil
+		m.curRole = nil
+		m.emit(ag, VerifyEvent{Kind: "end", Term: &Atom{Name: ag.status.String()}, Role: roleLabel(m.specs[ag.idx].entry)})
+	}
+	ns.fresh = nil
+	return ns, m.events, ch
+}
+
+// Hashing: a state is written out canonically (variables numbered by
+// first appearance, agent ids renamed for symmetry) and hashed.
+
+type writer struct {
+	b        []byte
+	m        *machine
+	refs     map[*Ref]int
+	envs     map[uintptr]int
+	rename   map[string]string
+	keepRefs bool
+}
+
+func (w *writer) str(s string) {
+	w.b = append(w.b, s...)
+	w.b = append(w.b, 0)
+}
+
+func (w *writer) num(n int) { w.b = strconv.AppendInt(w.b, int64(n), 10); w.b = append(w.b, ',') }
+
+func (w *writer) id(s string) {
+	if r, ok := w.rename[s]; ok {
+		s = r
+	}
+	w.str(s)
+}
+
+func (w *writer) term(t Term) {
+	for {
+		if r, ok := t.(*Ref); ok && r.Val != nil {
+			if w.keepRefs {
+				w.b = append(w.b, 'R')
+				w.ref(r)
+			}
+			t = r.Val
+			continue
+		}
+		break
+	}
+	switch x := t.(type) {
+	case nil:
+		w.b = append(w.b, '0')
+	case *Ref:
+		w.b = append(w.b, 'V')
+		w.ref(x)
+	case *Var:
+		w.b = append(w.b, '_')
+	case *Atom:
+		w.b = append(w.b, 'a')
+		w.id(x.Name)
+	case *Int:
+		w.b = append(w.b, 'i')
+		w.b = strconv.AppendInt(w.b, x.V, 10)
+	case *Float:
+		w.b = append(w.b, 'f')
+		w.b = strconv.AppendUint(w.b, math.Float64bits(x.V), 16)
+	case *Str:
+		w.b = append(w.b, 's')
+		w.str(x.V)
+	case *Nil:
+		w.b = append(w.b, 'n')
+	case *Compound:
+		w.b = append(w.b, 'c')
+		w.str(x.Functor)
+		w.num(len(x.Args))
+		for _, a := range x.Args {
+			w.term(a)
+		}
+	case *Cons:
+		w.b = append(w.b, 'l')
+		w.term(x.Head)
+		w.term(x.Tail)
+	default:
+		w.b = append(w.b, '?')
+	}
+}
+
+func (w *writer) ref(r *Ref) {
+	n, ok := w.refs[r]
+	if !ok {
+		n = len(w.refs)
+		w.refs[r] = n
+	}
+	w.num(n)
+}
+
+func (w *writer) env(e map[string]*Ref) {
+	if e == nil {
+		w.b = append(w.b, 'e')
+		return
+	}
+	k := envKey(e)
+	if n, ok := w.envs[k]; ok {
+		w.b = append(w.b, 'E')
+		w.num(n)
+		return
+	}
+	w.envs[k] = len(w.envs)
+	names := make([]string, 0, len(e))
+	for name := range e {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	w.b = append(w.b, '{')
+	for _, name := range names {
+		w.str(name)
+		w.term(e[name])
+	}
+	w.b = append(w.b, '}')
+}
+
+func (w *writer) frames(fs []frame) {
+	w.num(len(fs))
+	for _, f := range fs {
+		w.b = append(w.b, byte('A'+f.kind))
+		w.num(w.m.defIDs[f.def])
+		w.env(f.env)
+		if f.tail {
+			w.b = append(w.b, 't')
+		}
+		if f.pre {
+			w.b = append(w.b, 'p')
+		}
+		w.num(f.next)
+		if f.role != nil {
+			w.term(f.role)
+		}
+	}
+}
+
+func (w *writer) thread(th *mThread) {
+	if th == nil {
+		w.b = append(w.b, '-')
+		return
+	}
+	w.b = append(w.b, 'T')
+	w.term(th.role)
+	w.num(th.depth)
+	w.frames(th.k)
+	w.num(len(th.wait))
+	for _, x := range th.wait {
+		w.num(w.m.defIDs[x.recv])
+		w.env(x.env)
+		w.num(x.alt)
+		w.b = strconv.AppendFloat(w.b, x.ns, 'g', -1, 64)
+		if x.expired {
+			w.b = append(w.b, 'x')
+		}
+	}
+	w.num(len(th.par))
+	for _, b := range th.par {
+		w.thread(b)
+	}
+	w.num(len(th.trail))
+	for _, r := range th.trail {
+		w.ref(r)
+	}
+	for fb := th.fb; fb != nil; fb = fb.prev {
+		w.b = append(w.b, 'F')
+		w.frames(fb.k)
+		w.term(fb.role)
+		w.num(fb.depth)
+		w.num(fb.mark)
+	}
+}
+
+func hasFallback(th *mThread) bool {
+	if th == nil {
+		return false
+	}
+	if th.fb != nil {
+		return true
+	}
+	for _, b := range th.par {
+		if hasFallback(b) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *writer) agent(ag *mAgent) {
+	w.refs = map[*Ref]int{}
+	w.envs = map[uintptr]int{}
+	w.keepRefs = hasFallback(ag.root)
+	w.b = append(w.b, 'G', byte('0'+ag.status))
+	if ag.broken {
+		w.b = append(w.b, '!')
+	}
+	if ag.woken {
+		w.b = append(w.b, 'w')
+	}
+	w.num(len(ag.mbox))
+	for _, msg := range ag.mbox {
+		w.id(msg.FromID)
+		w.term(msg.FromRole)
+		w.term(msg.FromCurrent)
+		w.id(msg.ToID)
+		w.term(msg.ToRole)
+		w.term(msg.Body)
+	}
+	w.num(len(ag.late))
+	for _, t := range ag.late {
+		w.term(t)
+	}
+	w.thread(ag.root)
+}

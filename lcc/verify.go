@@ -1,0 +1,812 @@
+package lcc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+)
+
+// VerifyConfig configures Verify.
+type VerifyConfig struct {
+	Program    *Program
+	Agents     []AgentSpec // every agent starts in its role; ids must differ
+	Domain     *Domain     // what host constraints may answer (nil: none)
+	Properties *Properties // nil: none
+	// Bound is the deepest run explored, in transitions (default 1,000).
+	Bound int
+	// MaxStates stops the search past this many states (default 3,000,000).
+	MaxStates int
+	// Timeouts: "any" (default), a deadline may pass at any moment while
+	// its receive waits; "quiescent", only when nothing else can happen.
+	Timeouts string
+	// Symmetry merges states that differ only by a renaming of agents that
+	// play the same role with the same knowledge, unless a property, the
+	// domain, the facts or a knowledge file names one of them.
+	Symmetry bool
+	// Context stops the search early (the report is then bounded).
+	Context context.Context
+}
+
+// Finding is one verdict with its shortest counterexample.
+type Finding struct {
+	Kind     string      `json:"kind"`     // deadlock, lost_message, late_message, error, property, bound
+	Severity string      `json:"severity"` // error or warning
+	Property string      `json:"property,omitempty"`
+	Summary  string      `json:"summary"`
+	Steps    []TraceStep `json:"steps,omitempty"`
+	path     []pathStep
+}
+
+// TraceStep is one transition of a counterexample.
+type TraceStep struct {
+	N        int           `json:"n"`
+	Agent    string        `json:"agent"`
+	Role     string        `json:"role"`
+	Kind     string        `json:"transition"` // run, receive, expire
+	Path     []int         `json:"path,omitempty"`
+	Choices  []int         `json:"choices,omitempty"`
+	Events   []VerifyEvent `json:"events"`
+	Bindings []string      `json:"bindings,omitempty"`
+}
+
+// PropertyResult is one property's verdict.
+type PropertyResult struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Holds  bool   `json:"holds"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Complete     bool             `json:"complete"`
+	States       int              `json:"states"`
+	Transitions  int              `json:"transitions"`
+	Depth        int              `json:"depth"`
+	EndStates    int              `json:"end_states"`
+	Seconds      float64          `json:"seconds"`
+	StatesPerSec float64          `json:"states_per_second"`
+	Timeouts     string           `json:"timeouts"`
+	Symmetry     []string         `json:"symmetry,omitempty"` // the groups of agents treated as interchangeable
+	Findings     []*Finding       `json:"findings"`
+	Properties   []PropertyResult `json:"properties,omitempty"`
+	Unreached    []string         `json:"unreached,omitempty"`
+	Agents       []string         `json:"agents"`
+}
+
+// Errors counts the findings of severity error.
+func (r *VerifyReport) Errors() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Severity == "error" {
+			n++
+		}
+	}
+	return n
+}
+
+type pathStep struct {
+	t       trans
+	choices []int
+}
+
+type vnode struct {
+	parent  int32
+	depth   int32
+	t       trans
+	choices []int
+}
+
+type verifier struct {
+	cfg     VerifyConfig
+	m       *machine
+	props   []*Property
+	groups  [][]int
+	nodes   []vnode
+	seen    map[uint64]int32
+	seed    maphash.Seed
+	found   map[string]*Finding
+	report  *VerifyReport
+	witness map[int]bool
+	blank   map[string]string // every symmetric agent's id to ?
+}
+
+// Verify explores every run of a model among the given agents: message
+// deliveries, or-choices, par interleavings, deadlines passing or not and
+// the domain's outcomes for each host constraint. Breadth first, so each
+// counterexample is a shortest one.
+func Verify(cfg VerifyConfig) (*VerifyReport, error) {
+	if cfg.Program == nil || len(cfg.Agents) == 0 {
+		return nil, errors.New("lcc: verify needs a model and at least one agent")
+	}
+	if cfg.Bound <= 0 {
+		cfg.Bound = 1000
+	}
+	if cfg.MaxStates <= 0 {
+		cfg.MaxStates = 3_000_000
+	}
+	switch cfg.Timeouts {
+	case "":
+		cfg.Timeouts = "any"
+	case "any", "quiescent":
+	default:
+		return nil, fmt.Errorf("lcc: timeouts must be any or quiescent, not %q", cfg.Timeouts)
+	}
+	if cfg.Context == nil {
+		cfg.Context = context.Background()
+	}
+	m, init, err := newMachine(cfg.Program, cfg.Agents, cfg.Domain)
+	if err != nil {
+		return nil, err
+	}
+	v := &verifier{cfg: cfg, m: m, seen: map[uint64]int32{}, seed: maphash.MakeSeed(), found: map[string]*Finding{},
+		report: &VerifyReport{Timeouts: cfg.Timeouts}, witness: map[int]bool{}}
+	if cfg.Properties != nil {
+		v.props = cfg.Properties.List
+	}
+
+	init.mon = make([]monState, len(v.props))
+	for _, s := range m.specs {
+		v.report.Agents = append(v.report.Agents, s.id+" ("+FormatTerm(s.entry)+")")
+	}
+	if cfg.Symmetry {
+		v.symmetryGroups()
+	}
+	// The search makes many short-lived copies: collecting less often is
+	// faster, at some memory.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	start := time.Now()
+	v.search(init)
+	v.report.Seconds = time.Since(start).Seconds()
+	if v.report.Seconds > 0 {
+		v.report.StatesPerSec = float64(v.report.States) / v.report.Seconds
+	}
+	v.finish(init)
+	return v.report, nil
+}
+
+// newMachine sets up the agents and their first state.
+func newMachine(prog *Program, specs []AgentSpec, dom *Domain) (*machine, *mState, error) {
+	m := &machine{prog: prog, byID: map[string]int{}, defIDs: map[any]int{}, reached: map[*Step]bool{}, initial: map[string]bool{}}
+	for _, k := range prog.Model.InitialRoles() {
+		m.initial[k] = true
+	}
+	m.indexDefs()
+	declared := Known{}
+	knowledge := map[string][]Term{}
+	for _, a := range specs {
+		if _, dup := m.byID[a.ID]; dup {
+			return nil, nil, fmt.Errorf("lcc: agent %s is given twice", a.ID)
+		}
+		m.byID[a.ID] = len(m.specs)
+		m.specs = append(m.specs, mAgentSpec{id: a.ID, entry: a.Role})
+		knowledge[a.ID] = append(knowledge[a.ID], a.Knowledge...)
+		for _, f := range a.Knowledge {
+			if n, ar, ok := Functor(f); ok {
+				declared[keyOf(n, ar)] = ConstraintInfo{Name: n, Arity: ar}
+			}
+		}
+	}
+	s := &mState{}
+	for i := range m.specs {
+		sp := &m.specs[i]
+		reg, dreg := NewRegistry(), NewRegistry()
+		ag := &mAgent{idx: i}
+		if dom != nil {
+			for key, rs := range dom.rules {
+				n, ar, _ := Functor(rs[0].head)
+				if err := reg.Register(n, ar, "domain", m.oracle(ag, key, rs)); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+		m.domainBuiltins(dreg, dom, i)
+		node := NewNode(NodeConfig{ID: sp.id, Registry: reg, Knowledge: knowledge[sp.id], Declared: declared})
+		sp.interp = &agent{node: node, prog: prog, iid: "verify", entry: sp.entry}
+		dnode := NewNode(NodeConfig{ID: sp.id, Registry: dreg, Knowledge: knowledge[sp.id], Declared: declared})
+		if dom != nil {
+			dnode.rules, dnode.domainFile = dom.rules, dom.File
+		}
+		sp.dom = &agent{node: dnode, prog: prog, iid: "verify", entry: sp.entry}
+		start := &Step{Event: &RoleChange{Agent: &Agent{Role: sp.entry, ID: &Atom{Name: sp.id}}}}
+		ag.root = &mThread{k: []frame{{kind: fDef, def: start, tail: true}}, role: sp.entry}
+		s.agents = append(s.agents, ag)
+	}
+	return m, s, nil
+}
+
+// domainBuiltins gives domain rules agents(Role, Ids) and self(Id).
+func (m *machine) domainBuiltins(reg *Registry, dom *Domain, self int) {
+	if dom == nil || dom.rules["agents/2"] == nil {
+		reg.MustRegister("agents", 2, "agents(Role, Ids): the other verified agents that play Role", func(_ context.Context, g *Goal) (bool, error) {
+			var ids []Term
+			for j, sp := range m.specs {
+				var tr Trail
+				if j != self && Unify(instantiate(sp.entry, map[string]*Ref{}), g.Args[0], &tr) {
+					ids = append(ids, &Atom{Name: sp.id})
+				}
+				tr.Undo(0)
+			}
+			return g.Unify(1, L(ids...)), nil
+		})
+	}
+	if dom == nil || dom.rules["self/1"] == nil {
+		reg.MustRegister("self", 1, "self(Id): this agent's id", func(_ context.Context, g *Goal) (bool, error) {
+			return g.Unify(0, &Atom{Name: m.specs[self].id}), nil
+		})
+	}
+}
+
+func (m *machine) indexDefs() {
+	var walk func(d Def)
+	walk = func(d Def) {
+		m.defIDs[d] = len(m.defIDs) + 1
+		switch x := d.(type) {
+		case *Group:
+			walk(x.Def)
+		case *Seq:
+			for _, s := range x.Steps {
+				walk(s)
+			}
+		case *Or:
+			for _, s := range x.Alts {
+				walk(s)
+			}
+		case *Par:
+			for _, s := range x.Branches {
+				walk(s)
+			}
+		case *Step:
+			m.steps = append(m.steps, x)
+			if r, ok := x.Event.(*Recv); ok {
+				m.defIDs[r] = len(m.defIDs) + 1
+			}
+		}
+	}
+	for _, c := range m.prog.Model.Clauses {
+		walk(c.Body)
+	}
+}
+
+func (v *verifier) symmetryGroups() {
+	m := v.m
+	named := func(id string) bool {
+		if v.cfg.Properties.mentions(id) {
+			return true
+		}
+		for _, f := range m.prog.Model.Facts {
+			if mentionsAtom(f.Term, id) {
+				return true
+			}
+		}
+		if v.cfg.Domain != nil {
+			for _, rs := range v.cfg.Domain.rules {
+				for _, r := range rs {
+					if mentionsAtom(r.head, id) || mentionsAtom(&Compound{Functor: "b", Args: []Term{r.reason}}, id) || litsMention(r.body, id) {
+						return true
+					}
+				}
+			}
+		}
+		for _, a := range v.cfg.Agents {
+			for _, k := range a.Knowledge {
+				if mentionsAtom(k, id) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	byKey := map[string][]int{}
+	var keys []string
+	for i, a := range v.cfg.Agents {
+		if named(a.ID) {
+			continue
+		}
+		var kb strings.Builder
+		kb.WriteString(FormatTerm(a.Role))
+		for _, k := range a.Knowledge {
+			kb.WriteString("|" + FormatTerm(k))
+		}
+		k := kb.String()
+		if byKey[k] == nil {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], i)
+	}
+	for _, k := range keys {
+		if g := byKey[k]; len(g) > 1 {
+			sort.Slice(g, func(i, j int) bool { return m.specs[g[i]].id < m.specs[g[j]].id })
+			v.groups = append(v.groups, g)
+			var ids []string
+			for _, i := range g {
+				ids = append(ids, m.specs[i].id)
+			}
+			v.report.Symmetry = append(v.report.Symmetry, strings.Join(ids, ", "))
+			if v.blank == nil {
+				v.blank = map[string]string{}
+			}
+			for _, id := range ids {
+				v.blank[id] = "?"
+			}
+		}
+	}
+}
+
+func litsMention(lits []Lit, id string) bool {
+	for _, l := range lits {
+		if mentionsAtom(FormatLitTerm(l), id) {
+			return true
+		}
+	}
+	return false
+}
+
+// FormatLitTerm is a literal's terms gathered in one compound, for searching.
+func FormatLitTerm(l Lit) Term {
+	switch x := l.(type) {
+	case *Call:
+		return x.Term
+	case *Cmp:
+		return &Compound{Functor: "c", Args: []Term{x.L, x.R}}
+	case *Is:
+		return &Compound{Functor: "c", Args: []Term{x.Var, x.Expr}}
+	case *Not:
+		var ts []Term
+		for _, s := range x.Cond {
+			ts = append(ts, FormatLitTerm(s))
+		}
+		return L(ts...)
+	case *Disj:
+		var ts []Term
+		for _, alt := range x.Alts {
+			for _, s := range alt {
+				ts = append(ts, FormatLitTerm(s))
+			}
+		}
+		return L(ts...)
+	}
+	return &Nil{}
+}
+
+// hash writes s canonically: within each symmetry group, agents are
+// ordered by their state with the group's ids blanked, and renamed to the
+// group's ids in that order.
+func (v *verifier) hash(s *mState) uint64 {
+	w := &writer{m: v.m}
+	order := make([]int, len(s.agents))
+	for i := range order {
+		order[i] = i
+	}
+	sig := ""
+	var rename map[string]string
+	if len(v.groups) > 0 {
+		rename = map[string]string{}
+		for _, g := range v.groups {
+			sorted := append([]int(nil), g...)
+			keys := make(map[int]string, len(g))
+			for _, i := range g {
+				keys[i] = string(v.agentBytes(s.agents[i], "?", v.blank))
+			}
+			sort.SliceStable(sorted, func(a, b int) bool { return keys[sorted[a]] < keys[sorted[b]] })
+			for k, i := range g {
+				order[i] = sorted[k]
+				if sorted[k] != i {
+					rename[v.m.specs[sorted[k]].id] = v.m.specs[i].id
+					sig += v.m.specs[sorted[k]].id + ">" + v.m.specs[i].id + ","
+				}
+			}
+		}
+	}
+	for _, i := range order {
+		w.b = append(w.b, v.agentBytes(s.agents[i], sig, rename)...)
+	}
+	w.refs = map[*Ref]int{}
+	w.rename = rename
+	for _, ms := range s.mon {
+		w.b = append(w.b, 'M')
+		w.num(len(ms.items))
+		for _, it := range ms.items {
+			w.num(int(it.mask))
+			for _, t := range it.vals {
+				w.term(t)
+			}
+		}
+	}
+	return maphash.Bytes(v.seed, w.b)
+}
+
+// agentBytes is an agent's canonical form under a renaming, cached on
+// the agent.
+func (v *verifier) agentBytes(ag *mAgent, sig string, rename map[string]string) []byte {
+	if b, ok := ag.ser[sig]; ok {
+		return b
+	}
+	w := &writer{m: v.m, rename: rename}
+	w.agent(ag)
+	if ag.ser == nil {
+		ag.ser = map[string][]byte{}
+	}
+	ag.ser[sig] = w.b
+	return w.b
+}
+
+type succ struct {
+	h       uint64
+	hashed  bool
+	s       *mState
+	events  []VerifyEvent
+	t       trans
+	choices []int
+	bad     []int // never-properties violated by its events
+	seen    []int // sometimes-properties witnessed
+}
+
+const maxChoices = 1 << 16
+
+func (v *verifier) successors(s *mState, t trans) []succ {
+	var out []succ
+	var choices []int
+	for n := 0; n < maxChoices; n++ {
+		ns, evs, ch := v.m.apply(s, t, choices)
+		out = append(out, succ{s: ns, events: evs, t: t, choices: append([]int(nil), ch.took...)})
+		next, ok := ch.next()
+		if !ok {
+			break
+		}
+		choices = next
+	}
+	return out
+}
+
+// succHash hashes a successor once its monitors have run.
+func (v *verifier) succHash(x *succ) uint64 {
+	if !x.hashed {
+		x.s.mon, x.bad, x.seen = v.m.observe(v.props, x.s.mon, x.events)
+		x.h, x.hashed = v.hash(x.s), true
+	}
+	return x.h
+}
+
+func sends(ss []succ) bool {
+	for _, x := range ss {
+		for _, e := range x.events {
+			if e.Kind == "send" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type queued struct {
+	idx int32
+	s   *mState
+}
+
+func (v *verifier) search(init *mState) {
+	r := v.report
+	v.nodes = append(v.nodes, vnode{parent: -1})
+	v.seen[v.hash(init)] = 0
+	queue := []queued{{0, init}}
+	complete := true
+	for len(queue) > 0 {
+		q := queue[0]
+		queue[0] = queued{}
+		queue = queue[1:]
+		if len(queue) == 0 {
+			queue = nil
+		}
+		if v.cfg.Context.Err() != nil {
+			complete = false
+			v.addFinding(&Finding{Kind: "bound", Severity: "warning", Summary: "stopped: " + v.cfg.Context.Err().Error()}, -1)
+			break
+		}
+		depth := int(v.nodes[q.idx].depth)
+		if depth > r.Depth {
+			r.Depth = depth
+		}
+		steps, expiries := v.m.enabled(q.s)
+		if v.cfg.Timeouts == "any" || len(steps) == 0 {
+			steps = append(steps, expiries...)
+		}
+		if len(steps) == 0 {
+			v.terminal(q.idx, q.s)
+			continue
+		}
+		if depth >= v.cfg.Bound {
+			if complete {
+				v.addFinding(&Finding{Kind: "bound", Severity: "warning", Summary: fmt.Sprintf("bound reached: runs longer than %d transitions were not explored, so this is not a proof (raise --bound)", v.cfg.Bound)}, q.idx)
+			}
+			complete = false
+			continue
+		}
+		for _, x := range v.expand(q.s, steps) {
+			r.Transitions++
+			h := v.succHash(&x)
+			bad := x.bad
+			for _, pi := range x.seen {
+				if !v.witness[pi] {
+					v.witness[pi] = true
+				}
+			}
+			idx := int32(-1)
+			if old, ok := v.seen[h]; ok {
+				idx = old
+			} else {
+				if len(v.nodes) >= v.cfg.MaxStates {
+					if complete {
+						v.addFinding(&Finding{Kind: "bound", Severity: "warning", Summary: fmt.Sprintf("state limit reached: more than %d states, so this is not a proof", v.cfg.MaxStates)}, q.idx)
+					}
+					complete = false
+					continue
+				}
+				idx = int32(len(v.nodes))
+				v.nodes = append(v.nodes, vnode{parent: q.idx, depth: int32(depth + 1), t: x.t, choices: x.choices})
+				v.seen[h] = idx
+				queue = append(queue, queued{idx, x.s})
+			}
+			for _, pi := range bad {
+				pr := v.props[pi]
+				v.addFindingVia(&Finding{Kind: "property", Severity: "error", Property: pr.Name,
+					Summary: fmt.Sprintf("property %s (%s) is violated", pr.Name, pr.where)}, q.idx, x)
+			}
+			for _, e := range x.events {
+				if e.Kind == "end" && x.s.agents[x.t.agent].broken {
+					ag := x.s.agents[x.t.agent]
+					v.addFindingVia(&Finding{Kind: "error", Severity: "error",
+						Summary: fmt.Sprintf("%s fails with a model error: %s", v.m.specs[ag.idx].id, ag.reason)}, q.idx, x)
+				}
+			}
+		}
+	}
+	r.States = len(v.nodes)
+	r.Complete = complete
+}
+
+// expand picks the transitions to explore from a state: one agent's,
+// when none of them sends or races a deadline and none leads back to a
+// state already seen (they commute with everything the others do);
+// otherwise all of them.
+func (v *verifier) expand(s *mState, steps []trans) []succ {
+	byAgent := map[int][]trans{}
+	var agents []int
+	for _, t := range steps {
+		if byAgent[t.agent] == nil {
+			agents = append(agents, t.agent)
+		}
+		byAgent[t.agent] = append(byAgent[t.agent], t)
+	}
+	cache := map[int][]succ{}
+	if len(agents) > 1 {
+	candidates:
+		for _, a := range agents {
+			for _, t := range byAgent[a] {
+				if t.kind == tExpire {
+					continue candidates
+				}
+			}
+			var ss []succ
+			for _, t := range byAgent[a] {
+				ss = append(ss, v.successors(s, t)...)
+			}
+			cache[a] = ss
+			if sends(ss) {
+				continue
+			}
+			// The cycle proviso, as breadth-first searches state it: one
+			// agent's moves may stand for everyone's only if one of them
+			// leads somewhere new, so no agent is put off forever on a
+			// cycle.
+			for i := range ss {
+				if _, ok := v.seen[v.succHash(&ss[i])]; !ok {
+					return ss
+				}
+			}
+		}
+	}
+	var all []succ
+	for _, a := range agents {
+		ss, ok := cache[a]
+		if !ok {
+			for _, t := range byAgent[a] {
+				ss = append(ss, v.successors(s, t)...)
+			}
+		}
+		all = append(all, ss...)
+	}
+	return all
+}
+
+// terminal judges a state where nothing can happen.
+func (v *verifier) terminal(idx int32, s *mState) {
+	var waiting []string
+	for _, ag := range s.agents {
+		if ag.status.ended() || v.m.dormant(ag) {
+			continue
+		}
+		waiting = append(waiting, v.m.describeWait(ag))
+	}
+	if len(waiting) > 0 {
+		v.addFinding(&Finding{Kind: "deadlock", Severity: "error",
+			Summary: "deadlock: " + strings.Join(waiting, "; ")}, idx)
+	} else {
+		v.report.EndStates++
+		for _, ag := range s.agents {
+			for _, msg := range ag.mbox {
+				late := false
+				for _, p := range ag.late {
+					var tr Trail
+					if Unify(instantiate(p, map[string]*Ref{}), instantiate(msg.Body, map[string]*Ref{}), &tr) {
+						late = true
+						break
+					}
+				}
+				what := fmt.Sprintf("%s sent %s to %s, who never took it", msg.FromID, FormatTerm(msg.Body), msg.ToID)
+				if late {
+					v.addFinding(&Finding{Kind: "late_message", Severity: "warning", Summary: "unconsumed message, late after a deadline: " + what}, idx)
+				} else {
+					v.addFinding(&Finding{Kind: "lost_message", Severity: "error", Summary: "unconsumed message, never receivable: " + what}, idx)
+				}
+			}
+		}
+	}
+	for pi, pr := range v.props {
+		if pr.Kind == "after" && len(s.mon[pi].items) > 0 {
+			v.addFinding(&Finding{Kind: "property", Severity: "error", Property: pr.Name,
+				Summary: fmt.Sprintf("property %s (%s) is violated: the run ends without %s", pr.Name, pr.where, pr.pending(s.mon[pi]))}, idx)
+		}
+	}
+}
+
+// dormant reports whether an agent is a responder that no message has
+// started: in a real fleet it does not exist, so it is not waiting.
+func (m *machine) dormant(ag *mAgent) bool {
+	return !ag.woken && !m.initial[RoleKey(m.specs[ag.idx].entry)] && len(ag.mbox) == 0
+}
+
+func (m *machine) describeWait(ag *mAgent) string {
+	var parts []string
+	var walk func(th *mThread)
+	walk = func(th *mThread) {
+		if th == nil {
+			return
+		}
+		for _, b := range th.par {
+			walk(b)
+		}
+		for _, w := range th.wait {
+			if w.expired {
+				continue
+			}
+			pos := m.prog.Model.File.Position(w.recv.Msg.TermPos())
+			parts = append(parts, fmt.Sprintf("%s (%s) waits for %s from %s with no deadline [%s]",
+				m.specs[ag.idx].id, FormatTerm(Export(th.role)), FormatTerm(Export(instantiate(w.recv.Msg, w.env))),
+				FormatTerm(Export(instantiate(w.recv.From.Role, w.env))), pos))
+		}
+	}
+	walk(ag.root)
+	if len(parts) == 0 {
+		return m.specs[ag.idx].id + " cannot go on"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (v *verifier) pathTo(idx int32) []pathStep {
+	var out []pathStep
+	for i := idx; i > 0; i = v.nodes[i].parent {
+		n := v.nodes[i]
+		out = append(out, pathStep{t: n.t, choices: n.choices})
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+func (v *verifier) addFinding(f *Finding, idx int32) {
+	key := f.Kind + "/" + f.Property
+	if _, ok := v.found[key]; ok {
+		return
+	}
+	if idx >= 0 {
+		f.path = v.pathTo(idx)
+	}
+	v.found[key] = f
+	v.report.Findings = append(v.report.Findings, f)
+}
+
+func (v *verifier) addFindingVia(f *Finding, parent int32, x succ) {
+	key := f.Kind + "/" + f.Property
+	if _, ok := v.found[key]; ok {
+		return
+	}
+	f.path = append(v.pathTo(parent), pathStep{t: x.t, choices: x.choices})
+	v.found[key] = f
+	v.report.Findings = append(v.report.Findings, f)
+}
+
+// finish fills in the properties' verdicts, the steps never reached, and
+// each finding's counterexample.
+func (v *verifier) finish(init *mState) {
+	r := v.report
+	for pi, pr := range v.props {
+		res := PropertyResult{Name: pr.Name, Kind: pr.Kind, Holds: true}
+		if f := v.found["property/"+pr.Name]; f != nil {
+			res.Holds = false
+		}
+		if pr.Kind == "sometimes" && !v.witness[pi] {
+			res.Holds = false
+			res.Detail = "no explored run has such an event"
+			if !r.Complete {
+				res.Detail += " (the search was bounded)"
+			}
+			v.report.Findings = append(v.report.Findings, &Finding{Kind: "property", Severity: "error", Property: pr.Name,
+				Summary: fmt.Sprintf("property %s (%s) never holds: %s", pr.Name, pr.where, res.Detail)})
+		}
+		r.Properties = append(r.Properties, res)
+	}
+	for _, st := range v.m.steps {
+		if !v.m.reached[st] {
+			r.Unreached = append(r.Unreached, v.m.prog.Model.File.Position(st.Pos).String())
+		}
+	}
+	for _, f := range r.Findings {
+		if f.path != nil {
+			f.Steps = v.m.replaySteps(init, f.path)
+		}
+	}
+	sort.SliceStable(r.Findings, func(i, j int) bool { return r.Findings[i].Severity == "error" && r.Findings[j].Severity != "error" })
+}
+
+// replaySteps runs a path again from the first state and describes each
+// transition: what happened, and the variables it bound.
+func (m *machine) replaySteps(init *mState, path []pathStep) []TraceStep {
+	steps := make([]TraceStep, len(path))
+	for i, p := range path {
+		steps[i] = TraceStep{Agent: m.specs[p.t.agent].id, Kind: p.t.kind.String(), Path: p.t.path, Choices: p.choices}
+	}
+	// The machine is deterministic given the choices, so this cannot
+	// fail; were it to, the steps that replayed are still worth showing.
+	res, _ := replayFrom(m, init, steps)
+	return res.Steps
+}
+
+// bindings lists the bound variables of an agent's clause instances by
+// name (the first instance holding a name wins).
+func bindings(ag *mAgent) map[string]string {
+	out := map[string]string{}
+	var walk func(th *mThread)
+	walk = func(th *mThread) {
+		if th == nil {
+			return
+		}
+		for i := len(th.k) - 1; i >= 0; i-- {
+			for name, r := range th.k[i].env {
+				if _, ok := out[name]; ok || r.Val == nil || strings.HasPrefix(name, "_") {
+					continue
+				}
+				out[name] = FormatTerm(Export(r))
+			}
+		}
+		for _, b := range th.par {
+			walk(b)
+		}
+	}
+	walk(ag.root)
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
