@@ -20,7 +20,7 @@ import (
 // goroutine waiting in await becomes a thread with a wait set.
 //
 // One transition runs one agent (one par branch) until it blocks on a
-// receive, ends, forks a par, or has sent one message: local steps run
+// receive, ends, forks a par, or comes to a second send: local steps run
 // eagerly, and every send is a point where other agents may interleave.
 
 type frameKind uint8
@@ -96,7 +96,7 @@ type mAgent struct {
 	ser    map[string][]byte // its canonical form, by renaming: an agent is never changed once stored
 	root   *mThread
 	mbox   []Message
-	late   []Term // receives whose deadline passed, for telling late messages from lost ones
+	late   []Term // late(Msg, a(Role, Id), CurrentRole): receives whose deadline passed, for telling late messages from lost ones
 }
 
 // VerifyEvent is one thing an agent did in a verified run.
@@ -143,6 +143,7 @@ type machine struct {
 	cur     *mAgent
 	curRole Term
 	curPos  Pos
+	sent    bool            // the transition being run has sent its message
 	initial map[string]bool // role keys declared initial
 }
 
@@ -300,6 +301,12 @@ func (m *machine) step(s *mState, a *agent, ag *mAgent, th *mThread, x *xctx, st
 			return 0, err
 		}
 	case *Send:
+		if m.sent {
+			// A second send: others may act before it, so the transition
+			// ends here and the send opens the next one.
+			th.k = append(th.k, frame{kind: fDef, def: st, env: env, tail: tail, pre: pre})
+			return stopSent, nil
+		}
 		m.reached[st] = true
 		if err := a.solveStep(x, st.Cond, env, try); err != nil {
 			return 0, err
@@ -315,8 +322,9 @@ func (m *machine) step(s *mState, a *agent, ag *mAgent, th *mThread, x *xctx, st
 		m.curPos = ev.Msg.TermPos()
 		m.emit(ag, VerifyEvent{Kind: "send", Peer: msg.ToID, Term: msg.Body})
 		s.deliver(to, msg)
+		m.sent = true
 		m.commit(th, x)
-		return stopSent, nil
+		return 255, nil
 	case *Recv:
 		if !pre {
 			ns := -1.0
@@ -480,7 +488,8 @@ func (m *machine) expire(ctx context.Context, s *mState, ag *mAgent, th *mThread
 		if w.ns == first {
 			w.expired = true
 			pat := Export(instantiate(w.recv.Msg, w.env))
-			ag.late = append(append([]Term(nil), ag.late...), pat)
+			from := Export(&Compound{Functor: "a", Args: []Term{instantiate(w.recv.From.Role, w.env), instantiate(w.recv.From.ID, w.env)}})
+			ag.late = append(append([]Term(nil), ag.late...), &Compound{Functor: "late", Args: []Term{pat, from, Export(th.role)}})
 			m.curRole = th.role
 			m.curPos = w.recv.Msg.TermPos()
 			m.emit(ag, VerifyEvent{Kind: "expire", Term: pat})

@@ -185,7 +185,10 @@ func (m *machine) enabled(s *mState) (steps, expiries []trans) {
 				}
 			case th.wait != nil:
 				if mi, _ := m.takeable(ag, th); mi >= 0 {
+					// A message that has arrived is taken before any
+					// deadline of the wait can pass, as await does.
 					steps = append(steps, trans{agent: i, kind: tRecv, path: path})
+					return
 				}
 				for _, w := range th.wait {
 					if !w.expired && w.ns >= 0 {
@@ -213,6 +216,7 @@ func (m *machine) apply(s *mState, t trans, choices []int) (*mState, []VerifyEve
 	ch := &chooser{prefix: choices}
 	ctx := context.WithValue(context.Background(), chooserKey{}, ch)
 	m.events = nil
+	m.sent = false
 	m.cur = ag
 	threads := []*mThread{ag.root}
 	for _, i := range t.path {
@@ -464,4 +468,37 @@ func (w *writer) agent(ag *mAgent) {
 		w.term(t)
 	}
 	w.thread(ag.root)
+}
+
+// wouldHaveTaken reports whether a receive that gave up (a late(...)
+// record) would have taken msg: the message is late, not lost.
+func (m *machine) wouldHaveTaken(ag *mAgent, late Term, msg Message) bool {
+	c, ok := late.(*Compound)
+	if !ok || c.Functor != "late" || len(c.Args) != 3 {
+		return false
+	}
+	env := map[string]*Ref{}
+	var tr Trail
+	from := instantiate(c.Args[1], env).(*Compound)
+	if !Unify(instantiate(c.Args[0], env), instantiate(msg.Body, env), &tr) ||
+		!Unify(from.Args[1], &Atom{Name: msg.FromID}, &tr) {
+		return false
+	}
+	mark := tr.Mark()
+	if !Unify(from.Args[0], instantiate(msg.FromRole, env), &tr) {
+		tr.Undo(mark)
+		if msg.FromCurrent == nil || !Unify(from.Args[0], instantiate(msg.FromCurrent, env), &tr) {
+			return false
+		}
+	}
+	if msg.ToRole == nil {
+		return true
+	}
+	to := instantiate(msg.ToRole, env)
+	mark = tr.Mark()
+	if Unify(to, instantiate(m.specs[ag.idx].entry, env), &tr) {
+		return true
+	}
+	tr.Undo(mark)
+	return Unify(to, instantiate(c.Args[2], env), &tr)
 }

@@ -217,6 +217,19 @@ func newMachine(prog *Program, specs []AgentSpec, dom *Domain) (*machine, *mStat
 		ag.root = &mThread{k: []frame{{kind: fDef, def: start, tail: true}}, role: sp.entry}
 		s.agents = append(s.agents, ag)
 	}
+	// Each agent's opening, up to its first receive, is run at once when it
+	// is certain: no constraint with a choice, no message sent. A responder
+	// waiting for the message that starts it is where every run begins.
+	for i := range s.agents {
+		ns, evs, ch := m.apply(s, trans{agent: i, kind: tRun}, nil)
+		certain := len(ch.counts) == 0 && ns.agents[i].status == running
+		for _, e := range evs {
+			certain = certain && e.Kind != "send"
+		}
+		if certain {
+			s = ns
+		}
+	}
 	return m, s, nil
 }
 
@@ -641,8 +654,7 @@ func (v *verifier) terminal(idx int32, s *mState) {
 			for _, msg := range ag.mbox {
 				late := false
 				for _, p := range ag.late {
-					var tr Trail
-					if Unify(instantiate(p, map[string]*Ref{}), instantiate(msg.Body, map[string]*Ref{}), &tr) {
+					if v.m.wouldHaveTaken(ag, p, msg) {
 						late = true
 						break
 					}

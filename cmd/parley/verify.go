@@ -22,9 +22,9 @@ func init() {
 
 const verifyUsage = `lcc verify MODEL.lcc [--agent ROLE=ID ...] [--knowledge ID=FILE ...] [--domain FILE]
        [--property FILE] [--bound N] [--timeouts any|quiescent] [--format text|msc|json]
-       [--no-symmetry] [--replay-file FILE] [--max-states N]
+       [--responders N] [--no-symmetry] [--replay-file FILE] [--max-states N]
 
-Without --agent: one agent for each initial role and 3 for every other role.
+Without --agent: one agent for each initial role and --responders (3) for every other role.
 Without --domain or --property: the fleet's defaults (parley lcc verify --print-defaults).
 Exit status: 0 when nothing of severity error was found, 1 when something was, 2 on bad usage.`
 
@@ -42,6 +42,7 @@ func (c *cli) lccVerify(ctx context.Context, args []string) int {
 	noSym := fs.Bool("no-symmetry", false, "do not merge states that differ by renaming interchangeable agents")
 	replayFile := fs.String("replay-file", "", "where to write the first error's counterexample for 'lcc run --replay' (default: MODEL.replay.json in this directory)")
 	printDefaults := fs.Bool("print-defaults", false, "print the fleet's default domain and properties, then exit")
+	responders := fs.Int("responders", policies.PushResponders, "without --agent: how many agents play each role that is not initial")
 	pos, code, ok := c.parse(fs, args, 0, 1)
 	if !ok {
 		return code
@@ -68,7 +69,11 @@ func (c *cli) lccVerify(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley lcc verify: --bound and --max-states must be positive")
 		return exitUsage
 	}
-	in, err := loadVerifyInput(pos[0], *domFile, *propFile, agents, knowledge)
+	if *responders < 1 {
+		fmt.Fprintln(c.stderr, "parley lcc verify: --responders must be at least 1")
+		return exitUsage
+	}
+	in, err := loadVerifyInput(pos[0], *domFile, *propFile, agents, knowledge, *responders)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley lcc verify:", err)
 		return exitUsage
@@ -170,7 +175,7 @@ type verifyInput struct {
 	knowSrc map[string][]string
 }
 
-func loadVerifyInput(file, domFile, propFile string, agents, knowledge []string) (*verifyInput, error) {
+func loadVerifyInput(file, domFile, propFile string, agents, knowledge []string, responders int) (*verifyInput, error) {
 	in := &verifyInput{file: file, knowSrc: map[string][]string{}}
 	var err error
 	if in.src, err = os.ReadFile(file); err != nil {
@@ -206,7 +211,7 @@ func loadVerifyInput(file, domFile, propFile string, agents, knowledge []string)
 		return in, nil
 	}
 	if len(agents) == 0 {
-		in.agents = policies.DefaultAgents(m, policies.PushResponders)
+		in.agents = policies.DefaultAgents(m, responders)
 		if len(in.agents) == 0 {
 			return nil, fmt.Errorf("%s declares no roles: give the agents with --agent ROLE=ID", file)
 		}

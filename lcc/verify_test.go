@@ -1,0 +1,155 @@
+package lcc
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// verifyCase is a model of testdata/verify with its header:
+//
+//	// verify: --agent ROLE=ID ... [--timeouts any|quiescent] [--bound N]
+//	// expect: ok | KIND[ PROPERTY] SEVERITY STEPS
+type verifyCase struct {
+	path     string
+	cfg      VerifyConfig
+	expect   string
+	kind     string
+	property string
+	severity string
+	steps    int
+}
+
+func loadVerifyCase(t *testing.T, path string) verifyCase {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := verifyCase{path: path, cfg: VerifyConfig{Symmetry: true}}
+	for _, line := range strings.Split(string(src), "\n") {
+		if v, ok := strings.CutPrefix(line, "// verify:"); ok {
+			f := strings.Fields(v)
+			for i := 0; i+1 < len(f); i += 2 {
+				switch f[i] {
+				case "--agent":
+					role, id, _ := strings.Cut(f[i+1], "=")
+					c.cfg.Agents = append(c.cfg.Agents, AgentSpec{Role: A(role), ID: id})
+				case "--timeouts":
+					c.cfg.Timeouts = f[i+1]
+				case "--bound":
+					c.cfg.Bound, _ = strconv.Atoi(f[i+1])
+				default:
+					t.Fatalf("%s: unknown verify option %s", path, f[i])
+				}
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "// expect:"); ok {
+			c.expect = strings.TrimSpace(v)
+		}
+	}
+	if c.expect == "" || len(c.cfg.Agents) == 0 {
+		t.Fatalf("%s: needs // verify: and // expect: lines", path)
+	}
+	if c.expect != "ok" {
+		f := strings.Fields(c.expect)
+		c.kind = f[0]
+		if c.kind == "property" {
+			c.property, f = f[1], f[1:]
+		}
+		c.severity = f[1]
+		c.steps, _ = strconv.Atoi(f[2])
+	}
+	m, errs := Parse(path, src)
+	if errs.HasErrors() {
+		t.Fatalf("%s: %v", path, errs)
+	}
+	c.cfg.Program = NewProgram(m, PolicyRef{Name: filepath.Base(path)})
+	dsrc, _ := os.ReadFile("testdata/verify/test.domain")
+	if c.cfg.Domain, err = ParseDomain("test.domain", dsrc); err != nil {
+		t.Fatal(err)
+	}
+	psrc, _ := os.ReadFile("testdata/verify/test.props")
+	if c.cfg.Properties, err = ParseProperties("test.props", psrc); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestVerifyModels runs the known-bad models, each of which must be caught
+// with the right verdict and a shortest counterexample that replays
+// through the machine to the same end, and the known-good ones, which
+// must pass complete.
+func TestVerifyModels(t *testing.T) {
+	files, _ := filepath.Glob("testdata/verify/*.lcc")
+	if len(files) < 15 {
+		t.Fatalf("want the 15 verify models, found %d", len(files))
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			c := loadVerifyCase(t, path)
+			r, err := Verify(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.expect == "ok" {
+				if r.Errors() > 0 || !r.Complete {
+					t.Fatalf("a known-good model fails (complete %v): %+v", r.Complete, r.Findings[0])
+				}
+				return
+			}
+			var f *Finding
+			for _, x := range r.Findings {
+				if x.Kind == c.kind && x.Property == c.property {
+					f = x
+				}
+			}
+			if f == nil {
+				var got []string
+				for _, x := range r.Findings {
+					got = append(got, x.Kind+" "+x.Property+": "+x.Summary)
+				}
+				t.Fatalf("want a %s %s finding, got %q", c.kind, c.property, got)
+			}
+			if f.Severity != c.severity || len(f.Steps) != c.steps {
+				t.Fatalf("%s: severity %s with %d steps, want %s with %d\n%s", f.Summary, f.Severity, len(f.Steps), c.severity, c.steps, stepsText(f.Steps))
+			}
+			if c.severity == "error" && r.Errors() == 0 {
+				t.Fatal("an error finding is not counted as one")
+			}
+			if len(f.Steps) == 0 {
+				return
+			}
+			res, err := Replay(c.cfg, f.Steps)
+			if err != nil {
+				t.Fatalf("the counterexample does not replay: %v", err)
+			}
+			switch c.kind {
+			case "deadlock":
+				if res.Deadlock == "" {
+					t.Fatalf("the replay does not end in a deadlock: %+v", res.Outcomes)
+				}
+			case "lost_message", "late_message":
+				if len(res.Leftover) == 0 {
+					t.Fatal("the replay ends with no message left over")
+				}
+			case "error":
+				broken := false
+				for _, o := range res.Outcomes {
+					broken = broken || o.Status == Failed && o.Reason != "still running"
+				}
+				if !broken {
+					t.Fatalf("the replay ends with no agent failed: %+v", res.Outcomes)
+				}
+			}
+		})
+	}
+}
+
+func stepsText(steps []TraceStep) string {
+	var b strings.Builder
+	WriteSteps(&b, steps, "  ")
+	return b.String()
+}
