@@ -137,7 +137,8 @@ type machine struct {
 	specs   []mAgentSpec
 	byID    map[string]int
 	defIDs  map[any]int
-	steps   []*Step // every step of the model, for "never reached"
+	vars    map[Def]map[string]bool // defVars, memoized
+	steps   []*Step                 // every step of the model, for "never reached"
 	reached map[*Step]bool
 	events  []VerifyEvent // the events of the transition being run
 	cur     *mAgent

@@ -271,8 +271,106 @@ type writer struct {
 	m        *machine
 	refs     map[*Ref]int
 	envs     map[uintptr]int
+	live     map[uintptr]map[string]bool // per clause instance, the variables what remains to run still uses
 	rename   map[string]string
 	keepRefs bool
+}
+
+// defVars is the set of variable names a definition uses.
+func (m *machine) defVars(d Def) map[string]bool {
+	if vs, ok := m.vars[d]; ok {
+		return vs
+	}
+	vs := map[string]bool{}
+	var walk func(d Def)
+	walk = func(d Def) {
+		switch x := d.(type) {
+		case *Group:
+			walk(x.Def)
+		case *Seq:
+			for _, s := range x.Steps {
+				walk(s)
+			}
+		case *Or:
+			for _, s := range x.Alts {
+				walk(s)
+			}
+		case *Par:
+			for _, s := range x.Branches {
+				walk(s)
+			}
+		case *Step:
+			switch ev := x.Event.(type) {
+			case *Send:
+				termVars(ev.Msg, vs)
+				termVars(ev.To.Role, vs)
+				termVars(ev.To.ID, vs)
+			case *Recv:
+				termVars(ev.Msg, vs)
+				termVars(ev.From.Role, vs)
+				termVars(ev.From.ID, vs)
+				if ev.Within != nil {
+					termVars(ev.Within, vs)
+				}
+			case *RoleChange:
+				termVars(ev.Agent.Role, vs)
+				termVars(ev.Agent.ID, vs)
+			}
+			for _, l := range x.Cond {
+				termVars(FormatLitTerm(l), vs)
+			}
+		}
+	}
+	walk(d)
+	m.vars[d] = vs
+	return vs
+}
+
+// liveVars finds, for each clause instance of a thread, the variables the
+// rest of its run can still read: a variable nothing will read again
+// does not tell two states apart.
+func (w *writer) liveVars(th *mThread) {
+	if th == nil {
+		return
+	}
+	use := func(env map[string]*Ref, vs map[string]bool) {
+		if env == nil {
+			return
+		}
+		k := envKey(env)
+		set := w.live[k]
+		if set == nil {
+			set = map[string]bool{}
+			w.live[k] = set
+		}
+		for v := range vs {
+			set[v] = true
+		}
+	}
+	frames := func(fs []frame) {
+		for _, f := range fs {
+			switch f.kind {
+			case fDef, fRecv:
+				use(f.env, w.m.defVars(f.def))
+			case fOr:
+				for _, alt := range f.def.(*Or).Alts[f.next:] {
+					use(f.env, w.m.defVars(alt))
+				}
+			}
+		}
+	}
+	frames(th.k)
+	for _, x := range th.wait {
+		if x.alt >= 0 && len(th.k) > 0 {
+			use(x.env, w.m.defVars(th.k[len(th.k)-1].def.(*Or).Alts[x.alt]))
+		}
+	}
+	for _, b := range th.par {
+		w.liveVars(b)
+	}
+	for fb := th.fb; fb != nil; fb = fb.prev {
+		frames(fb.k)
+	}
 }
 
 func (w *writer) str(s string) {
@@ -360,9 +458,12 @@ func (w *writer) env(e map[string]*Ref) {
 		return
 	}
 	w.envs[k] = len(w.envs)
+	live := w.live[k]
 	names := make([]string, 0, len(e))
 	for name := range e {
-		names = append(names, name)
+		if live[name] || w.keepRefs {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	w.b = append(w.b, '{')
@@ -446,6 +547,8 @@ func hasFallback(th *mThread) bool {
 func (w *writer) agent(ag *mAgent) {
 	w.refs = map[*Ref]int{}
 	w.envs = map[uintptr]int{}
+	w.live = map[uintptr]map[string]bool{}
+	w.liveVars(ag.root)
 	w.keepRefs = hasFallback(ag.root)
 	w.b = append(w.b, 'G', byte('0'+ag.status))
 	if ag.broken {

@@ -77,6 +77,9 @@ type VerifyReport struct {
 	Properties   []PropertyResult `json:"properties,omitempty"`
 	Unreached    []string         `json:"unreached,omitempty"`
 	Agents       []string         `json:"agents"`
+	// Ends lists how the agents can end, one line per distinct end
+	// ("h1:closed h2:failed"; waiting agents of a deadlock are "waiting").
+	Ends []string `json:"ends,omitempty"`
 }
 
 // Errors counts the findings of severity error.
@@ -113,6 +116,7 @@ type verifier struct {
 	found   map[string]*Finding
 	report  *VerifyReport
 	witness map[int]bool
+	ends    map[string]bool
 	blank   map[string]string // every symmetric agent's id to ?
 }
 
@@ -145,7 +149,7 @@ func Verify(cfg VerifyConfig) (*VerifyReport, error) {
 		return nil, err
 	}
 	v := &verifier{cfg: cfg, m: m, seen: map[uint64]int32{}, seed: maphash.MakeSeed(), found: map[string]*Finding{},
-		report: &VerifyReport{Timeouts: cfg.Timeouts}, witness: map[int]bool{}}
+		report: &VerifyReport{Timeouts: cfg.Timeouts}, witness: map[int]bool{}, ends: map[string]bool{}}
 	if cfg.Properties != nil {
 		v.props = cfg.Properties.List
 	}
@@ -159,7 +163,7 @@ func Verify(cfg VerifyConfig) (*VerifyReport, error) {
 	}
 	// The search makes many short-lived copies: collecting less often is
 	// faster, at some memory.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	start := time.Now()
 	v.search(init)
 	v.report.Seconds = time.Since(start).Seconds()
@@ -172,7 +176,7 @@ func Verify(cfg VerifyConfig) (*VerifyReport, error) {
 
 // newMachine sets up the agents and their first state.
 func newMachine(prog *Program, specs []AgentSpec, dom *Domain) (*machine, *mState, error) {
-	m := &machine{prog: prog, byID: map[string]int{}, defIDs: map[any]int{}, reached: map[*Step]bool{}, initial: map[string]bool{}}
+	m := &machine{prog: prog, byID: map[string]int{}, defIDs: map[any]int{}, vars: map[Def]map[string]bool{}, reached: map[*Step]bool{}, initial: map[string]bool{}}
 	for _, k := range prog.Model.InitialRoles() {
 		m.initial[k] = true
 	}
@@ -297,6 +301,16 @@ func (v *verifier) symmetryGroups() {
 				return true
 			}
 		}
+		for _, st := range m.steps {
+			if stepMentions(st, id) {
+				return true
+			}
+		}
+		for _, c := range m.prog.Model.Clauses {
+			if mentionsAtom(c.Head.Role, id) || mentionsAtom(c.Head.ID, id) {
+				return true
+			}
+		}
 		if v.cfg.Domain != nil {
 			for _, rs := range v.cfg.Domain.rules {
 				for _, r := range rs {
@@ -349,6 +363,24 @@ func (v *verifier) symmetryGroups() {
 			}
 		}
 	}
+}
+
+func stepMentions(st *Step, id string) bool {
+	var ts []Term
+	switch ev := st.Event.(type) {
+	case *Send:
+		ts = []Term{ev.Msg, ev.To.Role, ev.To.ID}
+	case *Recv:
+		ts = []Term{ev.Msg, ev.From.Role, ev.From.ID}
+	case *RoleChange:
+		ts = []Term{ev.Agent.Role, ev.Agent.ID}
+	}
+	for _, t := range ts {
+		if mentionsAtom(t, id) {
+			return true
+		}
+	}
+	return litsMention(st.Cond, id)
 }
 
 func litsMention(lits []Lit, id string) bool {
@@ -442,10 +474,12 @@ func (v *verifier) agentBytes(ag *mAgent, sig string, rename map[string]string) 
 	}
 	w := &writer{m: v.m, rename: rename}
 	w.agent(ag)
-	if ag.ser == nil {
-		ag.ser = map[string][]byte{}
+	if sig == "" || sig == "?" { // the forms most states share; others are rarely asked for twice
+		if ag.ser == nil {
+			ag.ser = map[string][]byte{}
+		}
+		ag.ser[sig] = w.b
 	}
-	ag.ser[sig] = w.b
 	return w.b
 }
 
@@ -461,6 +495,8 @@ type succ struct {
 }
 
 const maxChoices = 1 << 16
+
+var noPOR = false
 
 func (v *verifier) successors(s *mState, t trans) []succ {
 	var out []succ
@@ -596,7 +632,7 @@ func (v *verifier) expand(s *mState, steps []trans) []succ {
 		byAgent[t.agent] = append(byAgent[t.agent], t)
 	}
 	cache := map[int][]succ{}
-	if len(agents) > 1 {
+	if len(agents) > 1 && !noPOR {
 	candidates:
 		for _, a := range agents {
 			for _, t := range byAgent[a] {
@@ -638,6 +674,18 @@ func (v *verifier) expand(s *mState, steps []trans) []succ {
 
 // terminal judges a state where nothing can happen.
 func (v *verifier) terminal(idx int32, s *mState) {
+	var end []string
+	for _, ag := range s.agents {
+		st := ag.status.String()
+		if !ag.status.ended() {
+			st = "waiting"
+		}
+		end = append(end, v.m.specs[ag.idx].id+":"+st)
+	}
+	if e := strings.Join(end, " "); !v.ends[e] && len(v.ends) < 256 {
+		v.ends[e] = true
+		v.report.Ends = append(v.report.Ends, e)
+	}
 	var waiting []string
 	for _, ag := range s.agents {
 		if ag.status.ended() || v.m.dormant(ag) {
@@ -773,6 +821,7 @@ func (v *verifier) finish(init *mState) {
 			f.Steps = v.m.replaySteps(init, f.path)
 		}
 	}
+	sort.Strings(r.Ends)
 	sort.SliceStable(r.Findings, func(i, j int) bool { return r.Findings[i].Severity == "error" && r.Findings[j].Severity != "error" })
 }
 

@@ -1,11 +1,14 @@
 package lcc
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // verifyCase is a model of testdata/verify with its header:
@@ -152,4 +155,50 @@ func stepsText(steps []TraceStep) string {
 	var b strings.Builder
 	WriteSteps(&b, steps, "  ")
 	return b.String()
+}
+
+// TestVerifyAgreesWithInterpreter runs each conformance case through the
+// interpreter (RunLocal, real goroutines and clocks) and through the
+// verifier's machine: how the interpreter's agents ended must be one of
+// the ends the machine finds. The machine shares the interpreter's
+// helpers but not its control flow, so this checks the two agree.
+func TestVerifyAgreesWithInterpreter(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "conformance", "*.lcc"))
+	checked := 0
+	for _, path := range files {
+		src, _ := os.ReadFile(path)
+		c := readCase(t, path, src)
+		if !strings.HasPrefix(c.expect, "run ") {
+			continue
+		}
+		m, errs := Parse(path, src)
+		if errs.HasErrors() {
+			t.Fatal(errs)
+		}
+		prog := NewProgram(m, PolicyRef{Name: filepath.Base(path)})
+		r, err := Verify(VerifyConfig{Program: prog, Agents: c.agents, Timeouts: "quiescent", Bound: 400, MaxStates: 200_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Complete {
+			t.Logf("%s: bounded (%d states), not compared", path, r.States)
+			continue
+		}
+		outs, err := RunLocal(context.Background(), LocalConfig{Program: prog, Agents: c.agents, Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i := range c.agents {
+			st := map[Status]string{Closed: "closed", Failed: "failed", TimedOut: "timed_out"}[outs[i].Status]
+			got = append(got, outs[i].Agent+":"+st)
+		}
+		if e := strings.Join(got, " "); !slices.Contains(r.Ends, e) {
+			t.Errorf("%s: the interpreter ended %q; the machine's ends are %q", path, e, r.Ends)
+		}
+		checked++
+	}
+	if checked < 8 {
+		t.Fatalf("compared only %d cases", checked)
+	}
 }
