@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"strconv"
 
+	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/raftstore"
 )
 
@@ -117,13 +118,14 @@ func (c *cli) policyHistory(ctx context.Context, args []string) int {
 }
 
 func (c *cli) policyPush(ctx context.Context, args []string) int {
-	fs, sf := c.storeCmd("policy push", "policy push NAME FILE [-m MSG] [--author A] [--expect-version N] [--no-activate] [--simulate [--inventory FILE]]")
+	fs, sf := c.storeCmd("policy push", "policy push NAME FILE [-m MSG] [--author A] [--expect-version N] [--no-activate] [--no-verify] [--simulate [--inventory FILE]]")
 	simulate := fs.Bool("simulate", false, "first print what the pushed text would do on a copy of the datacentre (policy simulate)")
 	invFile := fs.String("inventory", "", "with --simulate: a datacentre recorded with 'parley inventory export' (default: a generated one)")
 	msg := fs.String("m", "", "message recorded with the version")
 	author := fs.String("author", whoami(), "author recorded with the version")
 	expect := fs.Int("expect-version", -1, "refuse the push unless the latest version is N (compare-and-set)")
 	noActivate := fs.Bool("no-activate", false, "store the version without making it active")
+	noVerify := fs.Bool("no-verify", false, "push without first verifying the policy (parley lcc verify) among 1 initiator and 3 responders")
 	var text []byte
 	cl, pos, code, ok := c.storeArgs(fs, sf, args, 2, 2, func(pos []string) (err error) { text, err = os.ReadFile(pos[1]); return err })
 	if !ok {
@@ -136,6 +138,18 @@ func (c *cli) policyPush(ctx context.Context, args []string) int {
 		}
 		fmt.Fprintf(c.stderr, "parley policy push: %s has errors; nothing was pushed\n", pos[1])
 		return exitFailed
+	}
+	if !*noVerify {
+		rep, err := policies.Verify(ctx, pos[1], text, policies.PushResponders)
+		if err != nil {
+			fmt.Fprintln(c.stderr, "parley policy push: verify:", err)
+			return exitFailed
+		}
+		if rep.Errors() > 0 {
+			rep.WriteText(c.stderr, pos[1])
+			fmt.Fprintf(c.stderr, "parley policy push: %s fails verification with the fleet's domain and properties; nothing was pushed (parley lcc verify %s shows it; --no-verify pushes anyway)\n", pos[1], pos[1])
+			return exitFailed
+		}
 	}
 	if *simulate {
 		res, err := c.simulateOn(ctx, pos[0], string(text), *invFile)

@@ -137,7 +137,7 @@ func TestTokensThroughTheCLI(t *testing.T) {
 	if code, _, errs := runCLI(t, "policy", "list", "--token-file", readerFile); code != exitOK {
 		t.Errorf("a reader listing policies: %d %s", code, errs)
 	}
-	if code, _, errs := runCLI(t, "policy", "push", "p", policy, "--token-file", readerFile); code != exitFailed || !strings.Contains(errs, "may not") {
+	if code, _, errs := runCLI(t, "policy", "push", "p", policy, "--no-verify", "--token-file", readerFile); code != exitFailed || !strings.Contains(errs, "may not") {
 		t.Errorf("a reader pushing: %d %q", code, errs)
 	}
 	os.Chmod(readerFile, 0o644)
@@ -145,6 +145,27 @@ func TestTokensThroughTheCLI(t *testing.T) {
 		t.Errorf("a world-readable token file: %d %q", code, errs)
 	}
 	os.Chmod(readerFile, 0o600)
+
+	// policy push verifies first: a policy that can deadlock is refused
+	// and nothing is stored, unless --no-verify.
+	stuck := writeTemp(t, "stuck.lcc", `r(overloaded, initial)
+r(underloaded, necessary, 1)
+a(overloaded, H) :: null <- overloaded(L) and peers(underloaded, [P | _]) then ask => a(underloaded, P) then answer <= a(underloaded, P).
+a(underloaded, U) :: ask <= a(overloaded, O) then ( answer => a(overloaded, O) <- fits(vm1, 1, 1) or null <- migrate(vm1, O, r, l) ).
+`)
+	if code, _, errs := runCLI(t, "policy", "push", "stuck", stuck); code != exitFailed || !strings.Contains(errs, "deadlock: h1 (overloaded) waits for answer") || !strings.Contains(errs, "nothing was pushed") {
+		t.Errorf("push of a policy that deadlocks: %d %q", code, errs)
+	}
+	if code, out, _ := runCLI(t, "policy", "list"); code != exitOK || strings.Contains(out, "stuck") {
+		t.Errorf("a refused push stored something: %q", out)
+	}
+	if code, out, errs := runCLI(t, "policy", "push", "stuck", stuck, "--no-verify"); code != exitOK || !strings.Contains(out, "pushed version 1") {
+		t.Errorf("push --no-verify: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, "policy", "push", "balance", "../../policies/balance.lcc"); code != exitOK || !strings.Contains(out, "pushed version 1") {
+		t.Errorf("push of the shipped balance policy, verified: %d %q %q", code, out, errs)
+	}
+
 	if code, _, errs := runCLI(t, "token", "revoke", "dashboard"); code != exitOK {
 		t.Fatalf("revoke: %d %s", code, errs)
 	}
