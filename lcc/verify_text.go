@@ -93,3 +93,70 @@ func (r *VerifyReport) WriteText(w io.Writer, name string) {
 		fmt.Fprintf(w, "never reached: %s\n", strings.Join(r.Unreached, ", "))
 	}
 }
+
+// WriteMSC prints a counterexample as a message sequence chart: a lane
+// per agent, an arrow per message, and local steps marked on their lane
+// with what happened on the right.
+func WriteMSC(w io.Writer, steps []TraceStep, lanes []string) {
+	width := 12
+	for _, l := range lanes {
+		if len(l)+2 > width {
+			width = len(l) + 2
+		}
+	}
+	col := map[string]int{}
+	var head strings.Builder
+	for i, l := range lanes {
+		col[l] = i*width + width/2
+		pad := width/2 - len(l)/2
+		head.WriteString(strings.Repeat(" ", pad) + l + strings.Repeat(" ", width-pad-len(l)))
+	}
+	fmt.Fprintln(w, strings.TrimRight(head.String(), " "))
+	row := func() []byte {
+		b := []byte(strings.Repeat(" ", width*len(lanes)))
+		for _, c := range col {
+			b[c] = '|'
+		}
+		return b
+	}
+	print := func(b []byte, note string) {
+		fmt.Fprintf(w, "%s  %s\n", strings.TrimRight(string(b), " "), note)
+	}
+	for _, st := range steps {
+		for _, e := range st.Events {
+			b := row()
+			a, ok := col[e.Agent]
+			if !ok {
+				continue
+			}
+			switch e.Kind {
+			case "send":
+				p, ok := col[e.Peer]
+				if !ok {
+					b[a] = '*'
+					print(b, e.String())
+					continue
+				}
+				lo, hi := a, p
+				if lo > hi {
+					lo, hi = hi, lo
+				}
+				for i := lo + 1; i < hi; i++ {
+					b[i] = '-'
+				}
+				if p > a {
+					b[p-1] = '>'
+				} else {
+					b[p+1] = '<'
+				}
+				print(b, e.Text)
+			case "receive":
+				b[a] = 'o'
+				print(b, e.Agent+" takes "+e.Text)
+			default:
+				b[a] = '*'
+				print(b, e.String())
+			}
+		}
+	}
+}

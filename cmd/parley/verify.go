@@ -7,11 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/policies"
-	"github.com/parleyhq/parley/worker"
 )
 
 func init() {
@@ -110,9 +108,15 @@ func (c *cli) lccVerify(ctx context.Context, args []string) int {
 			Replay string `json:"replay_file,omitempty"`
 		}{rep, replayPath})
 	case "msc":
+		var lanes []string
+		for _, a := range in.agents {
+			lanes = append(lanes, a.ID)
+		}
 		for _, f := range rep.Findings {
 			fmt.Fprintf(c.stdout, "%s: %s\n", f.Severity, f.Summary)
-			c.printChart(chartSteps(f.Steps))
+			if len(f.Steps) > 0 {
+				lcc.WriteMSC(c.stdout, f.Steps, lanes)
+			}
 			fmt.Fprintln(c.stdout)
 		}
 		c.verifySummary(rep, replayPath)
@@ -138,28 +142,6 @@ func (c *cli) verifySummary(rep *lcc.VerifyReport, replayPath string) {
 	} else {
 		fmt.Fprintf(c.stdout, "FAILED: %d findings of severity error\n", rep.Errors())
 	}
-}
-
-// chartSteps turns a counterexample into the rows of 'parley trace”s
-// chart, one per event, a millisecond apart so the order shows.
-func chartSteps(steps []lcc.TraceStep) []worker.TraceStep {
-	var out []worker.TraceStep
-	t0 := time.Unix(0, 0)
-	kinds := map[string]string{"call": "constraint", "fail": "constraint", "expire": "timeout", "end": "outcome"}
-	for _, st := range steps {
-		for _, e := range st.Events {
-			k := e.Kind
-			if m, ok := kinds[k]; ok {
-				k = m
-			}
-			term := e.Text
-			if e.Kind == "fail" {
-				term += " (false)"
-			}
-			out = append(out, worker.TraceStep{Time: t0.Add(time.Duration(len(out)) * time.Millisecond), Agent: e.Agent, Role: e.Role, Kind: k, Peer: e.Peer, Term: term})
-		}
-	}
-	return out
 }
 
 // verifyInput is a model with what it is verified with.
