@@ -38,7 +38,7 @@ func (c *cli) lccVerify(ctx context.Context, args []string) int {
 	timeouts := fs.String("timeouts", "any", "any: a deadline may pass at any moment; quiescent: only when nothing else can happen")
 	format := fs.String("format", "text", "text, msc (message sequence charts) or json")
 	noSym := fs.Bool("no-symmetry", false, "do not merge states that differ by renaming interchangeable agents")
-	replayFile := fs.String("replay-file", "", "where to write the first error's counterexample for 'lcc run --replay' (default: MODEL.replay.json in this directory)")
+	replayFile := fs.String("replay-file", "", "where to write the first error's counterexample (or, given this flag, the first warning's) for 'lcc run --replay' (default: MODEL.replay.json in this directory)")
 	printDefaults := fs.Bool("print-defaults", false, "print the fleet's default domain and properties, then exit")
 	responders := fs.Int("responders", policies.PushResponders, "without --agent: how many agents play each role that is not initial")
 	pos, code, ok := c.parse(fs, args, 0, 1)
@@ -86,9 +86,11 @@ func (c *cli) lccVerify(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley lcc verify:", err)
 		return exitUsage
 	}
+	// The first error's counterexample is written for 'lcc run --replay'
+	// (findings are sorted errors first); a warning's only when asked.
 	replayPath := ""
 	for _, f := range rep.Findings {
-		if len(f.Steps) == 0 || f.Kind == "bound" {
+		if len(f.Steps) == 0 || f.Kind == "bound" || f.Severity != "error" && *replayFile == "" {
 			continue
 		}
 		replayPath = *replayFile
