@@ -134,6 +134,17 @@ func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 		return false, err
 	}
 	lease := lcc.C("lease", lcc.I(int64(gr.Token)), keysTerm(gr.Keys))
+	// pick_vm read the cool-downs at its last tick, perhaps from a
+	// follower: the last mover marks the VM cooling down before it
+	// releases the VM's lease, so a read after this acquire sees the mark
+	if cooling, err := w.coolingDown(ctx, vm); err != nil || cooling {
+		w.releaseKeys(ctx, w.cfg.ID, gr.Token, gr.Keys)
+		if err != nil {
+			return false, err
+		}
+		w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Msg("the VM is cooling down after its last move: not moving it")
+		return false, nil
+	}
 	if len(gr.NeedsReconcile) > 0 {
 		// the previous holder let the VM's lease expire: act only if
 		// vCenter says the VM is here and no task runs on it
@@ -181,4 +192,19 @@ func (w *Worker) cRelease(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}
 	w.releaseKeys(ctx, l.holder, l.token, l.keys)
 	return true, nil
+}
+
+// coolingDown asks the store, linearizably, whether a VM moved within its
+// cool-down.
+func (w *Worker) coolingDown(ctx context.Context, vm string) (bool, error) {
+	ls, err := w.store.Leases(ctx, "cool/"+vm, false)
+	if err != nil {
+		return false, err
+	}
+	for _, l := range ls {
+		if l.Key == "cool/"+vm && l.State == "held" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
