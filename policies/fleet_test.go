@@ -45,6 +45,18 @@ func TestFleetOnEveryPolicyWithDrift(t *testing.T) {
 		for i := 1; i < len(ends); i++ {
 			if gap := ends[i].Sub(ends[i-1]); gap < cooldown-time.Second {
 				t.Errorf("%s moved again %s after its last move, within its %s cool-down", vm, gap.Round(time.Millisecond), cooldown)
+				for _, r := range l.Sim.Relocations() {
+					if r.VM == vm {
+						t.Logf("  %s -> %s, %s to %s: %s", r.From, r.To, r.Start.Format("15:04:05.000"), r.End.Format("15:04:05.000"), r.Result)
+					}
+				}
+				if js, err := l.Store.Journal(ctx, 0, 100000); err == nil {
+					for _, j := range js {
+						if j.VM == vm {
+							t.Logf("  journal: %+v", j)
+						}
+					}
+				}
 			}
 		}
 	}

@@ -45,17 +45,42 @@ func (c *cli) benchPlacement(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	results = append(results, g)
+	// A fair comparison: greedy stopped at the number of migrations
+	// balance made, and every method's standard deviation after 25%, 50%
+	// and 100% of that number.
+	budget := results[1].Migrations
+	gb, err := placement.GreedyAt(l, 0.7, max(budget, 1))
+	if err != nil {
+		fmt.Fprintf(c.stderr, "parley bench placement: greedy@balance: %v\n", err)
+		return exitFailed
+	}
+	results = append(results, gb)
+	for i := range results[1:] {
+		r := &results[i+1]
+		if r.StdDevAt, err = placement.Trajectory(l, r.Moves(), budget); err != nil {
+			fmt.Fprintf(c.stderr, "parley bench placement: %s: %v\n", r.Method, err)
+			return exitFailed
+		}
+	}
 	if *out == "json" {
 		writeJSON(c.stdout, results)
 		return exitOK
 	}
 	fmt.Fprintf(c.stdout, "%d hosts, %d VMs, seed %d\n", *hosts, *vms, *seed)
-	t := newTable(c.stdout, "METHOD", "STDDEV", "VS GREEDY", "MAX HOST", "MIGRATIONS", "VS GREEDY", "ROUNDS", "CPU")
+	t := newTable(c.stdout, "METHOD", "STDDEV", "VS GREEDY", "VS GREEDY@BALANCE", "AT 25%", "AT 50%", "MAX HOST", "MIGRATIONS", "VS GREEDY", "ROUNDS", "CPU")
 	for _, r := range results {
-		t.row(r.Method, fmt.Sprintf("%.4f", r.StdDev), ratio(r.StdDev, g.StdDev), fmt.Sprintf("%s %.0f%%", r.MaxHost, r.MaxLoad*100),
+		at := func(k string) string {
+			if v, ok := r.StdDevAt[k]; ok {
+				return fmt.Sprintf("%.4f", v)
+			}
+			return "-"
+		}
+		t.row(r.Method, fmt.Sprintf("%.4f", r.StdDev), ratio(r.StdDev, g.StdDev), ratio(r.StdDev, gb.StdDev), at("25%"), at("50%"),
+			fmt.Sprintf("%s %.0f%%", r.MaxHost, r.MaxLoad*100),
 			fmt.Sprint(r.Migrations), ratio(float64(r.Migrations), float64(g.Migrations)), fmt.Sprint(r.Rounds), r.CPU.Round(time.Millisecond).String())
 	}
 	t.flush()
+	fmt.Fprintf(c.stdout, "AT 25%%/50%%: the standard deviation after that share of the %d migrations balance made\n", budget)
 	return exitOK
 }
 

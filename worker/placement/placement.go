@@ -10,6 +10,7 @@ package placement
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"syscall"
@@ -34,6 +35,52 @@ type Result struct {
 	Migrations int           `json:"migrations"`
 	Rounds     int           `json:"rounds"`
 	CPU        time.Duration `json:"cpu"`
+	// StdDevAt is the standard deviation after 25%, 50% and 100% of a
+	// number of migrations (the number balance made; see Trajectory).
+	StdDevAt map[string]float64 `json:"stddev_at,omitempty"`
+	moves    []sim.Move
+}
+
+// Moves lists the migrations the method made, in order.
+func (r Result) Moves() []sim.Move { return r.moves }
+
+// Fractions are the points of a migration budget at which Trajectory
+// measures the standard deviation.
+var Fractions = []struct {
+	Name string
+	F    float64
+}{{"25%", 0.25}, {"50%", 0.5}, {"100%", 1}}
+
+// Trajectory replays a method's first migrations on the starting layout
+// and returns the standard deviation of host CPU load after 25%, 50% and
+// 100% of budget migrations (or of all it made, if fewer): how fast a
+// method gets there, not only where it ends.
+func Trajectory(l sim.Layout, moves []sim.Move, budget int) (map[string]float64, error) {
+	out := map[string]float64{}
+	dc := sim.NewMemDC(l)
+	inv, err := dc.Inventory(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	vmID, hostID := map[string]string{}, map[string]string{}
+	for _, v := range inv.VMs {
+		vmID[v.Name] = v.ID
+	}
+	for _, h := range inv.Hosts {
+		hostID[h.Name] = h.ID
+	}
+	done := 0
+	for _, f := range Fractions {
+		n := min(int(math.Ceil(f.F*float64(budget))), len(moves))
+		for ; done < n; done++ {
+			m := moves[done]
+			if err := dc.Migrate(context.Background(), vmID[m.VM], hostID[m.To], nil); err != nil {
+				return nil, err
+			}
+		}
+		out[f.Name], _, _ = loadStats(dc.Hosts())
+	}
+	return out, nil
 }
 
 func cpuNow() time.Duration {
@@ -115,7 +162,7 @@ func RunPolicy(ctx context.Context, l sim.Layout, policy string, maxRounds int) 
 			break
 		}
 	}
-	res := Result{Method: policy, Migrations: dc.Moves(), Rounds: rounds, CPU: cpuNow() - cpu0}
+	res := Result{Method: policy, Migrations: dc.Moves(), Rounds: rounds, CPU: cpuNow() - cpu0, moves: dc.Record()}
 	res.StdDev, res.MaxLoad, res.MaxHost = loadStats(dc.Hosts())
 	return res, ctx.Err()
 }
@@ -124,7 +171,11 @@ func RunPolicy(ctx context.Context, l sim.Layout, policy string, maxRounds int) 
 // some move lowers the standard deviation of host CPU load, make the one
 // that lowers it most, taking VMs from the most loaded hosts and never
 // pushing a target above high.
-func Greedy(l sim.Layout, high float64) (Result, error) {
+func Greedy(l sim.Layout, high float64) (Result, error) { return GreedyAt(l, high, 0) }
+
+// GreedyAt is Greedy stopped after maxMoves migrations (0: no limit),
+// for a fair comparison with a method that made that many.
+func GreedyAt(l sim.Layout, high float64, maxMoves int) (Result, error) {
 	dc := sim.NewMemDC(l)
 	inv, err := dc.Inventory(context.Background())
 	if err != nil {
@@ -153,7 +204,7 @@ func Greedy(l sim.Layout, high float64) (Result, error) {
 	}
 	moves, rounds := 0, 0
 	const sources = 16
-	for {
+	for maxMoves <= 0 || moves < maxMoves {
 		rounds++
 		order := make([]int, len(load))
 		for i := range order {
@@ -202,7 +253,11 @@ func Greedy(l sim.Layout, high float64) (Result, error) {
 		}
 		moves++
 	}
-	res := Result{Method: "greedy (central)", Migrations: moves, Rounds: rounds, CPU: cpuNow() - cpu0}
+	method := "greedy (central)"
+	if maxMoves > 0 {
+		method = "greedy@balance"
+	}
+	res := Result{Method: method, Migrations: moves, Rounds: rounds, CPU: cpuNow() - cpu0, moves: dc.Record()}
 	res.StdDev, res.MaxLoad, res.MaxHost = loadStats(dc.Hosts())
 	return res, nil
 }
