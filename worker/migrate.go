@@ -106,19 +106,15 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		entry.Outcome, entry.Reason = "cancelled", "lease lost; vCenter has the VM on "+where
 		if merr == nil {
 			entry.Reason = "lease lost; the relocation completed before it could be cancelled; vCenter has the VM on " + where
+			// it moved all the same: it must not move again at once
+			w.markCooling(rctx, g, vm)
 		}
 		log.Warn().Str("now_on", where).Msg("migration cancelled: lease lost")
 		w.journalLater(rctx, entry)
 		return false, nil
 	case merr == nil:
 		entry.Outcome = "success"
-		cool := w.params(g.Program).Cooldown
-		if cool > 0 {
-			if _, err := w.store.Acquire(rctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: cool.Milliseconds(), Items: []raftstore.AcquireItem{{Key: "cool/" + vm}}}); err != nil {
-				// the VM may move again before its cool-down: say so
-				log.Warn().Err(err).Dur("cooldown", cool).Msg("could not mark the VM as cooling down")
-			}
-		}
+		w.markCooling(rctx, g, vm)
 		log.Info().Int64("ms", entry.DurationMS).Msg("migration done")
 	default:
 		entry.Outcome, entry.Reason = "failed", merr.Error()
@@ -142,4 +138,29 @@ func (w *Worker) cJournalNote(ctx context.Context, g *lcc.Goal) (bool, error) {
 	w.journal(ctx, raftstore.JournalEntry{Kind: "negotiation", Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
 		VM: vm, From: w.cfg.Host, Outcome: "no-move", Reason: reason, Worker: w.cfg.ID})
 	return true, nil
+}
+
+// markCooling marks a VM that moved as cooling down, so that no policy
+// moves it again within param(cooldown).
+func (w *Worker) markCooling(ctx context.Context, g *lcc.Goal, vm string) {
+	cool := w.params(g.Program).Cooldown
+	if cool <= 0 {
+		return
+	}
+	var err error
+	for try := 0; try < 3; try++ {
+		_, err = w.store.Acquire(ctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: cool.Milliseconds(), Items: []raftstore.AcquireItem{{Key: "cool/" + vm}}})
+		if err == nil || errors.Is(err, raftstore.ErrLeaseHeld) { // held: it is cooling down already
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		// the VM may move again before its cool-down: say so
+		w.log.Warn().Err(err).Str("interaction", g.Interaction).Str("policy", g.Policy.Name).Int("version", g.Policy.Version).Str("vm", vm).
+			Dur("cooldown", cool).Msg("could not mark the VM as cooling down")
+	}
 }
