@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -200,5 +201,119 @@ func TestVerifyAgreesWithInterpreter(t *testing.T) {
 	}
 	if checked < 8 {
 		t.Fatalf("compared only %d cases", checked)
+	}
+}
+
+// TestCounterexamplesThroughInterpreter replays the counterexamples that
+// need no deadline to pass through the interpreter itself (RunLocal: real
+// goroutines and mailboxes), its constraints answering as the
+// counterexample says, and checks the interpreter comes to the same end:
+// the waiting agents of a deadlock time out, a model error fails the same
+// agent for the same reason, a double award sends both awards.
+func TestCounterexamplesThroughInterpreter(t *testing.T) {
+	files, _ := filepath.Glob("testdata/verify/*.lcc")
+	replayed := 0
+	for _, path := range files {
+		c := loadVerifyCase(t, path)
+		if c.expect == "ok" {
+			continue
+		}
+		r, err := Verify(c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f *Finding
+		for _, x := range r.Findings {
+			if x.Kind == c.kind && x.Property == c.property {
+				f = x
+			}
+		}
+		timed := false
+		answers := map[string][]VerifyEvent{}
+		for _, st := range f.Steps {
+			for _, e := range st.Events {
+				timed = timed || e.Kind == "expire"
+				if e.Kind == "call" || e.Kind == "fail" {
+					answers[e.Agent] = append(answers[e.Agent], e)
+				}
+			}
+		}
+		if timed || len(f.Steps) == 0 && c.kind != "deadlock" {
+			continue
+		}
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			reg := NewRegistry()
+			var mu sync.Mutex
+			for _, key := range c.cfg.Domain.Keys() {
+				name, arity, _ := strings.Cut(key, "/")
+				n, _ := strconv.Atoi(arity)
+				reg.MustRegister(name, n, "as the counterexample says", func(_ context.Context, g *Goal) (bool, error) {
+					mu.Lock()
+					defer mu.Unlock()
+					q := answers[g.Agent]
+					for i, e := range q {
+						if fn, _, _ := Functor(e.Term); fn != name {
+							continue
+						}
+						answers[g.Agent] = append(q[:i:i], q[i+1:]...)
+						if e.Kind == "fail" {
+							return false, nil
+						}
+						if c, ok := e.Term.(*Compound); ok {
+							for j := range g.Args {
+								if !g.Unify(j, c.Args[j]) {
+									return false, nil
+								}
+							}
+						}
+						return true, nil
+					}
+					return false, nil
+				})
+			}
+			var sends []string
+			tracer := TracerFunc(func(e TraceEvent) {
+				if e.Kind == TraceSend {
+					mu.Lock()
+					sends = append(sends, e.Agent+">"+e.Peer+":"+e.Term)
+					mu.Unlock()
+				}
+			})
+			outs, err := RunLocal(context.Background(), LocalConfig{Program: c.cfg.Program, Agents: c.cfg.Agents, Registry: reg, Tracer: tracer, Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch c.kind {
+			case "deadlock":
+				stuck := false
+				for _, o := range outs {
+					stuck = stuck || o.Status == TimedOut
+				}
+				if !stuck {
+					t.Errorf("the interpreter did not wait for ever: %+v", outs)
+				}
+			case "error":
+				failed := false
+				for _, o := range outs {
+					failed = failed || o.Status == Failed && (strings.Contains(o.Reason, "unbound variable") || strings.Contains(o.Reason, "unreachable"))
+				}
+				if !failed {
+					t.Errorf("the interpreter did not fail the same way: %+v", outs)
+				}
+			case "property":
+				if c.property == "double_award" {
+					mu.Lock()
+					n := strings.Count(strings.Join(sends, "\n"), ":award(")
+					mu.Unlock()
+					if n < 2 {
+						t.Errorf("the interpreter did not award twice: %q", sends)
+					}
+				}
+			}
+			replayed++
+		})
+	}
+	if replayed < 5 {
+		t.Fatalf("only %d counterexamples went through the interpreter", replayed)
 	}
 }
