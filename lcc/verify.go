@@ -21,6 +21,10 @@ type VerifyConfig struct {
 	Bound int
 	// MaxStates stops the search past this many states (default 3,000,000).
 	MaxStates int
+	// Mailbox bounds the messages waiting for one agent (default 16): a
+	// state past it is not explored further, and the search is bounded.
+	// A model that sends without waiting would otherwise have no end.
+	Mailbox int
 	// Timeouts: "any" (default), a deadline may pass at any moment while
 	// its receive waits; "quiescent", only when nothing else can happen.
 	Timeouts string
@@ -133,6 +137,9 @@ func Verify(cfg VerifyConfig) (*VerifyReport, error) {
 	}
 	if cfg.MaxStates <= 0 {
 		cfg.MaxStates = 3_000_000
+	}
+	if cfg.Mailbox <= 0 {
+		cfg.Mailbox = 16
 	}
 	switch cfg.Timeouts {
 	case "":
@@ -257,6 +264,13 @@ func (v *verifier) search(init *mState) {
 		}
 		if len(steps) == 0 {
 			v.terminal(q.idx, q.s)
+			continue
+		}
+		if full := v.fullMailbox(q.s); full != "" {
+			if complete {
+				v.addFinding(&Finding{Kind: "bound", Severity: "warning", Summary: fmt.Sprintf("mailbox bound reached: %s holds more than %d messages, and runs past that were not explored, so this is not a proof (raise --mailbox)", full, v.cfg.Mailbox)}, q.idx)
+			}
+			complete = false
 			continue
 		}
 		if depth >= v.cfg.Bound {
@@ -561,4 +575,14 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// fullMailbox names an agent with more messages waiting than the bound.
+func (v *verifier) fullMailbox(s *mState) string {
+	for _, ag := range s.agents {
+		if len(ag.mbox) > v.cfg.Mailbox {
+			return v.m.specs[ag.idx].id
+		}
+	}
+	return ""
 }

@@ -88,8 +88,8 @@ func loadVerifyCase(t *testing.T, path string) verifyCase {
 // must pass complete.
 func TestVerifyModels(t *testing.T) {
 	files, _ := filepath.Glob("testdata/verify/*.lcc")
-	if len(files) < 15 {
-		t.Fatalf("want the 15 verify models, found %d", len(files))
+	if len(files) < 16 {
+		t.Fatalf("want the 16 verify models, found %d", len(files))
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {

@@ -20,7 +20,7 @@ func init() {
 
 const verifyUsage = `lcc verify MODEL.lcc [--agent ROLE=ID ...] [--knowledge ID=FILE ...] [--domain FILE]
        [--property FILE] [--bound N] [--timeouts any|quiescent] [--format text|msc|json]
-       [--responders N] [--no-symmetry] [--replay-file FILE] [--max-states N]
+       [--responders N] [--no-symmetry] [--replay-file FILE] [--max-states N] [--mailbox N]
 
 Without --agent: one agent for each initial role and --responders (3) for every other role.
 Without --domain or --property: the fleet's defaults (parley lcc verify --print-defaults).
@@ -35,6 +35,7 @@ func (c *cli) lccVerify(ctx context.Context, args []string) int {
 	propFile := fs.String("property", "", "the properties to check (default: the fleet's)")
 	bound := fs.Int("bound", 1000, "explore runs up to this many transitions")
 	maxStates := fs.Int("max-states", 3_000_000, "stop past this many states")
+	mailbox := fs.Int("mailbox", 16, "explore no further past this many messages waiting for one agent")
 	timeouts := fs.String("timeouts", "any", "any: a deadline may pass at any moment; quiescent: only when nothing else can happen")
 	format := fs.String("format", "text", "text, msc (message sequence charts) or json")
 	noSym := fs.Bool("no-symmetry", false, "do not merge states that differ by renaming interchangeable agents")
@@ -63,8 +64,8 @@ func (c *cli) lccVerify(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "parley lcc verify: --format must be text, msc or json, not %q\n", *format)
 		return exitUsage
 	}
-	if *bound <= 0 || *maxStates <= 0 {
-		fmt.Fprintln(c.stderr, "parley lcc verify: --bound and --max-states must be positive")
+	if *bound <= 0 || *maxStates <= 0 || *mailbox <= 0 {
+		fmt.Fprintln(c.stderr, "parley lcc verify: --bound, --max-states and --mailbox must be positive")
 		return exitUsage
 	}
 	if *responders < 1 {
@@ -81,7 +82,7 @@ func (c *cli) lccVerify(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	rep, err := lcc.Verify(lcc.VerifyConfig{Program: in.prog, Agents: in.agents, Domain: in.domain, Properties: in.props,
-		Bound: *bound, MaxStates: *maxStates, Timeouts: *timeouts, Symmetry: !*noSym, Context: ctx})
+		Bound: *bound, MaxStates: *maxStates, Mailbox: *mailbox, Timeouts: *timeouts, Symmetry: !*noSym, Context: ctx})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley lcc verify:", err)
 		return exitUsage
