@@ -41,6 +41,7 @@ type Params struct {
 	HighLoad         float64       // CPU share no host should stay above, and no target may exceed
 	LowLoad          float64       // CPU share below which a host counts as nearly empty
 	HighMem          float64       // memory share no target may exceed
+	MemWeight        float64       // weight of memory against CPU in a bid's score
 	HoldTime         time.Duration // how long the smoothed load must stay high (or low) before acting
 	SmoothingWindow  int           // load samples averaged
 	Cooldown         time.Duration // a moved VM is not moved again within this time
@@ -65,6 +66,9 @@ var ParamSet = []ParamInfo{
 	{Name: "high_mem", Type: Number, Min: 0, Max: 1, Default: "0.9", Unit: "share",
 		Doc: "memory share no target may exceed after taking a VM",
 		set: func(p *Params, v float64) { p.HighMem = v }},
+	{Name: "mem_weight", Type: Number, Min: 0, Max: 1, Default: "0", Unit: "share",
+		Doc: "weight of memory in a target's bid: score = 1 - ((1 - w) x CPU share + w x memory share) after taking the VM; 0: CPU only",
+		set: func(p *Params, v float64) { p.MemWeight = v }},
 	{Name: "balance_margin", Type: Number, Min: 0, Max: 1, Default: "", Unit: "share",
 		Doc: "when set, hosts above the fleet's mean load plus this shed load too, and no target is filled past it; unset: off",
 		set: func(p *Params, v float64) { p.BalanceMargin, p.HasBalanceMargin = v, true }},

@@ -159,34 +159,41 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 // fits decides whether a VM of the given demand fits on this host under
 // the high threshold, after the capacity reserved on it.
 func (w *Worker) fits(ctx context.Context, p *lcc.Program, vm string, cpu, mem int64, stale bool) (bool, float64, error) {
+	ok, projected, _, err := w.fitsMem(ctx, p, vm, cpu, mem, stale)
+	return ok, projected, err
+}
+
+// fitsMem is fits, also returning the memory share the host would have.
+func (w *Worker) fitsMem(ctx context.Context, p *lcc.Program, vm string, cpu, mem int64, stale bool) (bool, float64, float64, error) {
+	fail := func(err error) (bool, float64, float64, error) { return false, 0, 0, err }
 	s, err := w.snap()
 	if err != nil {
-		return false, 0, nil // not observed yet (just started): decline rather than fail
+		return fail(nil) // not observed yet (just started): decline rather than fail
 	}
 	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 || w.draining() {
-		return false, 0, nil
+		return fail(nil)
 	}
 	if left, _ := w.leftToDRS(s.inv, s.host); left && (p == nil || p.Ref.Name != "evacuate") {
-		return false, 0, nil // DRS balances this cluster; a drain still gets room
+		return fail(nil) // DRS balances this cluster; a drain still gets room
 	}
 	if v, ok := s.inv.VM(vm); ok && v.Host == s.host.ID {
-		return false, 0, nil // already here
+		return fail(nil) // already here
 	}
 	if !w.rulesAllow(p, s.inv, vm, w.cfg.Host) {
-		return false, 0, nil
+		return fail(nil)
 	}
 	if v, ok := s.inv.VM(vm); ok && s.inv.StorageProblem(v.ID, s.host.ID) != "" {
-		return false, 0, nil // this host cannot see the VM's disks: decline before a bid
+		return fail(nil) // this host cannot see the VM's disks: decline before a bid
 	}
 	ls, err := w.reservations(ctx, stale)
 	if err != nil {
-		return false, 0, err
+		return fail(err)
 	}
 	capCPU, capMem := float64(s.host.CPUCapacityMHz), float64(s.host.MemCapacityMB)
 	projected := (math.Max(s.cpu, s.inst)*capCPU + float64(ls.reservedCPU+cpu)) / capCPU
 	projMem := (math.Max(s.mem, s.instMem)*capMem + float64(ls.mem+mem)) / capMem
 	high := ceiling(w.params(p), s.inv)
-	return projected <= high && projMem <= w.params(p).HighMem, projected, nil
+	return projected <= high && projMem <= w.params(p).HighMem, projected, projMem, nil
 }
 
 // Largest demand a VM may state: far above any real VM (a host of 4,096
@@ -225,11 +232,12 @@ func (w *Worker) cBidScore(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	_, projected, err := w.fits(ctx, g.Program, vm, cpu, mem, true)
+	_, projected, projMem, err := w.fitsMem(ctx, g.Program, vm, cpu, mem, true)
 	if err != nil {
 		return false, err
 	}
-	score := 1 - projected
+	mw := w.params(g.Program).MemWeight
+	score := 1 - ((1-mw)*projected + mw*projMem)
 	if hasFact(g.Program, "should_run_on", vm, w.cfg.Host) {
 		score += 0.05
 	}
