@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -399,4 +401,32 @@ func isNotImplemented(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "NotImplemented") || strings.Contains(msg, "MethodNotFound") || strings.Contains(msg, "not implemented")
+}
+
+// PCIPassthrough reports whether a VM has a PCI passthrough device
+// (VirtualPCIPassthrough: a GPU, a NIC handed to the guest): such a VM is
+// tied to its host's hardware and never moved. It reads one VM's devices,
+// which the inventory does not carry (too large to fetch for every VM at
+// every tick): callers keep the answer.
+func (c *Client) PCIPassthrough(ctx context.Context, vmID string) (bool, error) {
+	var found bool
+	err := c.do(ctx, func(vc *vim25.Client) error {
+		var vm mo.VirtualMachine
+		if err := property.DefaultCollector(vc).RetrieveOne(ctx, vmRef(vmID), []string{"config.hardware.device"}, &vm); err != nil {
+			return err
+		}
+		if vm.Config == nil {
+			return nil
+		}
+		for _, d := range vm.Config.Hardware.Device {
+			if _, ok := d.(*types.VirtualPCIPassthrough); ok {
+				found = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("vsphere: devices of %s: %w", vmID, classify(err))
+	}
+	return found, nil
 }

@@ -236,6 +236,28 @@ func TestWhatCanMove(t *testing.T) {
 	if ok, why := v.Movable(); ok || why != "not powered on" {
 		t.Errorf("a powered-off VM: movable %v (%q)", ok, why)
 	}
+
+	// A PCI passthrough device, added as an administrator would.
+	other := object.NewVirtualMachine(admin.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: inv.VMs[1].ID})
+	if has, err := c.PCIPassthrough(ctx, inv.VMs[1].ID); err != nil || has {
+		t.Fatalf("before: passthrough %v, %v", has, err)
+	}
+	dev := &types.VirtualPCIPassthrough{VirtualDevice: types.VirtualDevice{Key: -1,
+		Backing: &types.VirtualPCIPassthroughDeviceBackingInfo{Id: "0000:3b:00.0", DeviceId: "1db6", SystemId: "sys", VendorId: 0x10de}}}
+	task, err = other.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: dev}}})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has, err := c.PCIPassthrough(ctx, inv.VMs[1].ID); err != nil || !has {
+		t.Errorf("after adding a passthrough device: %v, %v", has, err)
+	}
+	if _, err := c.PCIPassthrough(ctx, "vm-nowhere"); err == nil {
+		t.Error("the devices of a VM that does not exist")
+	}
 }
 
 // TestZonedStorage: a VM whose disks are on a datastore that only some

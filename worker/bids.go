@@ -84,6 +84,9 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 		if ok, _ := movable(s.inv, s.host, v); !ok {
 			continue
 		}
+		if w.pinned(ctx, v) {
+			continue
+		}
 		if hasFact(g.Program, "must_run_on", v.Name, w.cfg.Host) {
 			continue
 		}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
@@ -139,4 +140,48 @@ func (w *Worker) logEvent(ctx context.Context, g *lcc.Goal, vmID, target string)
 	if err := el.LogUserEvent(ctx, vmID, msg); err != nil {
 		w.log.Warn().Err(err).Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vmID).Msg("post the migration's event on the VM")
 	}
+}
+
+// passthroughChecker is a vCenter that says which VMs have a PCI
+// passthrough device.
+type passthroughChecker interface {
+	PCIPassthrough(ctx context.Context, vmID string) (bool, error)
+}
+
+type pinnedVM struct {
+	has bool
+	at  time.Time
+}
+
+// passthroughTTL is how long vCenter's answer about a VM's devices is kept:
+// devices change rarely, and asking costs a call per VM.
+const passthroughTTL = 10 * time.Minute
+
+// pinned reports whether a VM has a PCI passthrough device, which ties it
+// to its host's hardware: such a VM is never offered. vCenter is asked
+// once per VM and passthroughTTL; a VM it cannot answer for is not
+// offered this time.
+func (w *Worker) pinned(ctx context.Context, v vsphere.VM) bool {
+	pc, ok := w.vs.(passthroughChecker)
+	if !ok {
+		return false
+	}
+	w.mu.Lock()
+	e, known := w.passthrough[v.ID]
+	w.mu.Unlock()
+	if known && time.Since(e.at) < passthroughTTL {
+		return e.has
+	}
+	has, err := pc.PCIPassthrough(ctx, v.ID)
+	if err != nil {
+		w.log.Warn().Err(err).Str("vm", v.Name).Msg("could not read the VM's devices: not offering it this time")
+		return true
+	}
+	w.mu.Lock()
+	w.passthrough[v.ID] = pinnedVM{has: has, at: time.Now()}
+	w.mu.Unlock()
+	if has && !known {
+		w.log.Info().Str("vm", v.Name).Msg("the VM has a PCI passthrough device: it is never moved")
+	}
+	return has
 }

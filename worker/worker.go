@@ -113,6 +113,7 @@ type Worker struct {
 	lowSince    time.Time
 	peers       map[string]raftstore.Worker
 	negotiating map[string]string    // VM name -> interaction id
+	passthrough map[string]pinnedVM  // VM id -> whether it has a PCI passthrough device, as vCenter said
 	running     map[string]bool      // interactions this worker started
 	reserveMu   sync.Mutex           // one reservation decision at a time on this host
 	drain       *raftstore.HostState // this host's drain request, if any
@@ -139,7 +140,7 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	w := &Worker{cfg: cfg, policies: names, vs: vs, store: store, programs: map[string]*lcc.Program{}, following: map[string]lcc.PolicyRef{}, peers: map[string]raftstore.Worker{},
-		negotiating: map[string]string{}, running: map[string]bool{}}
+		negotiating: map[string]string{}, running: map[string]bool{}, passthrough: map[string]pinnedVM{}}
 	w.log = cfg.Logger.With().Str("worker", cfg.ID).Str("host", cfg.Host).Logger()
 	w.reg = w.registry()
 	w.tr = newHTTPTransport(w.peerAddrs, cfg.TLS)
