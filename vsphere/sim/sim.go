@@ -164,6 +164,10 @@ func New(cfg Config) (*Sim, error) {
 		s.wg.Add(1)
 		go s.drift()
 	}
+	seen := map[string]string{}
+	s.changes(s.ctx(), seen) // how things are before any client can change them
+	s.wg.Add(1)
+	go s.notify(seen)
 	return s, nil
 }
 
