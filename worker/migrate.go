@@ -57,6 +57,20 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		return false, nil
 	}
 	vmID, targetID := v.ID, h.ID
+	// The offer was made from this worker's last view of its host; the VM
+	// may have left it since (this worker moved it, in an earlier
+	// negotiation, with no cool-down to stop a second offer). Only a VM that
+	// vCenter says is here now is moved from here.
+	if st, err := w.vs.VMState(ctx, vmID); err != nil || st.Host != s.host.ID {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		entry.Outcome, entry.Reason = "skipped", fmt.Sprintf("the VM is not on this host any more (vCenter: host %s, err %v)", st.Host, err)
+		w.log.Warn().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).Msg(entry.Reason)
+		w.journal(rctx, entry)
+		w.releaseKeys(rctx, lease.holder, lease.token, lease.keys)
+		w.releaseKeys(rctx, res.holder, res.token, res.keys)
+		return false, nil
+	}
 	ttl := w.params(g.Program).LeaseTTL
 	log := w.log.With().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("from", w.cfg.Host).Str("to", target).Logger()
 	// Fencing: the relocation runs only while the leases are held. They are

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -150,4 +151,55 @@ func observingWorker(t *testing.T, host string, vs VSphere, st Store) *Worker {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// TestMigrateOfAVMThatLeftTheHostMovesNothing: the worker offered a VM
+// from its last view of its host, but vCenter has it elsewhere now (this
+// worker moved it in an earlier negotiation, with no cool-down to stop a
+// second offer): nothing is relocated, the leases are released, and the
+// journal says why. (fakeDC stands in for vCenter.)
+func TestMigrateOfAVMThatLeftTheHostMovesNothing(t *testing.T) {
+	ctx := context.Background()
+	st := raftstore.NewMem(raftstore.Config{})
+	dc := newTestDC()
+	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}} {
+		if err := st.Heartbeat(ctx, hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := observingWorker(t, "h1", dc, st)
+	// vCenter moves web1 after the worker's last look
+	vms := append([]vsphere.VM(nil), dc.inv.VMs...)
+	vms[0].Host = "host-2"
+	dc.inv = &vsphere.Inventory{Hosts: dc.inv.Hosts, VMs: vms}
+	res, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w2", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "reserve/h2/web1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w1", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "vm/web1"}, {Key: "host/h1/slot/", AnyOf: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, diags, err := lcc.Compile("p", []byte("r(a, initial)\na(a, X) :: null.\nparam(cooldown, 0).\n"), lcc.PolicyRef{Name: "p", Version: 1}, nil)
+	if err != nil {
+		t.Fatal(diags)
+	}
+	g := &lcc.Goal{Program: prog, Interaction: "i-2", Policy: prog.Ref, Args: []lcc.Term{
+		lcc.A("web1"), lcc.A("w2"),
+		lcc.C("res", lcc.A("w2"), lcc.I(int64(res.Token)), lcc.S("reserve/h2/web1")),
+		lcc.C("lease", lcc.I(int64(lease.Token)), keysTerm(lease.Keys)),
+	}}
+	if ok, err := w.cMigrate(ctx, g); ok || err != nil {
+		t.Fatalf("migrate of a VM that left the host: ok=%v err=%v", ok, err)
+	}
+	if len(dc.migrated) != 0 {
+		t.Fatalf("vCenter was asked to relocate: %v", dc.migrated)
+	}
+	if ls, _ := st.Leases(ctx, "", false); len(ls) != 0 {
+		t.Fatalf("leases left held: %+v", ls)
+	}
+	js, _ := st.Journal(ctx, 0, 10)
+	if len(js) != 1 || js[0].Outcome != "skipped" || !strings.Contains(js[0].Reason, "not on this host") {
+		t.Fatalf("journal: %+v", js)
+	}
 }
