@@ -15,6 +15,7 @@ type writer struct {
 	refs     map[*Ref]int
 	envs     map[uintptr]int
 	live     map[uintptr]map[string]bool // per clause instance, the variables what remains to run still uses
+	owned    map[uintptr]bool            // live sets made here (the others are defVars', not to be changed)
 	rename   map[string]string
 	keepRefs bool
 }
@@ -81,10 +82,19 @@ func (w *writer) liveVars(th *mThread) {
 			return
 		}
 		k := envKey(env)
-		set := w.live[k]
-		if set == nil {
-			set = map[string]bool{}
+		set, ok := w.live[k]
+		switch {
+		case !ok:
+			w.live[k] = vs // shared with defVars until a second use: most clause instances have one
+			return
+		case !w.owned[k]:
+			own := make(map[string]bool, len(set)+len(vs))
+			for v := range set {
+				own[v] = true
+			}
+			set = own
 			w.live[k] = set
+			w.owned[k] = true
 		}
 		for v := range vs {
 			set[v] = true
@@ -288,9 +298,10 @@ func hasFallback(th *mThread) bool {
 }
 
 func (w *writer) agent(ag *mAgent) {
-	w.refs = map[*Ref]int{}
-	w.envs = map[uintptr]int{}
-	w.live = map[uintptr]map[string]bool{}
+	w.refs = resetMap(w.refs)
+	w.envs = resetMap(w.envs)
+	w.live = resetMap(w.live)
+	w.owned = resetMap(w.owned)
 	w.liveVars(ag.root)
 	w.keepRefs = hasFallback(ag.root)
 	w.b = append(w.b, 'G', byte('0'+ag.status))
@@ -314,4 +325,13 @@ func (w *writer) agent(ag *mAgent) {
 		w.term(t)
 	}
 	w.thread(ag.root)
+}
+
+// resetMap empties m for reuse, or makes it.
+func resetMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	clear(m)
+	return m
 }

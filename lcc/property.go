@@ -254,13 +254,19 @@ func (m *machine) observe(props []*Property, mons []monState, events []VerifyEve
 	if len(props) == 0 || len(events) == 0 {
 		return mons, nil, nil
 	}
-	out := append([]monState(nil), mons...)
+	evs := make([]Term, len(events))
+	for i, e := range events {
+		evs[i] = e.monitorTerm()
+	}
+	var out []monState
 	var bad, seen []int
 	for pi, pr := range props {
-		items := out[pi].items
+		items := mons[pi].items
 		changed := false
-		for _, e := range events {
-			ev := e.monitorTerm()
+		for _, ev := range evs {
+			if !pr.mayConcern(ev) {
+				continue
+			}
 			switch pr.Kind {
 			case "sometimes":
 				if _, env, ok := pr.bind(nil, pr.Pats[0], ev); ok && m.condHolds(pr, env) {
@@ -317,10 +323,32 @@ func (m *machine) observe(props []*Property, mons []monState, events []VerifyEve
 			}
 		}
 		if changed {
+			if out == nil {
+				out = append([]monState(nil), mons...)
+			}
 			out[pi] = monState{items: items}
 		}
 	}
+	if out == nil {
+		out = mons
+	}
 	return out, bad, seen
+}
+
+// mayConcern reports whether an event could match any of a property's
+// patterns, at a glance.
+func (pr *Property) mayConcern(ev Term) bool {
+	for _, p := range pr.Pats {
+		if mayMatch(p, ev) {
+			return true
+		}
+	}
+	for _, p := range pr.Then {
+		if mayMatch(p, ev) {
+			return true
+		}
+	}
+	return false
 }
 
 func addItem(items []monItem, it monItem) []monItem {

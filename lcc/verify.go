@@ -122,6 +122,7 @@ type verifier struct {
 	witness map[int]bool
 	ends    map[string]bool
 	blank   map[string]string // every symmetric agent's id to ?
+	scratch *writer           // reused to write agents' canonical forms
 }
 
 // Verify explores every run of a model among the given agents: message

@@ -58,13 +58,18 @@ func (v *verifier) agentBytes(ag *mAgent, sig string, rename map[string]string) 
 	if b, ok := ag.ser[sig]; ok {
 		return b
 	}
-	w := &writer{m: v.m, rename: rename}
+	if v.scratch == nil {
+		v.scratch = &writer{m: v.m}
+	}
+	w := v.scratch
+	w.b, w.rename = w.b[:0], rename
 	w.agent(ag)
+	b := append([]byte(nil), w.b...)
 	if sig == "" || sig == "?" { // the forms most states share; others are rarely asked for twice
 		if ag.ser == nil {
 			ag.ser = map[string][]byte{}
 		}
-		ag.ser[sig] = w.b
+		ag.ser[sig] = b
 	}
-	return w.b
+	return b
 }
