@@ -2,7 +2,7 @@ package lcc
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strings"
 )
 
@@ -141,7 +141,6 @@ type machine struct {
 	steps   []*Step                 // every step of the model, for "never reached"
 	reached map[*Step]bool
 	events  []VerifyEvent // the events of the transition being run
-	cur     *mAgent
 	curRole Term
 	curPos  Pos
 	sent    bool            // the transition being run has sent its message
@@ -253,7 +252,7 @@ func (m *machine) fail(ag *mAgent, err error) {
 	ag.status = failedStatus
 	ag.reason = err.Error()
 	var f *failure
-	if ok := asFailure(err, &f); ok && f.timeout {
+	if errors.As(err, &f) && f.timeout {
 		ag.status = timedOut
 	}
 	if strings.HasPrefix(ag.reason, "unknown constraint") || strings.HasPrefix(ag.reason, "cannot send") ||
@@ -515,17 +514,7 @@ func (m *machine) expire(ctx context.Context, s *mState, ag *mAgent, th *mThread
 	return m.run(s, ag, th, x)
 }
 
-func asFailure(err error, f **failure) bool {
-	ff, ok := err.(*failure)
-	if ok {
-		*f = ff
-	}
-	return ok
-}
-
 func (s agentStatus) ended() bool { return s != running }
-
-func (ag *mAgent) String() string { return fmt.Sprintf("agent %d %s", ag.idx, ag.status) }
 
 // roleLabel is a role's name for a counterexample: collect for
 // collect(VM, N, Acc, Bids).

@@ -26,46 +26,14 @@ func (m *machine) defVars(d Def) map[string]bool {
 		return vs
 	}
 	vs := map[string]bool{}
-	var walk func(d Def)
-	walk = func(d Def) {
-		switch x := d.(type) {
-		case *Group:
-			walk(x.Def)
-		case *Seq:
-			for _, s := range x.Steps {
-				walk(s)
-			}
-		case *Or:
-			for _, s := range x.Alts {
-				walk(s)
-			}
-		case *Par:
-			for _, s := range x.Branches {
-				walk(s)
-			}
-		case *Step:
-			switch ev := x.Event.(type) {
-			case *Send:
-				termVars(ev.Msg, vs)
-				termVars(ev.To.Role, vs)
-				termVars(ev.To.ID, vs)
-			case *Recv:
-				termVars(ev.Msg, vs)
-				termVars(ev.From.Role, vs)
-				termVars(ev.From.ID, vs)
-				if ev.Within != nil {
-					termVars(ev.Within, vs)
-				}
-			case *RoleChange:
-				termVars(ev.Agent.Role, vs)
-				termVars(ev.Agent.ID, vs)
-			}
-			for _, l := range x.Cond {
-				termVars(FormatLitTerm(l), vs)
-			}
+	walkSteps(d, func(st *Step) {
+		for _, t := range stepTerms(st) {
+			termVars(t, vs)
 		}
-	}
-	walk(d)
+		for _, l := range st.Cond {
+			termVars(litTerm(l), vs)
+		}
+	})
 	m.vars[d] = vs
 	return vs
 }

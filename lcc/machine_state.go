@@ -214,7 +214,6 @@ func (m *machine) apply(s *mState, t trans, choices []int) (*mState, []VerifyEve
 	ctx := context.WithValue(context.Background(), chooserKey{}, ch)
 	m.events = nil
 	m.sent = false
-	m.cur = ag
 	threads := []*mThread{ag.root}
 	for _, i := range t.path {
 		threads = append(threads, threads[len(threads)-1].par[i])

@@ -104,26 +104,14 @@ func ParseFacts(name string, src []byte) ([]Term, error) {
 	sc := &scanner{src: src, file: f, errs: &p.errs}
 	p.toks = sc.scanAll()
 	var out []Term
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				if _, ok := r.(bailout); !ok {
-					panic(r)
-				}
-			}
-		}()
-		for p.tok().kind != tEOF {
-			func() {
-				defer p.recoverSync()
-				pos := p.tok().pos
-				t := p.expr()
-				p.expect(".")
-				if p.checkFact(t, pos) {
-					out = append(out, t)
-				}
-			}()
+	p.items(func() {
+		pos := p.tok().pos
+		t := p.expr()
+		p.expect(".")
+		if p.checkFact(t, pos) {
+			out = append(out, t)
 		}
-	}()
+	})
 	return out, p.errs.Err()
 }
 

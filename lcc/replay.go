@@ -3,6 +3,7 @@ package lcc
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // ReplayFile is what 'parley lcc verify' writes for a counterexample, and
@@ -111,7 +112,7 @@ func replayFrom(m *machine, s *mState, steps []TraceStep) (*ReplayResult, error)
 		}
 	}
 	if len(waiting) > 0 {
-		res.Deadlock = "deadlock: " + joinSemi(waiting)
+		res.Deadlock = "deadlock: " + strings.Join(waiting, "; ")
 	}
 	return res, nil
 }
@@ -122,17 +123,6 @@ func changedBindings(before, after map[string]string) []string {
 		if before[k] != after[k] {
 			out = append(out, k+" = "+after[k])
 		}
-	}
-	return out
-}
-
-func joinSemi(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += "; "
-		}
-		out += s
 	}
 	return out
 }

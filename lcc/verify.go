@@ -475,7 +475,17 @@ func (v *verifier) pathTo(idx int32) []pathStep {
 	return out
 }
 
-func (v *verifier) addFinding(f *Finding, idx int32) {
+func (v *verifier) addFinding(f *Finding, idx int32) { v.addFindingThen(f, idx, nil) }
+
+// addFindingVia records a finding whose counterexample ends with the
+// transition x from the state parent.
+func (v *verifier) addFindingVia(f *Finding, parent int32, x succ) {
+	v.addFindingThen(f, parent, &pathStep{t: x.t, choices: x.choices})
+}
+
+// addFindingThen records the first finding of each kind (and property),
+// with the path to state idx (none when idx < 0), then last.
+func (v *verifier) addFindingThen(f *Finding, idx int32, last *pathStep) {
 	key := f.Kind + "/" + f.Property
 	if _, ok := v.found[key]; ok {
 		return
@@ -483,16 +493,9 @@ func (v *verifier) addFinding(f *Finding, idx int32) {
 	if idx >= 0 {
 		f.path = v.pathTo(idx)
 	}
-	v.found[key] = f
-	v.report.Findings = append(v.report.Findings, f)
-}
-
-func (v *verifier) addFindingVia(f *Finding, parent int32, x succ) {
-	key := f.Kind + "/" + f.Property
-	if _, ok := v.found[key]; ok {
-		return
+	if last != nil {
+		f.path = append(f.path, *last)
 	}
-	f.path = append(v.pathTo(parent), pathStep{t: x.t, choices: x.choices})
 	v.found[key] = f
 	v.report.Findings = append(v.report.Findings, f)
 }

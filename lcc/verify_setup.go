@@ -93,33 +93,16 @@ func (m *machine) domainBuiltins(reg *Registry, dom *Domain, self int) {
 }
 
 func (m *machine) indexDefs() {
-	var walk func(d Def)
-	walk = func(d Def) {
-		m.defIDs[d] = len(m.defIDs) + 1
-		switch x := d.(type) {
-		case *Group:
-			walk(x.Def)
-		case *Seq:
-			for _, s := range x.Steps {
-				walk(s)
-			}
-		case *Or:
-			for _, s := range x.Alts {
-				walk(s)
-			}
-		case *Par:
-			for _, s := range x.Branches {
-				walk(s)
-			}
-		case *Step:
-			m.steps = append(m.steps, x)
-			if r, ok := x.Event.(*Recv); ok {
-				m.defIDs[r] = len(m.defIDs) + 1
-			}
-		}
-	}
 	for _, c := range m.prog.Model.Clauses {
-		walk(c.Body)
+		walkDefs(c.Body, func(d Def) {
+			m.defIDs[d] = len(m.defIDs) + 1
+			if st, ok := d.(*Step); ok {
+				m.steps = append(m.steps, st)
+				if r, ok := st.Event.(*Recv); ok {
+					m.defIDs[r] = len(m.defIDs) + 1
+				}
+			}
+		})
 	}
 }
 
@@ -199,16 +182,7 @@ func (v *verifier) symmetryGroups() {
 }
 
 func stepMentions(st *Step, id string) bool {
-	var ts []Term
-	switch ev := st.Event.(type) {
-	case *Send:
-		ts = []Term{ev.Msg, ev.To.Role, ev.To.ID}
-	case *Recv:
-		ts = []Term{ev.Msg, ev.From.Role, ev.From.ID}
-	case *RoleChange:
-		ts = []Term{ev.Agent.Role, ev.Agent.ID}
-	}
-	for _, t := range ts {
+	for _, t := range stepTerms(st) {
 		if mentionsAtom(t, id) {
 			return true
 		}
@@ -216,17 +190,34 @@ func stepMentions(st *Step, id string) bool {
 	return litsMention(st.Cond, id)
 }
 
+// stepTerms are the terms of a step's event: the message and the agent
+// sent to or received from, or the role taken on.
+func stepTerms(st *Step) []Term {
+	switch ev := st.Event.(type) {
+	case *Send:
+		return []Term{ev.Msg, ev.To.Role, ev.To.ID}
+	case *Recv:
+		if ev.Within != nil {
+			return []Term{ev.Msg, ev.From.Role, ev.From.ID, ev.Within}
+		}
+		return []Term{ev.Msg, ev.From.Role, ev.From.ID}
+	case *RoleChange:
+		return []Term{ev.Agent.Role, ev.Agent.ID}
+	}
+	return nil
+}
+
 func litsMention(lits []Lit, id string) bool {
 	for _, l := range lits {
-		if mentionsAtom(FormatLitTerm(l), id) {
+		if mentionsAtom(litTerm(l), id) {
 			return true
 		}
 	}
 	return false
 }
 
-// FormatLitTerm is a literal's terms gathered in one compound, for searching.
-func FormatLitTerm(l Lit) Term {
+// litTerm is a literal's terms gathered in one term, for searching.
+func litTerm(l Lit) Term {
 	switch x := l.(type) {
 	case *Call:
 		return x.Term
@@ -237,14 +228,14 @@ func FormatLitTerm(l Lit) Term {
 	case *Not:
 		var ts []Term
 		for _, s := range x.Cond {
-			ts = append(ts, FormatLitTerm(s))
+			ts = append(ts, litTerm(s))
 		}
 		return L(ts...)
 	case *Disj:
 		var ts []Term
 		for _, alt := range x.Alts {
 			for _, s := range alt {
-				ts = append(ts, FormatLitTerm(s))
+				ts = append(ts, litTerm(s))
 			}
 		}
 		return L(ts...)

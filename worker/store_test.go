@@ -91,29 +91,7 @@ func TestMigrateOfAnUnknownVMMovesNothingAndReleases(t *testing.T) {
 	ctx := context.Background()
 	st := raftstore.NewMem(raftstore.Config{})
 	dc := newTestDC()
-	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}} {
-		if err := st.Heartbeat(ctx, hb); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w := observingWorker(t, "h1", dc, st)
-	res, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w2", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "reserve/h2/ghost"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w1", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "vm/ghost"}, {Key: "host/h1/slot/", AnyOf: 4}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, diags, err := lcc.Compile("p", []byte("r(a, initial)\na(a, X) :: null.\nparam(cooldown, 0).\n"), lcc.PolicyRef{Name: "p", Version: 1}, nil)
-	if err != nil {
-		t.Fatal(diags)
-	}
-	g := &lcc.Goal{Program: prog, Interaction: "i-1", Policy: prog.Ref, Args: []lcc.Term{
-		lcc.A("ghost"), lcc.A("w2"),
-		lcc.C("res", lcc.A("w2"), lcc.I(int64(res.Token)), lcc.S("reserve/h2/ghost")),
-		lcc.C("lease", lcc.I(int64(lease.Token)), keysTerm(lease.Keys)),
-	}}
+	w, g := migrateGoal(t, st, dc, "ghost", "i-1", nil)
 	ok, err := w.cMigrate(ctx, g)
 	if ok || err != nil {
 		t.Fatalf("migrate of an unknown VM: ok=%v err=%v", ok, err)
@@ -162,33 +140,12 @@ func TestMigrateOfAVMThatLeftTheHostMovesNothing(t *testing.T) {
 	ctx := context.Background()
 	st := raftstore.NewMem(raftstore.Config{})
 	dc := newTestDC()
-	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}} {
-		if err := st.Heartbeat(ctx, hb); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w := observingWorker(t, "h1", dc, st)
-	// vCenter moves web1 after the worker's last look
-	vms := append([]vsphere.VM(nil), dc.inv.VMs...)
-	vms[0].Host = "host-2"
-	dc.inv = &vsphere.Inventory{Hosts: dc.inv.Hosts, VMs: vms}
-	res, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w2", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "reserve/h2/web1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w1", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "vm/web1"}, {Key: "host/h1/slot/", AnyOf: 4}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, diags, err := lcc.Compile("p", []byte("r(a, initial)\na(a, X) :: null.\nparam(cooldown, 0).\n"), lcc.PolicyRef{Name: "p", Version: 1}, nil)
-	if err != nil {
-		t.Fatal(diags)
-	}
-	g := &lcc.Goal{Program: prog, Interaction: "i-2", Policy: prog.Ref, Args: []lcc.Term{
-		lcc.A("web1"), lcc.A("w2"),
-		lcc.C("res", lcc.A("w2"), lcc.I(int64(res.Token)), lcc.S("reserve/h2/web1")),
-		lcc.C("lease", lcc.I(int64(lease.Token)), keysTerm(lease.Keys)),
-	}}
+	w, g := migrateGoal(t, st, dc, "web1", "i-2", func() {
+		// vCenter moves web1 after the worker's last look
+		vms := append([]vsphere.VM(nil), dc.inv.VMs...)
+		vms[0].Host = "host-2"
+		dc.inv = &vsphere.Inventory{Hosts: dc.inv.Hosts, VMs: vms}
+	})
 	if ok, err := w.cMigrate(ctx, g); ok || err != nil {
 		t.Fatalf("migrate of a VM that left the host: ok=%v err=%v", ok, err)
 	}
@@ -202,4 +159,39 @@ func TestMigrateOfAVMThatLeftTheHostMovesNothing(t *testing.T) {
 	if len(js) != 1 || js[0].Outcome != "skipped" || !strings.Contains(js[0].Reason, "not on this host") {
 		t.Fatalf("journal: %+v", js)
 	}
+}
+
+// migrateGoal sets up a migrate/4 of vm from w1 (on h1) to w2: both
+// workers live, w2's reservation and w1's leases taken, as the
+// negotiation leaves them. move, if set, changes vCenter after w1 has
+// looked.
+func migrateGoal(t *testing.T, st Store, dc *fakeDC, vm, iid string, move func()) (*Worker, *lcc.Goal) {
+	t.Helper()
+	ctx := context.Background()
+	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}} {
+		if err := st.Heartbeat(ctx, hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := observingWorker(t, "h1", dc, st)
+	if move != nil {
+		move()
+	}
+	res, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w2", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "reserve/h2/" + vm}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := st.Acquire(ctx, raftstore.AcquireRequest{Holder: "w1", TTLMillis: 60000, Items: []raftstore.AcquireItem{{Key: "vm/" + vm}, {Key: "host/h1/slot/", AnyOf: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, diags, err := lcc.Compile("p", []byte("r(a, initial)\na(a, X) :: null.\nparam(cooldown, 0).\n"), lcc.PolicyRef{Name: "p", Version: 1}, nil)
+	if err != nil {
+		t.Fatal(diags)
+	}
+	return w, &lcc.Goal{Program: prog, Interaction: iid, Policy: prog.Ref, Args: []lcc.Term{
+		lcc.A(vm), lcc.A("w2"),
+		lcc.C("res", lcc.A("w2"), lcc.I(int64(res.Token)), lcc.S("reserve/h2/"+vm)),
+		lcc.C("lease", lcc.I(int64(lease.Token)), keysTerm(lease.Keys)),
+	}}
 }
