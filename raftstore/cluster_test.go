@@ -484,7 +484,9 @@ func TestMetricsAndHealth(t *testing.T) {
 	resp, _ := testHTTP(t).Get(base + "/metrics")
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, series := range []string{"parley_policy_pushes_total 1", `parley_apply_seconds_count{command="policy.push"} 1`, "parley_leases_held"} {
+	// the member's own series, and raft's through go-metrics' Prometheus sink
+	for _, series := range []string{"parley_policy_pushes_total 1", `parley_apply_seconds_count{command="policy.push"} 1`, "parley_leases_held 0",
+		"parley_journal_entries ", "parley_policy_versions 1", "raft_state_leader ", "raft_commitTime_count ", "raft_fsm_apply_count "} {
 		if !strings.Contains(string(b), series) {
 			t.Errorf("metrics lack %s", series)
 		}

@@ -122,16 +122,23 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *fsmSnapshot) Release() {}
 
-// stats for metrics
-func (f *FSM) counts(now time.Time) (policies, versions, leases int) {
+// storeCounts are the state machine's sizes, for metrics.
+type storeCounts struct{ policies, versions, leases, journal, workers int }
+
+func (f *FSM) counts(now time.Time, workerTTL time.Duration) (n storeCounts) {
 	f.read(func(s *State) {
-		policies = len(s.Policies)
+		n.policies, n.journal = len(s.Policies), len(s.Journal)
 		for _, p := range s.Policies {
-			versions += len(p.Versions)
+			n.versions += len(p.Versions)
 		}
 		for _, l := range s.Leases {
 			if l.Expiry > now.UnixNano() {
-				leases++
+				n.leases++
+			}
+		}
+		for _, w := range s.Workers {
+			if now.UnixNano()-w.LastSeen <= int64(workerTTL) {
+				n.workers++
 			}
 		}
 	})

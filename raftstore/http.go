@@ -71,10 +71,7 @@ func (s *Store) Handler() http.Handler {
 	h.journalRoutes(mux)
 	h.clusterRoutes(mux)
 	h.tokenRoutes(mux)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		s.writeMetrics(w)
-	})
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

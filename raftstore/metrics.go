@@ -1,97 +1,136 @@
 package raftstore
 
 import (
-	"fmt"
-	"io"
-	"sort"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
+
+	gometrics "github.com/hashicorp/go-metrics"
+	gmprom "github.com/hashicorp/go-metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics are kept by hand and written in the Prometheus text format: the
-// store needs a handful of series and no client library. (raft's own
-// go-metrics go to its default in-memory sink and are not exported here.)
+// A member's metrics, served at /metrics in Prometheus's text format
+// through client_golang: the member's own (apply latency by command,
+// requests by status, leases, policies, journal, raft's state and
+// indexes) and raft's (commit time, last contact, leader changes, FSM
+// apply, snapshots), which hashicorp/raft reports through go-metrics and
+// go-metrics' Prometheus sink exports (names such as raft_commitTime,
+// raft_state_leader, raft_fsm_apply; times in milliseconds, summaries).
+//
+// go-metrics is process-global: a process that runs several members (the
+// demo, tests) reports their raft metrics together; a member run alone,
+// as in production, reports its own.
 type metrics struct {
-	mu       sync.Mutex
-	applyN   map[string]uint64
-	applySum map[string]float64
-	buckets  map[string][]uint64 // cumulative counts per bound
-	pushes   uint64
-	requests map[int]uint64
+	reg      *prometheus.Registry
+	apply    *prometheus.HistogramVec
+	pushes   prometheus.Counter
+	requests *prometheus.CounterVec
 }
 
-var applyBounds = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+var (
+	raftSinkOnce sync.Once
+	raftSink     *gmprom.PrometheusSink
+)
 
-func newMetrics() *metrics {
-	return &metrics{applyN: map[string]uint64{}, applySum: map[string]float64{}, buckets: map[string][]uint64{}, requests: map[int]uint64{}}
+// raftMetrics points go-metrics (and so raft) at one Prometheus sink, once
+// per process, and returns it for members' registries to collect.
+func raftMetrics() *gmprom.PrometheusSink {
+	raftSinkOnce.Do(func() {
+		// its own registry: the sink is collected through each member's
+		sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Name: "parley_raft_sink", Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			return
+		}
+		cfg := gometrics.DefaultConfig("")
+		cfg.EnableHostname, cfg.EnableHostnameLabel, cfg.EnableRuntimeMetrics = false, false, false
+		if _, err := gometrics.NewGlobal(cfg, sink); err != nil {
+			return
+		}
+		raftSink = sink
+	})
+	return raftSink
+}
+
+func newMetrics(s *Store) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		apply: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_apply_seconds",
+			Help:    "Time from proposal to commit on this member, by command.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}}, []string{"command"}),
+		pushes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_policy_pushes_total", Help: "Policy pushes applied through this member."}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_http_requests_total", Help: "API requests served, by status code."}, []string{"code"}),
+	}
+	m.reg.MustRegister(m.apply, m.pushes, m.requests, stateCollector{s},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if sink := raftMetrics(); sink != nil {
+		m.reg.MustRegister(sink)
+	}
+	return m
 }
 
 func (m *metrics) observeApply(typ string, d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	sec := d.Seconds()
-	m.applyN[typ]++
-	m.applySum[typ] += sec
-	b := m.buckets[typ]
-	if b == nil {
-		b = make([]uint64, len(applyBounds))
-		m.buckets[typ] = b
-	}
-	for i, bound := range applyBounds {
-		if sec <= bound {
-			b[i]++
-		}
-	}
+	m.apply.WithLabelValues(typ).Observe(d.Seconds())
 	if typ == cmdPush {
-		m.pushes++
+		m.pushes.Inc()
 	}
 }
 
 func (m *metrics) observeRequest(code int) {
-	m.mu.Lock()
-	m.requests[code]++
-	m.mu.Unlock()
+	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 }
 
-func (s *Store) writeMetrics(w io.Writer) {
-	st := s.Status()
-	leader := 0
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// stateCollector reads the member's raft status and state machine when
+// scraped, so the figures are those of the moment.
+type stateCollector struct{ s *Store }
+
+var (
+	descLeader   = prometheus.NewDesc("parley_raft_leader", "1 if this member is the leader.", nil, nil)
+	descState    = prometheus.NewDesc("parley_raft_state", "Raft state of this member (1 for the current one).", []string{"state"}, nil)
+	descTerm     = prometheus.NewDesc("parley_raft_term", "Raft term.", nil, nil)
+	descCommit   = prometheus.NewDesc("parley_raft_commit_index", "Raft commit index.", nil, nil)
+	descApplied  = prometheus.NewDesc("parley_raft_applied_index", "Raft index applied to the state machine.", nil, nil)
+	descMembers  = prometheus.NewDesc("parley_raft_members", "Voting and non-voting members in the configuration.", nil, nil)
+	descLeases   = prometheus.NewDesc("parley_leases_held", "Unexpired leases.", nil, nil)
+	descPolicies = prometheus.NewDesc("parley_policies", "Policies stored.", nil, nil)
+	descVersions = prometheus.NewDesc("parley_policy_versions", "Policy versions stored, over all policies.", nil, nil)
+	descJournal  = prometheus.NewDesc("parley_journal_entries", "Journal entries kept.", nil, nil)
+	descWorkers  = prometheus.NewDesc("parley_workers_live", "Workers whose heartbeat is within the worker TTL.", nil, nil)
+)
+
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLeader, descState, descTerm, descCommit, descApplied, descMembers, descLeases, descPolicies, descVersions, descJournal, descWorkers} {
+		ch <- d
+	}
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Status()
+	leader := 0.0
 	if st.State == "Leader" {
 		leader = 1
 	}
-	policies, versions, leases := s.fsm.counts(time.Now())
-	fmt.Fprintf(w, "# HELP parley_raft_leader 1 if this member is the leader.\n# TYPE parley_raft_leader gauge\nparley_raft_leader %d\n", leader)
-	fmt.Fprintf(w, "# HELP parley_raft_state Raft state of this member.\n# TYPE parley_raft_state gauge\nparley_raft_state{state=%q} 1\n", st.State)
-	fmt.Fprintf(w, "# TYPE parley_raft_term gauge\nparley_raft_term %d\n", st.Term)
-	fmt.Fprintf(w, "# TYPE parley_raft_commit_index gauge\nparley_raft_commit_index %d\n", st.CommitIndex)
-	fmt.Fprintf(w, "# TYPE parley_raft_applied_index gauge\nparley_raft_applied_index %d\n", st.Applied)
-	fmt.Fprintf(w, "# TYPE parley_raft_members gauge\nparley_raft_members %d\n", len(st.Members))
-	fmt.Fprintf(w, "# HELP parley_leases_held Unexpired leases.\n# TYPE parley_leases_held gauge\nparley_leases_held %d\n", leases)
-	fmt.Fprintf(w, "# TYPE parley_policies gauge\nparley_policies %d\n# TYPE parley_policy_versions gauge\nparley_policy_versions %d\n", policies, versions)
-	m := s.metrics
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fmt.Fprintf(w, "# HELP parley_policy_pushes_total Policy pushes applied through this member.\n# TYPE parley_policy_pushes_total counter\nparley_policy_pushes_total %d\n", m.pushes)
-	fmt.Fprintf(w, "# HELP parley_apply_seconds Time from proposal to commit, by command.\n# TYPE parley_apply_seconds histogram\n")
-	types := make([]string, 0, len(m.applyN))
-	for t := range m.applyN {
-		types = append(types, t)
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	sort.Strings(types)
-	for _, t := range types {
-		for i, bound := range applyBounds {
-			fmt.Fprintf(w, "parley_apply_seconds_bucket{command=%q,le=\"%g\"} %d\n", t, bound, m.buckets[t][i])
-		}
-		fmt.Fprintf(w, "parley_apply_seconds_bucket{command=%q,le=\"+Inf\"} %d\n", t, m.applyN[t])
-		fmt.Fprintf(w, "parley_apply_seconds_sum{command=%q} %g\nparley_apply_seconds_count{command=%q} %d\n", t, m.applySum[t], t, m.applyN[t])
-	}
-	codes := make([]int, 0, len(m.requests))
-	for c := range m.requests {
-		codes = append(codes, c)
-	}
-	sort.Ints(codes)
-	fmt.Fprintf(w, "# TYPE parley_http_requests_total counter\n")
-	for _, c := range codes {
-		fmt.Fprintf(w, "parley_http_requests_total{code=\"%d\"} %d\n", c, m.requests[c])
-	}
+	gauge(descLeader, leader)
+	gauge(descState, 1, st.State)
+	gauge(descTerm, float64(st.Term))
+	gauge(descCommit, float64(st.CommitIndex))
+	gauge(descApplied, float64(st.Applied))
+	gauge(descMembers, float64(len(st.Members)))
+	now := time.Now()
+	n := c.s.fsm.counts(now, c.s.cfg.WorkerTTL)
+	gauge(descLeases, float64(n.leases))
+	gauge(descPolicies, float64(n.policies))
+	gauge(descVersions, float64(n.versions))
+	gauge(descJournal, float64(n.journal))
+	gauge(descWorkers, float64(n.workers))
 }

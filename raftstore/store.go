@@ -160,7 +160,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("raftstore: data folder: %w", err)
 	}
 	log := cfg.Logger.With().Str("member", cfg.ID).Logger()
-	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), stop: make(chan struct{}), metrics: newMetrics(), peers: httpClient(cfg.TLS, 2*time.Second)}
+	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), stop: make(chan struct{}), peers: httpClient(cfg.TLS, 2*time.Second)}
+	s.metrics = newMetrics(s) // before raft starts: its first election is counted
 	hl := newHclog(log, "raft")
 
 	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}})

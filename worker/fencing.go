@@ -69,6 +69,7 @@ func (w *Worker) renewAll(ctx context.Context, ttl time.Duration, ls ...leaseRef
 				w.log.Warn().Err(err).Strs("keys", l.keys).Uint64("token", l.token).Msg("renew lease")
 			}
 			ok = false
+			w.mx.renewFailed.Inc()
 		}
 	}
 	return ok
@@ -114,6 +115,7 @@ func (w *Worker) keepLeases(ctx context.Context, g *leaseGuard, ttl time.Duratio
 // keeps trying in the background for a while (a worker cut off from the
 // store journals what it did once it reaches it again).
 func (w *Worker) journalLater(ctx context.Context, e raftstore.JournalEntry) {
+	w.mx.journaled(e)
 	if err := w.store.AppendJournal(ctx, e); err == nil {
 		return
 	}

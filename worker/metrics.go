@@ -1,9 +1,17 @@
 package worker
 
 import (
-	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parleyhq/parley/lcc"
+	"github.com/parleyhq/parley/raftstore"
 )
 
 // Bounds on what peers can make a worker hold: interactions running at
@@ -18,7 +26,7 @@ const (
 	maxQueuedTerms  = 1 << 20
 )
 
-// counters counts events by label, for /metrics.
+// counters counts events by label.
 type counters struct {
 	mu sync.Mutex
 	m  map[string]uint64
@@ -43,17 +51,165 @@ func (c *counters) snapshot() map[string]uint64 {
 	return out
 }
 
-// metrics writes the worker's counters in the Prometheus text format.
-func (w *Worker) metrics(rw http.ResponseWriter, _ *http.Request) {
-	rw.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintln(rw, "# HELP parley_worker_messages_refused_total LCC messages the worker refused, by reason.")
-	fmt.Fprintln(rw, "# TYPE parley_worker_messages_refused_total counter")
-	snap := w.refused.snapshot()
-	// every reason handleMessage counts, listed even at zero
-	for _, r := range []string{"bad_message", "forged", "misdirected", "overloaded", "policy_mismatch", "too_large", "unauthenticated", "unavailable", "unregistered"} {
-		fmt.Fprintf(rw, "parley_worker_messages_refused_total{worker=%q,reason=%q} %d\n", w.cfg.ID, r, snap[r])
+// refusalReasons are every reason handleMessage counts, exported even at zero.
+var refusalReasons = []string{"bad_message", "forged", "misdirected", "overloaded", "policy_mismatch", "too_large", "unauthenticated", "unavailable", "unregistered"}
+
+// The shipped policies' vocabulary for bids, awards and refusals: a
+// message sent under one of these names is counted as one.
+var messageKinds = map[string]string{
+	"bid": "bid", "request": "bid",
+	"award": "award", "accept": "award",
+	"decline": "refusal", "refused": "refusal", "reject": "refusal",
+}
+
+// workerMetrics are a worker's Prometheus series, served at /metrics on
+// its message endpoint, each labelled with the worker and its host.
+type workerMetrics struct {
+	reg          *prometheus.Registry
+	started      *prometheus.CounterVec   // policy, version
+	ended        *prometheus.CounterVec   // policy, version, outcome
+	negotiation  *prometheus.HistogramVec // policy
+	offers       *prometheus.CounterVec   // kind: bid, award, refusal; policy
+	messages     *prometheus.CounterVec   // direction, message
+	migrations   *prometheus.CounterVec   // outcome
+	migrationDur prometheus.Histogram
+	renewFailed  prometheus.Counter
+
+	mu    sync.Mutex
+	begun map[string]time.Time // interactions this worker started that have sent their first message
+}
+
+func newWorkerMetrics(w *Worker) *workerMetrics {
+	m := &workerMetrics{
+		reg: prometheus.NewRegistry(),
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_worker_negotiations_started_total",
+			Help: "Negotiations this worker started (its opening held and it sent its first message), by policy and version."}, []string{"policy", "version"}),
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_worker_negotiations_total",
+			Help: "Negotiations this worker started that ended, by policy, version and outcome (closed, failed, timed_out)."}, []string{"policy", "version", "outcome"}),
+		negotiation: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_worker_negotiation_seconds",
+			Help:    "Time from a negotiation's first message to its end, for negotiations this worker started.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}}, []string{"policy"}),
+		offers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_worker_offers_total",
+			Help: "Bids, awards and refusals this worker sent, by kind (bid, award, refusal) and policy."}, []string{"kind", "policy"}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_worker_messages_total",
+			Help: "LCC messages sent (out) and taken (in), by direction and message name."}, []string{"direction", "message"}),
+		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_worker_migrations_total",
+			Help: "Migrations this worker carried out, by outcome (success, failed, cancelled, dry-run)."}, []string{"outcome"}),
+		migrationDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_worker_migration_seconds",
+			Help: "How long vMotions this worker started took.", Buckets: []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}}),
+		renewFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_worker_lease_renewals_failed_total",
+			Help: "Lease renewals during a migration that the store refused or did not answer."}),
+		begun: map[string]time.Time{},
 	}
-	fmt.Fprintln(rw, "# HELP parley_worker_interactions Interactions this worker started that are running.")
-	fmt.Fprintln(rw, "# TYPE parley_worker_interactions gauge")
-	fmt.Fprintf(rw, "parley_worker_interactions{worker=%q} %d\n", w.cfg.ID, w.Initiated())
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"worker": w.cfg.ID, "host": w.cfg.Host}, m.reg)
+	for _, outcome := range []string{"success", "failed", "cancelled"} {
+		m.migrations.WithLabelValues(outcome)
+	}
+	for _, kind := range []string{"bid", "award", "refusal"} {
+		m.offers.WithLabelValues(kind, w.policies[0])
+	}
+	reg.MustRegister(m.started, m.ended, m.negotiation, m.offers, m.messages, m.migrations, m.migrationDur, m.renewFailed, workerCollector{w})
+	return m
+}
+
+// step counts what a trace event says: messages by name, the bids, awards
+// and refusals among them, and the first message of an interaction this
+// worker started.
+func (m *workerMetrics) step(e lcc.TraceEvent, mine bool) {
+	var dir string
+	switch e.Kind {
+	case lcc.TraceSend:
+		dir = "out"
+	case lcc.TraceReceive:
+		dir = "in"
+	default:
+		return
+	}
+	name := e.Term
+	if i := strings.IndexByte(name, '('); i >= 0 {
+		name = name[:i]
+	}
+	if len(name) > 64 {
+		name = name[:64] // a peer's message names stay bounded in length; their number is the policy's
+	}
+	m.messages.WithLabelValues(dir, name).Inc()
+	if dir != "out" {
+		return
+	}
+	if kind, ok := messageKinds[name]; ok {
+		m.offers.WithLabelValues(kind, e.Policy.Name).Inc()
+	}
+	if !mine {
+		return
+	}
+	m.mu.Lock()
+	_, seen := m.begun[e.Interaction]
+	if !seen {
+		m.begun[e.Interaction] = time.Now()
+	}
+	m.mu.Unlock()
+	if !seen {
+		m.started.WithLabelValues(e.Policy.Name, strconv.Itoa(e.Policy.Version)).Inc()
+	}
+}
+
+// outcome counts the end of a negotiation this worker started.
+func (m *workerMetrics) outcome(o lcc.Outcome) {
+	m.mu.Lock()
+	t, ok := m.begun[o.Interaction]
+	delete(m.begun, o.Interaction)
+	m.mu.Unlock()
+	if !ok {
+		return // it declined at its opening: no negotiation took place
+	}
+	m.ended.WithLabelValues(o.Policy.Name, strconv.Itoa(o.Policy.Version), strings.ReplaceAll(o.Status.String(), " ", "_")).Inc()
+	m.negotiation.WithLabelValues(o.Policy.Name).Observe(time.Since(t).Seconds())
+}
+
+// journaled counts a migration by its journal entry.
+func (m *workerMetrics) journaled(e raftstore.JournalEntry) {
+	switch e.Kind {
+	case "migration":
+		m.migrations.WithLabelValues(e.Outcome).Inc()
+		if e.DurationMS > 0 {
+			m.migrationDur.Observe(float64(e.DurationMS) / 1000)
+		}
+	case "would-migrate":
+		m.migrations.WithLabelValues(e.Outcome).Inc()
+	}
+}
+
+// workerCollector reads what the worker holds when scraped.
+type workerCollector struct{ w *Worker }
+
+var (
+	descRefused      = prometheus.NewDesc("parley_worker_messages_refused_total", "LCC messages the worker refused, by reason.", []string{"reason"}, nil)
+	descInteractions = prometheus.NewDesc("parley_worker_interactions", "Interactions this worker started that are running.", nil, nil)
+	descHostLoad     = prometheus.NewDesc("parley_worker_host_load", "The host's smoothed load as the worker sees it, a share of capacity (resource cpu or mem).", []string{"resource"}, nil)
+)
+
+func (c workerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descRefused
+	ch <- descInteractions
+	ch <- descHostLoad
+}
+
+func (c workerCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.w.refused.snapshot()
+	for _, r := range refusalReasons {
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(snap[r]), r)
+	}
+	ch <- prometheus.MustNewConstMetric(descInteractions, prometheus.GaugeValue, float64(c.w.Initiated()))
+	c.w.mu.Lock()
+	cpu, mem, seen := mean(c.w.samples), mean(c.w.memSamples), len(c.w.samples) > 0
+	c.w.mu.Unlock()
+	if seen {
+		ch <- prometheus.MustNewConstMetric(descHostLoad, prometheus.GaugeValue, cpu, "cpu")
+		ch <- prometheus.MustNewConstMetric(descHostLoad, prometheus.GaugeValue, mem, "mem")
+	}
+}
+
+// metrics serves the worker's series in Prometheus's text format.
+func (w *Worker) metrics(rw http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(w.mx.reg, promhttp.HandlerOpts{}).ServeHTTP(rw, r)
 }

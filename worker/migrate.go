@@ -141,6 +141,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 }
 
 func (w *Worker) journal(ctx context.Context, e raftstore.JournalEntry) {
+	w.mx.journaled(e)
 	if err := w.store.AppendJournal(ctx, e); err != nil {
 		w.log.Warn().Err(err).Str("interaction", e.Interaction).Str("policy", e.Policy).Int("version", e.Version).Str("vm", e.VM).Str("kind", e.Kind).Msg("journal entry lost: the store did not take it")
 	}

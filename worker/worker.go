@@ -118,6 +118,7 @@ type Worker struct {
 	reserveMu   sync.Mutex           // one reservation decision at a time on this host
 	drain       *raftstore.HostState // this host's drain request, if any
 	refused     counters             // messages refused, by reason (in /metrics)
+	mx          *workerMetrics       // what /metrics serves (metrics.go)
 	paramCache  sync.Map             // *lcc.Program -> policies.Params
 }
 
@@ -143,6 +144,7 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 		negotiating: map[string]string{}, running: map[string]bool{}, passthrough: map[string]pinnedVM{}}
 	w.log = cfg.Logger.With().Str("worker", cfg.ID).Str("host", cfg.Host).Logger()
 	w.reg = w.registry()
+	w.mx = newWorkerMetrics(w)
 	w.tr = newHTTPTransport(w.peerAddrs, cfg.TLS)
 	var tr lcc.Transport = w.tr
 	if cfg.Transport != nil {
@@ -504,6 +506,12 @@ func (w *Worker) trace(e lcc.TraceEvent) {
 	if w.traces != nil {
 		w.traces.add(e)
 	}
+	if e.Kind == lcc.TraceSend || e.Kind == lcc.TraceReceive {
+		w.mu.Lock()
+		mine := w.running[e.Interaction]
+		w.mu.Unlock()
+		w.mx.step(e, mine)
+	}
 	if e.Kind == lcc.TraceOutcome {
 		return
 	}
@@ -528,6 +536,9 @@ func (w *Worker) onOutcome(o lcc.Outcome) {
 		}
 	}
 	w.mu.Unlock()
+	if mine {
+		w.mx.outcome(o)
+	}
 	if o.Declined && mine {
 		return
 	}
