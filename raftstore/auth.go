@@ -33,6 +33,13 @@ var routeAccess = map[string]access{
 	"GET /healthz": anyone,
 	"GET /readyz":  anyone,
 	"GET /metrics": readers,
+	"GET /ui/":     anyone, // the dashboard's page and assets: no data
+	"GET /ui":      anyone,
+
+	"GET /v1/whoami":            readers,
+	"GET /v1/events":            readers,
+	"GET /v1/fleet":             readers,
+	"GET /v1/interactions/{id}": readers,
 
 	"GET /v1/policies":                           readers,
 	"GET /v1/policies/{name}":                    readers,

@@ -71,6 +71,7 @@ func (s *Store) Handler() http.Handler {
 	h.journalRoutes(mux)
 	h.clusterRoutes(mux)
 	h.tokenRoutes(mux)
+	h.uiRoutes(mux)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -89,6 +90,9 @@ type statusRecorder struct {
 }
 
 func (r *statusRecorder) WriteHeader(c int) { r.code = c; r.ResponseWriter.WriteHeader(c) }
+
+// Unwrap lets http.ResponseController reach the connection (event streams flush).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (h *api) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -135,10 +135,14 @@ type Store struct {
 	peers     *http.Client // asks joining members how far they have caught up
 	promoting atomic.Bool  // a promotion check is running
 
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	closed bool
+	stop chan struct{}
+
+	streams     atomic.Int64 // event streams open (http_ui.go)
+	fleet       fleetCache   // workers' statuses (http_fleet.go)
+	workersHTTP *http.Client // to ask workers, with the member's certificate
+	wg          sync.WaitGroup
+	mu          sync.Mutex
+	closed      bool
 }
 
 // ErrNotLeader is returned by Apply on a member that is not the leader.
@@ -161,6 +165,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	log := cfg.Logger.With().Str("member", cfg.ID).Logger()
 	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), stop: make(chan struct{}), peers: httpClient(cfg.TLS, 2*time.Second)}
+	s.workersHTTP = httpClient(cfg.TLS, 5*time.Second)
 	s.metrics = newMetrics(s) // before raft starts: its first election is counted
 	hl := newHclog(log, "raft")
 

@@ -199,6 +199,7 @@ func (w *Worker) Listen() error {
 	mux.HandleFunc("POST /v1/lcc/messages", w.handleMessage)
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte(`{"status":"ok"}`)) })
 	mux.HandleFunc("GET /metrics", w.metrics)
+	mux.HandleFunc("GET /v1/status", w.handleStatus)
 	mux.HandleFunc("GET /v1/traces", w.handleTraces)
 	mux.HandleFunc("GET /v1/traces/{interaction}", w.handleTraces)
 	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/parleyhq/parley/policies"
+	"github.com/parleyhq/parley/raftstore"
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/worker/local"
 )
@@ -39,6 +41,7 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 	migrate := fs.Duration("migrate-time", time.Second, "how long a simulated vMotion takes")
 	drift := fs.Bool("drift", true, "let VM demand wander while it runs")
 	every := fs.Duration("every", 3*time.Second, "how often the live view is printed")
+	untilQuiet := fs.Bool("until-quiet", true, "stop early once balanced and quiet for 8 s (false: run the whole --duration, for the dashboard)")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -73,7 +76,14 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 	defer l.Close()
 	fmt.Fprintf(c.stdout, "ready in %v (simulated vCenter built in %v)\n", time.Since(started).Round(time.Millisecond), l.Sim.BuildTime.Round(time.Millisecond))
 	fmt.Fprintf(c.stdout, "secure: TLS on every port (raft over mutual TLS), a token per worker and for the admin; CA and certificates in %s\n", l.PKI)
-	fmt.Fprintf(c.stdout, "store at %s; vCenter at %s (thumbprint %s)\n\n", l.Members[0].HTTPAddr(), vsphere.Redacted(l.Sim.URL().String()), l.Sim.Thumbprint())
+	fmt.Fprintf(c.stdout, "store at %s; vCenter at %s (thumbprint %s)\n", l.Members[0].HTTPAddr(), vsphere.Redacted(l.Sim.URL().String()), l.Sim.Thumbprint())
+	if tokenFile, err := dashboardToken(ctx, l); err != nil {
+		fmt.Fprintln(c.stderr, "parley demo: dashboard token:", err)
+	} else {
+		fmt.Fprintf(c.stdout, "dashboard: https://%s/ui/ (sign in with the operator token in %s; the certificate is the demo CA's, %s)\n",
+			l.Members[0].HTTPAddr(), tokenFile, filepath.Join(l.PKI, "ca.pem"))
+	}
+	fmt.Fprintln(c.stdout)
 	inv, err := l.VS.Inventory(ctx)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley demo:", err)
@@ -125,7 +135,7 @@ loop:
 		}
 		st := statsOf(inv)
 		drained := *drainHost == "" || hostDrained(inv, *drainHost)
-		if moves > 0 && drained && (st.Max <= 0.7 || *policy != "balance") && time.Since(quietSince) > 8*time.Second {
+		if *untilQuiet && moves > 0 && drained && (st.Max <= 0.7 || *policy != "balance") && time.Since(quietSince) > 8*time.Second {
 			fmt.Fprintln(c.stdout, "quiet for 8s: stopping early")
 			break
 		}
@@ -209,4 +219,15 @@ func (c *cli) view(ctx context.Context, l *local.System, inv *vsphere.Inventory,
 func hostDrained(inv *vsphere.Inventory, name string) bool {
 	h, ok := inv.Host(name)
 	return ok && h.InMaintenance && len(inv.VMsOn(h.ID)) == 0
+}
+
+// dashboardToken creates an operator token for the dashboard and writes it
+// to a file only its owner can read, in the demo's PKI folder.
+func dashboardToken(ctx context.Context, l *local.System) (string, error) {
+	secret := raftstore.NewToken()
+	if _, err := l.Store.CreateToken(ctx, "dashboard", raftstore.RoleOperator, secret); err != nil {
+		return "", err
+	}
+	path := filepath.Join(l.PKI, "dashboard.token")
+	return path, os.WriteFile(path, []byte(secret+"\n"), 0o600)
 }
