@@ -103,4 +103,3 @@ func (h *api) events(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
-

@@ -122,7 +122,7 @@ async function connectEvents() {
 function setLive(on) { const l = $('live'); l.textContent = on ? 'live' : 'reconnecting'; l.className = 'pill ' + (on ? 'on' : 'off'); }
 
 function onChange(ev) {
-  $('cluster').textContent = 'member ' + ev.member + ' · ' + ev.state.toLowerCase() + ' · leader ' + (ev.leader || 'none') + ' · term ' + ev.term + ' · index ' + ev.index;
+  $('cluster').textContent = 'member ' + ev.member + ' (' + ev.state.toLowerCase() + ') · leader ' + (ev.leader || 'none') + ' · term ' + ev.term + ' · index ' + ev.index;
   scheduleRefresh();
 }
 
@@ -320,7 +320,7 @@ async function renderPolicies() {
       el('td', {}, canOperate() && v.version !== h.active ? el('button', { dataset: { activate: p.name + '@' + v.version }, on: { click: () => policyAction(p.name, 'activate', v.version) } }, 'Activate') : '')));
     const acts = h.activations.slice(-8).reverse().map((a) => el('li', {}, ns(a.time).toLocaleString() + ': ' + a.who + ' ' + a.reason + ' v' + a.from + ' → v' + a.to + (a.note ? ' (' + a.note + ')' : '')));
     cards.push(el('div', { class: 'card', dataset: { policy: p.name } }, el('h2', {}, p.name + (h.active ? ' · v' + h.active + ' active' : ' · none active')),
-      canOperate() ? el('div', { class: 'row' }, el('button', { on: { click: () => policyAction(p.name, 'rollback') } }, 'Roll back to the previous version')) : null,
+      canOperate() && h.activations.length > 1 ? el('div', { class: 'row' }, el('button', { on: { click: () => policyAction(p.name, 'rollback') } }, 'Roll back to the previous version')) : null,
       el('table', { class: 'policy-versions' }, el('thead', {}, el('tr', {}, el('th', {}, 'version'), el('th', {}, 'pushed by'), el('th', {}, 'message'), el('th', {}, 'time'), el('th', {}, 'sha256'), el('th', {}, ''))), el('tbody', {}, versions)),
       el('details', {}, el('summary', {}, 'activations'), el('ul', {}, acts))));
     S.history = S.history || {};
