@@ -218,6 +218,11 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("the diff's added lines are %q, want the line pushed as v2", added)
 	}
 	screenshot("dashboard-diff.png")
+	var shown string
+	eval("read the page's error line", `document.getElementById('error').textContent`, &shown)
+	if shown != "" {
+		t.Errorf("the page shows an error: %s", shown)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, p := range problems {
