@@ -12,6 +12,7 @@ import (
 //	GET  /relocations                       the relocation record
 //	GET  /placement                         VM name -> host name
 //	GET  /loads                             host name -> CPU use / capacity
+//	GET  /api-stats                         {"calls": N, "objects": N, "by_method": {...}} since start
 //	POST /vms/{name}/demand       {"cpu_mhz": N, "mem_mb": N}
 //	POST /hosts/{name}/maintenance {"on": true}
 //	POST /hosts/{name}/connected   {"connected": false}
@@ -20,6 +21,7 @@ func (s *Sim) ControlHandler() http.Handler {
 	mux.HandleFunc("GET /relocations", func(w http.ResponseWriter, r *http.Request) { reply(w, s.Relocations(), nil) })
 	mux.HandleFunc("GET /placement", func(w http.ResponseWriter, r *http.Request) { reply(w, s.Placement(), nil) })
 	mux.HandleFunc("GET /loads", func(w http.ResponseWriter, r *http.Request) { reply(w, s.HostLoads(), nil) })
+	mux.HandleFunc("GET /api-stats", func(w http.ResponseWriter, r *http.Request) { reply(w, s.APIStats(), nil) })
 	mux.HandleFunc("GET /sdk-url", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"url": s.URL().String()}, nil)
 	})

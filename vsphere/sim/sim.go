@@ -51,6 +51,7 @@ type Sim struct {
 	cfg    Config
 	Layout Layout
 	model  *simulator.Model
+	stats  apiStats // SDK calls and objects served (apistats.go)
 	server *simulator.Server
 	svc    *simulator.Context
 
@@ -158,6 +159,7 @@ func New(cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("sim: certificate: %w", err)
 	}
 	m.Service.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.cert}}
+	s.countSDK(m.Service)
 	s.server = m.Service.NewServer()
 	s.BuildTime = time.Since(start)
 	if cfg.Drift {
