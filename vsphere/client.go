@@ -205,6 +205,9 @@ type Client struct {
 	pools  map[string]types.ManagedObjectReference // host -> resource pool
 
 	noLogUserEvent atomic.Bool // vCenter lacks LogUserEvent: post events instead
+
+	perfMu         sync.Mutex // the statistics counters' keys (perf.go)
+	cpuKey, memKey int32
 }
 
 // Connect logs in to vCenter.

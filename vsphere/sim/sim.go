@@ -26,6 +26,7 @@ type Config struct {
 	MigrateTime time.Duration // how long a relocation takes; default 2s
 	Drift       bool          // let VM demand wander
 	DriftEvery  time.Duration // default 2s
+	PerfEvery   time.Duration // how often statistics are sampled (perf.go); default 20s, vCenter's realtime interval
 	Listen      string        // host:port for the SDK; default 127.0.0.1:0
 	Clusters    int           // compute clusters the hosts are spread over (a divisor of Hosts); default 1
 	DRS         string        // fullyAutomated, partiallyAutomated, manual (the default) or off
@@ -51,7 +52,8 @@ type Sim struct {
 	cfg    Config
 	Layout Layout
 	model  *simulator.Model
-	stats  apiStats // SDK calls and objects served (apistats.go)
+	stats  apiStats                // SDK calls and objects served (apistats.go)
+	perf   map[string][]perfSample // host id -> statistics samples, oldest first (perf.go); under mu
 	server *simulator.Server
 	svc    *simulator.Context
 
@@ -102,6 +104,9 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.DRS != "" && !drsModes[cfg.DRS] {
 		return nil, fmt.Errorf("sim: DRS setting %q is not fullyAutomated, partiallyAutomated, manual or off", cfg.DRS)
 	}
+	if cfg.PerfEvery <= 0 {
+		cfg.PerfEvery = 20 * time.Second
+	}
 	if cfg.DriftEvery <= 0 {
 		cfg.DriftEvery = 2 * time.Second
 	}
@@ -144,6 +149,7 @@ func New(cfg Config) (*Sim, error) {
 		}
 	}
 	s.wrapChecker()
+	s.wrapPerf()
 	listenHost := ""
 	if cfg.Listen != "" {
 		u, err := url.Parse("http://" + cfg.Listen)
