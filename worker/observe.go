@@ -200,10 +200,14 @@ func (w *Worker) Observe(ctx context.Context) error {
 	}
 	inv = inv.Scope(h.Cluster) // vMotion, DRS and parley's negotiations stay within a cluster
 	w.noteDRS(ctx, inv, h)
+	cpu, mem, from := w.hostLoad(ctx, h)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if from != w.statsFrom {
+		w.log.Info().Str("stats", from).Str("asked", w.cfg.Stats).Msg("host load read from " + from)
+		w.statsFrom = from
+	}
 	w.inv, w.hostID = inv, h.ID
-	cpu, mem := share(h.CPUUsedMHz, h.CPUCapacityMHz), share(h.MemUsedMB, h.MemCapacityMB)
 	pp := w.params(w.active)
 	window := max(1, pp.SmoothingWindow)
 	w.samples = appendWindow(w.samples, cpu, window)
@@ -214,6 +218,28 @@ func (w *Worker) Observe(ctx context.Context) error {
 	w.highSince = since(w.highSince, load > high, now)
 	w.lowSince = since(w.lowSince, load < low, now)
 	return nil
+}
+
+// hostLoad is the host's CPU and memory load now: vCenter's latest
+// realtime sample with --stats realtime (where it has one), quickStats
+// otherwise.
+func (w *Worker) hostLoad(ctx context.Context, h vsphere.Host) (cpu, mem float64, from string) {
+	cpu, mem = share(h.CPUUsedMHz, h.CPUCapacityMHz), share(h.MemUsedMB, h.MemCapacityMB)
+	if w.cfg.Stats != StatsRealtime {
+		return cpu, mem, StatsQuick
+	}
+	sr, ok := w.vs.(statsReader)
+	if !ok {
+		return cpu, mem, StatsQuick
+	}
+	st, err := sr.HostStats(ctx, h)
+	if err != nil {
+		if !errors.Is(err, vsphere.ErrNoStats) {
+			w.log.Warn().Err(err).Msg("realtime statistics unavailable; using quickStats this tick")
+		}
+		return cpu, mem, StatsQuick
+	}
+	return st.CPU, st.Mem, StatsRealtime
 }
 
 func since(t time.Time, cond bool, now time.Time) time.Time {

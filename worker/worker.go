@@ -84,6 +84,24 @@ type Config struct {
 	// CoexistDRS lets the worker balance a cluster that DRS balances too
 	// (enabled, fully automated); by default it leaves that to DRS.
 	CoexistDRS bool
+	// Stats is where the host's load comes from: "quickstats" (the
+	// default: summary.quickStats, in the inventory every tick) or
+	// "realtime" (PerformanceManager's latest 20 s sample of
+	// cpu.usage.average and mem.active.average, quickStats where vCenter
+	// has none).
+	Stats string
+}
+
+// Where a worker's host load comes from (Config.Stats).
+const (
+	StatsQuick    = "quickstats"
+	StatsRealtime = "realtime"
+)
+
+// statsReader is a vCenter client that reads realtime statistics
+// (vsphere.Client does).
+type statsReader interface {
+	HostStats(ctx context.Context, h vsphere.Host) (vsphere.HostStats, error)
 }
 
 // Worker is the agent of one host.
@@ -120,6 +138,7 @@ type Worker struct {
 	refused     counters             // messages refused, by reason (in /metrics)
 	mx          *workerMetrics       // what /metrics serves (metrics.go)
 	paramCache  sync.Map             // *lcc.Program -> policies.Params
+	statsFrom   string               // where the last load sample came from: quickstats or realtime
 }
 
 // New creates a worker; Run starts it.
@@ -136,6 +155,13 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 2 * time.Second
+	}
+	switch cfg.Stats {
+	case "":
+		cfg.Stats = StatsQuick
+	case StatsQuick, StatsRealtime:
+	default:
+		return nil, fmt.Errorf("worker: stats %q: want %s or %s", cfg.Stats, StatsQuick, StatsRealtime)
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"

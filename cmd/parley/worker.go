@@ -35,6 +35,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	policy := fs.String("policy", "balance", "policies to follow, comma-separated in priority order (evacuate is followed too while this host is drained)")
 	interval := fs.Duration("interval", 2*time.Second, "tick")
 	dry := fs.Bool("dry-run", false, "negotiate and journal, but reserve and move nothing")
+	stats := fs.String("stats", worker.StatsQuick, "where the host's load comes from: quickstats (summary.quickStats) or realtime (PerformanceManager's 20 s samples, quickStats where vCenter has none)")
 	coexist := fs.Bool("coexist-drs", false, "balance this host even when DRS balances its cluster (enabled and fully automated); by default parley leaves that to DRS")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
@@ -44,6 +45,10 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	if *id == "" || *host == "" || vcfg.URL == "" || *interval <= 0 {
 		fmt.Fprintln(c.stderr, "parley worker: --id, --host, --vsphere (or GOVC_URL) and a positive --interval are required")
 		fs.Usage()
+		return exitUsage
+	}
+	if *stats != worker.StatsQuick && *stats != worker.StatsRealtime {
+		fmt.Fprintf(c.stderr, "parley worker: --stats %q: want %s or %s\n", *stats, worker.StatsQuick, worker.StatsRealtime)
 		return exitUsage
 	}
 	if err := vcfg.Credentials(*credFile); err != nil {
@@ -96,7 +101,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 	}
-	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls, CoexistDRS: *coexist}, vs, st)
+	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls, CoexistDRS: *coexist, Stats: *stats}, vs, st)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
 		return exitUsage
