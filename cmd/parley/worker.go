@@ -35,6 +35,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	policy := fs.String("policy", "balance", "policies to follow, comma-separated in priority order (evacuate is followed too while this host is drained)")
 	interval := fs.Duration("interval", 2*time.Second, "tick")
 	dry := fs.Bool("dry-run", false, "negotiate and journal, but reserve and move nothing")
+	invFrom := fs.String("inventory", "poll", "how the worker follows vCenter's inventory: poll (a full read every tick) or watch (one WaitForUpdatesEx filter kept open: vCenter sends what changed)")
 	stats := fs.String("stats", worker.StatsQuick, "where the host's load comes from: quickstats (summary.quickStats) or realtime (PerformanceManager's 20 s samples, quickStats where vCenter has none)")
 	coexist := fs.Bool("coexist-drs", false, "balance this host even when DRS balances its cluster (enabled and fully automated); by default parley leaves that to DRS")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
@@ -45,6 +46,10 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	if *id == "" || *host == "" || vcfg.URL == "" || *interval <= 0 {
 		fmt.Fprintln(c.stderr, "parley worker: --id, --host, --vsphere (or GOVC_URL) and a positive --interval are required")
 		fs.Usage()
+		return exitUsage
+	}
+	if *invFrom != "watch" && *invFrom != "poll" {
+		fmt.Fprintf(c.stderr, "parley worker: --inventory %q: want watch or poll\n", *invFrom)
 		return exitUsage
 	}
 	if *stats != worker.StatsQuick && *stats != worker.StatsRealtime {
@@ -101,7 +106,13 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 	}
-	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls, CoexistDRS: *coexist, Stats: *stats}, vs, st)
+	var source worker.VSphere = vs
+	if *invFrom == "watch" {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch() // before vs.Close: the watch ends first
+		source = vsphere.NewWatched(wctx, vs)
+	}
+	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls, CoexistDRS: *coexist, Stats: *stats}, source, st)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley worker:", err)
 		return exitUsage

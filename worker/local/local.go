@@ -48,6 +48,10 @@ type Config struct {
 	DRS          string // the clusters' DRS setting; default manual (parley balances)
 	CoexistDRS   bool
 	ZonedStorage bool // a datastore only half the hosts see (sim.Config.ZonedStorage)
+	// WatchInventory makes the workers follow the inventory with one
+	// WaitForUpdatesEx filter each (vsphere.Watched) instead of reading it
+	// every tick, as 'parley worker --inventory watch' does.
+	WatchInventory bool
 }
 
 // System is a running in-process parley.
@@ -194,12 +198,16 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 			return nil, err
 		}
 		l.clients = append(l.clients, vc)
+		var source worker.VSphere = vc
+		if cfg.WatchInventory {
+			source = vsphere.NewWatched(wctx, vc)
+		}
 		id := fmt.Sprintf("w%d", i)
 		st, wtls, err := l.workerIdentity(ctx, addrs, id)
 		if err != nil {
 			return nil, err
 		}
-		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer, TLS: wtls, CoexistDRS: cfg.CoexistDRS}, vc, st)
+		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: cfg.Policy, Interval: cfg.Interval, DryRun: cfg.DryRun, Logger: cfg.Logger, Observer: cfg.Observer, TLS: wtls, CoexistDRS: cfg.CoexistDRS}, source, st)
 		if err != nil {
 			return nil, err
 		}

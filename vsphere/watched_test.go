@@ -1,0 +1,85 @@
+package vsphere_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/parleyhq/parley/vsphere"
+	"github.com/parleyhq/parley/vsphere/sim"
+)
+
+// TestWatchedFollowsChangesWithoutReading: a Watched client's inventory
+// follows a demand change through WaitForUpdatesEx alone (the simulator
+// counts no container view and no retrieval for it); when its session is
+// ended from outside, it reads directly and then watches again.
+func TestWatchedFollowsChangesWithoutReading(t *testing.T) {
+	s, c := newSim(t, sim.Config{Hosts: 3, VMs: 9, Seed: 5})
+	ctx := ctxT(t)
+	wctx, cancel := context.WithCancel(ctx)
+	w := vsphere.NewWatched(wctx, c)
+	defer func() { cancel(); <-w.Done() }()
+	waitFor := func(what string, ok func(inv *vsphere.Inventory) bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if inv, err := w.Inventory(ctx); err == nil && ok(inv) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("the watched inventory never showed %s", what)
+	}
+	inv0, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := inv0.VMs[0]
+	waitFor("the first inventory", func(inv *vsphere.Inventory) bool { return len(inv.VMs) == 9 })
+	time.Sleep(200 * time.Millisecond) // let the first wait be under way
+	before := s.APIStats()
+	if err := s.SetDemand(vm.Name, vm.CPUDemandMHz+1234, vm.MemMB); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the demand change", func(inv *vsphere.Inventory) bool {
+		v, ok := inv.VM(vm.Name)
+		return ok && v.CPUDemandMHz == vm.CPUDemandMHz+1234
+	})
+	after := s.APIStats()
+	for _, m := range []string{"CreateContainerView", "RetrievePropertiesEx"} {
+		if n := after.ByMethod[m] - before.ByMethod[m]; n != 0 {
+			t.Errorf("following a change cost %d %s calls, want none", n, m)
+		}
+	}
+	if after.ByMethod["WaitForUpdatesEx"] == before.ByMethod["WaitForUpdatesEx"] {
+		t.Error("no WaitForUpdatesEx was answered")
+	}
+
+	// end the session from outside: the watch fails, the client logs in again
+	key, err := c.SessionKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := govmomi.NewClient(ctx, s.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Logout(ctx)
+	if _, err := methods.TerminateSession(ctx, admin.Client, &types.TerminateSession{This: *admin.Client.ServiceContent.SessionManager, SessionId: []string{key}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDemand(vm.Name, vm.CPUDemandMHz+4321, vm.MemMB); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a change made after the session ended", func(inv *vsphere.Inventory) bool {
+		v, ok := inv.VM(vm.Name)
+		return ok && v.CPUDemandMHz == vm.CPUDemandMHz+4321
+	})
+	if key2, _ := c.SessionKey(ctx); key2 == key {
+		t.Error("the client did not log in again")
+	}
+}
