@@ -292,50 +292,6 @@ func (s *state) inventory() *Inventory {
 	return inv
 }
 
-// Watch calls fn with a fresh inventory every time hosts or VMs change
-// (WaitForUpdatesEx over a container view), until ctx is cancelled. The
-// first call carries the whole inventory. Cancel ctx with a cancel
-// function: a deadline alone can leave the simulator's wait hanging.
-func (c *Client) Watch(ctx context.Context, fn func(*Inventory)) error {
-	vc := c.client()
-	v, err := c.newView(ctx, vc)
-	if err != nil {
-		return fmt.Errorf("vsphere: watch: %w", classify(err))
-	}
-	defer v.Destroy(context.WithoutCancel(ctx))
-	pc, err := property.DefaultCollector(vc).Create(ctx)
-	if err != nil {
-		return fmt.Errorf("vsphere: watch: %w", classify(err))
-	}
-	defer pc.Destroy(context.WithoutCancel(ctx))
-	if _, err := pc.CreateFilter(ctx, types.CreateFilter{Spec: filterSpec(v), PartialUpdates: false}); err != nil {
-		return fmt.Errorf("vsphere: watch: %w", classify(err))
-	}
-	st := newState()
-	err = pc.WaitForUpdatesEx(ctx, &property.WaitOptions{Options: &types.WaitOptions{MaxWaitSeconds: types.NewInt32(30)}}, func(updates []types.ObjectUpdate) bool {
-		for _, u := range updates {
-			if u.Kind == types.ObjectUpdateKindLeave {
-				st.remove(u.Obj)
-				continue
-			}
-			var props []types.DynamicProperty
-			for _, ch := range u.ChangeSet {
-				props = append(props, types.DynamicProperty{Name: ch.Name, Val: ch.Val})
-			}
-			st.set(u.Obj, props)
-		}
-		fn(st.inventory())
-		return false
-	})
-	if err != nil && ctx.Err() != nil {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("vsphere: watch: %w", classify(err))
-	}
-	return nil
-}
-
 // Progress reports a migration's percentage.
 type Progress func(percent int)
 

@@ -14,14 +14,25 @@ import (
 )
 
 // TestWatchedFollowsChangesWithoutReading: a Watched client's inventory
-// follows a demand change through WaitForUpdatesEx alone (the simulator
-// counts no container view and no retrieval for it); when its session is
-// ended from outside, it reads directly and then watches again.
+// follows a demand change on its host and a VM leaving it through
+// WaitForUpdatesEx alone (the simulator counts no container view and no
+// retrieval for them); a change on another host costs its watch nothing;
+// when its session is ended from outside, it reads directly and then
+// watches again.
 func TestWatchedFollowsChangesWithoutReading(t *testing.T) {
-	s, c := newSim(t, sim.Config{Hosts: 3, VMs: 9, Seed: 5})
+	s, c := newSim(t, sim.Config{Hosts: 3, VMs: 9, Seed: 5, MigrateTime: 100 * time.Millisecond})
 	ctx := ctxT(t)
+	inv0, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, other := inv0.Hosts[0], inv0.Hosts[1]
+	mine, theirs := inv0.VMsOn(host.ID), inv0.VMsOn(other.ID)
+	if len(mine) < 2 || len(theirs) == 0 {
+		t.Fatalf("layout: %d VMs on %s, %d on %s", len(mine), host.Name, len(theirs), other.Name)
+	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := vsphere.NewWatched(wctx, c)
+	w := vsphere.NewWatched(wctx, c, host.Name, time.Hour) // no second whole read in this test
 	defer func() { cancel(); <-w.Done() }()
 	waitFor := func(what string, ok func(inv *vsphere.Inventory) bool) {
 		t.Helper()
@@ -34,11 +45,7 @@ func TestWatchedFollowsChangesWithoutReading(t *testing.T) {
 		}
 		t.Fatalf("the watched inventory never showed %s", what)
 	}
-	inv0, err := c.Inventory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := inv0.VMs[0]
+	vm := mine[0]
 	waitFor("the first inventory", func(inv *vsphere.Inventory) bool { return len(inv.VMs) == 9 })
 	time.Sleep(200 * time.Millisecond) // let the first wait be under way
 	before := s.APIStats()
@@ -58,6 +65,25 @@ func TestWatchedFollowsChangesWithoutReading(t *testing.T) {
 	if after.ByMethod["WaitForUpdatesEx"] == before.ByMethod["WaitForUpdatesEx"] {
 		t.Error("no WaitForUpdatesEx was answered")
 	}
+
+	// a change on another host: nothing for this watch
+	if err := s.SetDemand(theirs[0].Name, theirs[0].CPUDemandMHz+99, theirs[0].MemMB); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if quiet := s.APIStats(); quiet.Objects != after.Objects {
+		t.Errorf("a change on another host sent this watch %d objects", quiet.Objects-after.Objects)
+	}
+
+	// a VM leaves the host: the watch says where it went
+	leaving := mine[1]
+	if err := c.Migrate(ctx, leaving.ID, other.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the VM on its new host", func(inv *vsphere.Inventory) bool {
+		v, ok := inv.VM(leaving.Name)
+		return ok && v.Host == other.ID && len(inv.VMsOn(host.ID)) == len(mine)-1
+	})
 
 	// end the session from outside: the watch fails, the client logs in again
 	key, err := c.SessionKey(ctx)

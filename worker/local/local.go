@@ -92,9 +92,10 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		cfg.Interval = time.Second
 	}
 	l = &System{dir: cfg.Dir}
+	started := l // a failed start returns nil: close what was started
 	defer func() {
 		if err != nil {
-			l.Close()
+			started.Close()
 		}
 	}()
 	if l.dir == "" {
@@ -200,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		l.clients = append(l.clients, vc)
 		var source worker.VSphere = vc
 		if cfg.WatchInventory {
-			source = vsphere.NewWatched(wctx, vc)
+			source = vsphere.NewWatched(wctx, vc, h.Name, 0)
 		}
 		id := fmt.Sprintf("w%d", i)
 		st, wtls, err := l.workerIdentity(ctx, addrs, id)
