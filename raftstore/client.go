@@ -114,7 +114,7 @@ func (c *Client) do(ctx context.Context, method, path string, in any, out any) e
 		}
 	}
 	reqID := ""
-	if method == http.MethodPost {
+	if method == http.MethodPost && !idempotent[path] {
 		reqID = NewRequestID()
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -415,3 +415,9 @@ func (c *Client) RevokeToken(ctx context.Context, name string) (*Token, error) {
 	err := c.do(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(name)+"/revoke", nil, &out)
 	return &out, err
 }
+
+// idempotent are the writes that apply the same however often they are
+// repeated: they carry no request id, so they take no room in the
+// state machine's deduplication window (a heartbeat that changes
+// nothing is not even written).
+var idempotent = map[string]bool{"/v1/workers/heartbeat": true}

@@ -137,7 +137,7 @@ func (f *FSM) counts(now time.Time, workerTTL time.Duration) (n storeCounts) {
 			}
 		}
 		for _, w := range s.Workers {
-			if now.UnixNano()-w.LastSeen <= int64(workerTTL) {
+			if w.live(now.UnixNano(), workerTTL) {
 				n.workers++
 			}
 		}

@@ -89,7 +89,7 @@ func (h *api) gatherFleet(ctx context.Context) []FleetHost {
 	now := time.Now().UnixNano()
 	h.s.fsm.read(func(s *State) {
 		for _, wk := range s.Workers {
-			hosts = append(hosts, FleetHost{Worker: wk.ID, Host: wk.Host, Addr: wk.Addr, LastSeen: wk.LastSeen, Live: now-wk.LastSeen <= int64(h.s.cfg.WorkerTTL)})
+			hosts = append(hosts, FleetHost{Worker: wk.ID, Host: wk.Host, Addr: wk.Addr, LastSeen: wk.LastSeen, Live: wk.live(now, 0)})
 		}
 	})
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Host < hosts[j].Host })
@@ -198,7 +198,7 @@ func (h *api) interaction(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UnixNano()
 	h.s.fsm.read(func(s *State) {
 		for _, wk := range s.Workers {
-			hosts = append(hosts, FleetHost{Worker: wk.ID, Host: wk.Host, Addr: wk.Addr, Live: now-wk.LastSeen <= int64(h.s.cfg.WorkerTTL)})
+			hosts = append(hosts, FleetHost{Worker: wk.ID, Host: wk.Host, Addr: wk.Addr, Live: wk.live(now, 0)})
 		}
 		for _, e := range s.Journal {
 			if e.Interaction == id {

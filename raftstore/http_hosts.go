@@ -13,7 +13,7 @@ func (h *api) hostRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/hosts/{name}/report", h.hostReport)
 	mux.HandleFunc("POST /v1/workers/heartbeat", h.heartbeat)
 	mux.HandleFunc("GET /v1/workers", h.read(func(_ *http.Request, s *State) (any, *Error) {
-		return s.liveWorkers(time.Now().UnixNano(), h.s.cfg.WorkerTTL), nil
+		return s.liveWorkers(time.Now().UnixNano(), 0), nil // the leader marks workers down (liveness.go)
 	}))
 }
 
@@ -57,6 +57,11 @@ func (h *api) hostReport(w http.ResponseWriter, r *http.Request) {
 func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
 	var req HeartbeatRequest
 	if raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req); ok && bindWorker(w, r, "id", &req.ID) {
-		h.write(w, r, raw, cmdHeartbeat, req)
+		// a request with an idempotency key asks for the log's deduplication: written
+		if wk, kept := h.s.beat(req); kept && r.Header.Get(HeaderRequestID) == "" {
+			writeJSON(w, http.StatusOK, wk) // the leader keeps it: nothing changed, nothing written
+			return
+		}
+		h.write(w, r, raw, cmdHeartbeat, req) // new, moved, or back: written (a follower forwards it)
 	}
 }

@@ -212,8 +212,42 @@ func (s *State) extendLeases(now, prev int64) *Result {
 // leases, which stay listed as needs-reconcile until then) and workers not
 // seen for an hour. The leader applies it every second, which also keeps
 // LastTime fresh for extendLeases.
-func (s *State) sweep(now int64) *Result {
-	const vmRetention = int64(10 * time.Minute)
+// SweepRequest is what the leader's sweep carries: the workers it heard
+// nothing from within the worker TTL.
+type SweepRequest struct {
+	Down []string `json:"down,omitempty"`
+}
+
+// sweepDue reports whether a sweep would change anything: a lease to
+// drop, or a worker down for an hour to forget.
+func (s *State) sweepDue(now int64) bool {
+	for k, l := range s.Leases {
+		if l.Expiry <= now && (!isVMKey(k) || now >= l.Expiry+vmRetention) {
+			return true
+		}
+	}
+	for _, w := range s.Workers {
+		if workerForgotten(w, now) {
+			return true
+		}
+	}
+	return false
+}
+
+const vmRetention = int64(10 * time.Minute)
+
+// workerForgotten: a worker down for an hour, or (written before workers
+// were marked down) silent for an hour, is dropped.
+func workerForgotten(w *Worker, now int64) bool {
+	return now-w.LastSeen > int64(time.Hour) && (w.Down || w.LastSeen > 0)
+}
+
+func (s *State) sweep(now int64, req *SweepRequest) *Result {
+	for _, id := range req.Down {
+		if w := s.Workers[id]; w != nil && !w.Down {
+			w.Down, w.LastSeen = true, now
+		}
+	}
 	dropped := 0
 	for k, l := range s.Leases {
 		if l.Expiry > now {
@@ -226,7 +260,7 @@ func (s *State) sweep(now int64) *Result {
 		dropped++
 	}
 	for id, w := range s.Workers {
-		if now-w.LastSeen > int64(time.Hour) {
+		if workerForgotten(w, now) {
 			delete(s.Workers, id)
 		}
 	}

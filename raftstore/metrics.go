@@ -127,7 +127,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descApplied, float64(st.Applied))
 	gauge(descMembers, float64(len(st.Members)))
 	now := time.Now()
-	n := c.s.fsm.counts(now, c.s.cfg.WorkerTTL)
+	n := c.s.fsm.counts(now, 0) // the leader marks workers down
 	gauge(descLeases, float64(n.leases))
 	gauge(descPolicies, float64(n.policies))
 	gauge(descVersions, float64(n.versions))

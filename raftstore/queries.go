@@ -112,10 +112,13 @@ func (s *State) listLeases(prefix string, now int64) []LeaseView {
 	return out
 }
 
+// liveWorkers lists the workers not marked down; with a ttl, also only
+// those written within it (Mem, where every heartbeat is applied; a raft
+// store passes 0: its leader marks workers down).
 func (s *State) liveWorkers(now int64, ttl time.Duration) []Worker {
 	out := []Worker{}
 	for _, w := range s.Workers {
-		if now-w.LastSeen <= int64(ttl) {
+		if w.live(now, ttl) {
 			out = append(out, *w)
 		}
 	}
@@ -139,4 +142,8 @@ func (s *State) hostList() []HostState {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+func (w *Worker) live(now int64, ttl time.Duration) bool {
+	return !w.Down && (ttl == 0 || now-w.LastSeen <= int64(ttl))
 }

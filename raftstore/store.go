@@ -138,6 +138,7 @@ type Store struct {
 	stop chan struct{}
 
 	streams     atomic.Int64 // event streams open (http_ui.go)
+	live        liveness     // heartbeats the leader keeps for its term (liveness.go)
 	fleet       fleetCache   // workers' statuses (http_fleet.go)
 	workersHTTP *http.Client // to ask workers, with the member's certificate
 	wg          sync.WaitGroup
@@ -269,6 +270,7 @@ func (s *Store) leaderLoop() {
 				continue
 			}
 			s.log.Info().Msg("became leader")
+			s.live.leading(time.Now())
 			s.lastApply.Store(time.Now().UnixNano())
 			if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
 				s.log.Warn().Err(err).Msg("barrier after election")
@@ -287,9 +289,7 @@ func (s *Store) leaderLoop() {
 			if s.raft.State() != raft.Leader {
 				continue
 			}
-			if _, err := s.Apply(cmdSweep, "", nil); err != nil && !errors.Is(err, ErrNotLeader) {
-				s.log.Debug().Err(err).Msg("sweep")
-			}
+			s.sweepIfDue()
 			if s.promoting.CompareAndSwap(false, true) {
 				go func() { defer s.promoting.Store(false); s.promoteNonvoters() }()
 			}
@@ -358,7 +358,7 @@ func (s *Store) LinearizableRead(ctx context.Context) error {
 }
 
 // appliesStalled reports whether this member leads but has applied
-// nothing for a while (the sweep applies every SweepInterval), and since
+// nothing for a while (an idle leader sweeps every keepAliveEvery), and since
 // when: a leader that cannot commit is not ready, whatever /healthz says.
 func (s *Store) appliesStalled() (bool, time.Duration) {
 	if !s.IsLeader() {
@@ -369,7 +369,7 @@ func (s *Store) appliesStalled() (bool, time.Duration) {
 		return false, 0 // just elected: the first sweep has not run yet
 	}
 	since := time.Since(time.Unix(0, last))
-	return since > max(5*time.Second, 5*s.cfg.SweepInterval), since
+	return since > max(3*keepAliveEvery, 5*s.cfg.SweepInterval), since
 }
 
 // IsLeader reports whether this member leads.

@@ -54,7 +54,11 @@ type Worker struct {
 	ID       string `json:"id"`
 	Host     string `json:"host"`
 	Addr     string `json:"addr"`
-	LastSeen int64  `json:"last_seen"`
+	LastSeen int64  `json:"last_seen"` // the last write about it: registered, back, or marked down
+	// Down: the leader heard no heartbeat within the worker TTL. Heartbeats
+	// that change nothing are kept by the leader alone (liveness.go): at
+	// steady state liveness writes nothing to the log.
+	Down bool `json:"down,omitempty"`
 }
 
 // JournalEntry is one negotiation or migration event.

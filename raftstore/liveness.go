@@ -1,0 +1,104 @@
+package raftstore
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Liveness that costs the log nothing at steady state. A worker's
+// heartbeat is written to the log only when it says something new: a
+// worker not yet known, one whose host or address changed, or one that
+// was marked down. Every other heartbeat is kept by the leader alone, in
+// memory, for its term. The leader's sweep marks down, in one write, the
+// workers it heard nothing from within the worker TTL (counting from the
+// start of its term for those it has not heard yet, so a new leader gives
+// everyone one TTL). Followers and stale reads see liveness through the
+// log: a worker is live until it is marked down.
+type liveness struct {
+	mu        sync.Mutex
+	beats     map[string]time.Time // worker -> last heartbeat this leader heard
+	termStart time.Time
+}
+
+// leading resets the leader-local record at the start of a term.
+func (l *liveness) leading(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.beats, l.termStart = map[string]time.Time{}, now
+}
+
+// beat records a heartbeat on the leader and reports whether the log
+// already says all it says (so nothing need be written), with the
+// worker as the log has it.
+func (s *Store) beat(req HeartbeatRequest) (Worker, bool) {
+	if !s.IsLeader() {
+		return Worker{}, false
+	}
+	var wk Worker
+	known := false
+	s.fsm.read(func(st *State) {
+		if w := st.Workers[req.ID]; w != nil {
+			wk, known = *w, !w.Down && w.Host == req.Host && w.Addr == req.Addr
+		}
+	})
+	s.live.mu.Lock()
+	if s.live.beats != nil {
+		s.live.beats[req.ID] = time.Now()
+	} else {
+		known = false // not leading yet as far as liveness goes: write it
+	}
+	s.live.mu.Unlock()
+	return wk, known
+}
+
+// silent lists the workers the log has as live that this leader has not
+// heard from within ttl.
+func (s *Store) silent(now time.Time, ttl time.Duration) []string {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	if s.live.beats == nil {
+		return nil
+	}
+	var out []string
+	s.fsm.read(func(st *State) {
+		for id, w := range st.Workers {
+			if w.Down {
+				continue
+			}
+			last, ok := s.live.beats[id]
+			if !ok || last.Before(s.live.termStart) {
+				last = s.live.termStart
+			}
+			if now.Sub(last) > ttl {
+				out = append(out, id)
+			}
+		}
+	})
+	return out
+}
+
+// keepAliveEvery is how often an idle leader writes a sweep all the
+// same, so that a leader that can no longer commit turns unready
+// (appliesStalled).
+const keepAliveEvery = 5 * time.Second
+
+// sweepIfDue applies a sweep when it would change something (a lease to
+// drop, a worker to mark down or forget) or when nothing was applied for
+// keepAliveEvery.
+func (s *Store) sweepIfDue() {
+	now := time.Now()
+	down := s.silent(now, s.cfg.WorkerTTL)
+	due := len(down) > 0 || now.Sub(time.Unix(0, s.lastApply.Load())) >= keepAliveEvery
+	if !due {
+		s.fsm.read(func(st *State) { due = st.sweepDue(now.UnixNano()) })
+	}
+	if !due {
+		return
+	}
+	if _, err := s.Apply(cmdSweep, "", SweepRequest{Down: down}); err != nil && !errors.Is(err, ErrNotLeader) {
+		s.log.Debug().Err(err).Msg("sweep")
+	} else if len(down) > 0 {
+		s.log.Info().Strs("workers", down).Dur("ttl", s.cfg.WorkerTTL).Msg("workers marked down: no heartbeat within the worker TTL")
+	}
+}
