@@ -366,6 +366,13 @@ func (c *Client) Snapshot(ctx context.Context) ([]byte, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/cluster/snapshot", nil, &out)
 }
 
+// Metrics reads /metrics of the first member that answers, in
+// Prometheus's text format.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	var out []byte
+	return out, c.do(ctx, http.MethodGet, "/metrics", nil, &out)
+}
+
 // Restore replaces the state with a backup.
 func (c *Client) Restore(ctx context.Context, backup []byte) error {
 	return c.do(ctx, http.MethodPost, "/v1/cluster/restore", backup, nil)

@@ -49,7 +49,7 @@ func (s *Store) beat(req HeartbeatRequest) (Worker, bool) {
 		known = false // not leading yet as far as liveness goes: write it
 	}
 	s.live.mu.Unlock()
-	return wk, known
+	return wk, known && !s.cfg.HeartbeatsToLog
 }
 
 // silent lists the workers the log has as live that this leader has not

@@ -45,9 +45,13 @@ type Config struct {
 	ApplyTimeout   time.Duration // how long a write may wait for commit
 	LeaseLockDelay time.Duration // how long an expired VM lease stays locked
 	WorkerTTL      time.Duration // a worker is live this long after its heartbeat
-	SweepInterval  time.Duration // how often the leader sweeps expired leases
-	JournalLimit   int           // entries kept in the journal
-	MaxBodyBytes   int64         // largest request body accepted
+	// HeartbeatsToLog writes every heartbeat to the log, as parley did
+	// before liveness was kept by the leader (liveness.go): for comparing
+	// the two in one run ('parley bench fleet --baseline').
+	HeartbeatsToLog bool
+	SweepInterval   time.Duration // how often the leader sweeps expired leases
+	JournalLimit    int           // entries kept in the journal
+	MaxBodyBytes    int64         // largest request body accepted
 
 	// Validator checks a policy text before it is written. Nil: the LCC
 	// checker with the interpreter's builtins only.

@@ -75,8 +75,9 @@ type workerMetrics struct {
 	migrationDur prometheus.Histogram
 	renewFailed  prometheus.Counter
 
-	mu    sync.Mutex
-	begun map[string]time.Time // interactions this worker started that have sent their first message
+	mu     sync.Mutex
+	starts map[string]time.Time // interactions this worker started, when
+	begun  map[string]bool      // those of them counted as started
 }
 
 func newWorkerMetrics(w *Worker) *workerMetrics {
@@ -99,7 +100,7 @@ func newWorkerMetrics(w *Worker) *workerMetrics {
 			Help: "How long vMotions this worker started took.", Buckets: []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}}),
 		renewFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_worker_lease_renewals_failed_total",
 			Help: "Lease renewals during a migration that the store refused or did not answer."}),
-		begun: map[string]time.Time{},
+		begun: map[string]bool{}, starts: map[string]time.Time{},
 	}
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"worker": w.cfg.ID, "host": w.cfg.Host}, m.reg)
 	for _, outcome := range []string{"success", "failed", "cancelled"} {
@@ -143,24 +144,34 @@ func (m *workerMetrics) step(e lcc.TraceEvent, mine bool) {
 		return
 	}
 	m.mu.Lock()
-	_, seen := m.begun[e.Interaction]
-	if !seen {
-		m.begun[e.Interaction] = time.Now()
-	}
+	seen := m.begun[e.Interaction]
+	m.begun[e.Interaction] = true
 	m.mu.Unlock()
 	if !seen {
 		m.started.WithLabelValues(e.Policy.Name, strconv.Itoa(e.Policy.Version)).Inc()
 	}
 }
 
+// start notes when this worker started an interaction.
+func (m *workerMetrics) start(id string) {
+	m.mu.Lock()
+	m.starts[id] = time.Now()
+	m.mu.Unlock()
+}
+
 // outcome counts the end of a negotiation this worker started.
 func (m *workerMetrics) outcome(o lcc.Outcome) {
 	m.mu.Lock()
-	t, ok := m.begun[o.Interaction]
+	t, ok := m.starts[o.Interaction]
+	counted := m.begun[o.Interaction]
+	delete(m.starts, o.Interaction)
 	delete(m.begun, o.Interaction)
 	m.mu.Unlock()
-	if !ok {
+	if !ok || o.Declined {
 		return // it declined at its opening: no negotiation took place
+	}
+	if !counted { // a worker that does not trace its steps counts it here
+		m.started.WithLabelValues(o.Policy.Name, strconv.Itoa(o.Policy.Version)).Inc()
 	}
 	m.ended.WithLabelValues(o.Policy.Name, strconv.Itoa(o.Policy.Version), strings.ReplaceAll(o.Status.String(), " ", "_")).Inc()
 	m.negotiation.WithLabelValues(o.Policy.Name).Observe(time.Since(t).Seconds())
@@ -213,3 +224,7 @@ func (c workerCollector) Collect(ch chan<- prometheus.Metric) {
 func (w *Worker) metrics(rw http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(w.mx.reg, promhttp.HandlerOpts{}).ServeHTTP(rw, r)
 }
+
+// Metrics is the worker's registry, for benchmarks that run many workers
+// in one process and merge their series.
+func (w *Worker) Metrics() prometheus.Gatherer { return w.mx.reg }

@@ -364,6 +364,7 @@ func (w *Worker) startOne(ctx context.Context, prog *lcc.Program) bool {
 		w.mu.Lock()
 		w.running[id] = true
 		w.mu.Unlock()
+		w.mx.start(id)
 		ictx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 		h, err := w.node.Start(ictx, prog, id, lcc.Export(role))
 		if err != nil {
@@ -371,6 +372,7 @@ func (w *Worker) startOne(ctx context.Context, prog *lcc.Program) bool {
 			w.mu.Lock()
 			delete(w.running, id)
 			w.mu.Unlock()
+			w.mx.outcome(lcc.Outcome{Interaction: id, Declined: true}) // forget its start
 			w.log.Warn().Err(err).Msg("start interaction")
 			return false
 		}

@@ -49,6 +49,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	adminFile := fs.String("admin-token-file", "", "with --bootstrap: the first admin token (written there, mode 0600, when the file does not exist)")
 	tokenFile := addTokenFlag(fs)
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics without a token")
+	heartbeatsToLog := fs.Bool("heartbeats-to-log", false, "write every worker heartbeat to the raft log (the leader keeps those that change nothing by default); for comparisons")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -67,7 +68,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	cfg.LeaseLockDelay, cfg.WorkerTTL, cfg.JournalLimit = *lockDelay, *workerTTL, *journalLimit
 	cfg.Validator = policyValidator
 	cfg.Logger = c.log
-	cfg.Insecure, cfg.MetricsPublic = *insecure, *metricsPublic
+	cfg.Insecure, cfg.MetricsPublic, cfg.HeartbeatsToLog = *insecure, *metricsPublic, *heartbeatsToLog
 	var err error
 	if cfg.TLS, err = tf.server(*insecure); err != nil {
 		fmt.Fprintln(c.stderr, "parley store:", err)
