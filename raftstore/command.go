@@ -109,11 +109,11 @@ var handlers = map[string]handler{
 		}
 		return s.sweep(at.now, &req)
 	},
-	cmdRestore:      func(s *State, at applied, c *Command) *Result { return s.restore(at.index, c) },
-	cmdHostDrain:    withBody(func(s *State, at applied, r *HostRequest) *Result { return s.hostDrain(at.now, r) }),
-	cmdHostReport:   withBody(func(s *State, at applied, r *HostReport) *Result { return s.hostReport(at.now, r) }),
-	cmdTokenCreate:  withBody(func(s *State, at applied, r *TokenRequest) *Result { return s.createToken(at.now, r) }),
-	cmdTokenRevoke:  withBody(func(s *State, at applied, r *TokenRequest) *Result { return s.revokeToken(r) }),
+	cmdRestore:     func(s *State, at applied, c *Command) *Result { return s.restore(at.index, c) },
+	cmdHostDrain:   withBody(func(s *State, at applied, r *HostRequest) *Result { return s.hostDrain(at.now, r) }),
+	cmdHostReport:  withBody(func(s *State, at applied, r *HostReport) *Result { return s.hostReport(at.now, r) }),
+	cmdTokenCreate: withBody(func(s *State, at applied, r *TokenRequest) *Result { return s.createToken(at.now, r) }),
+	cmdTokenRevoke: withBody(func(s *State, at applied, r *TokenRequest) *Result { return s.revokeToken(r) }),
 	cmdAudit: withBody(func(s *State, at applied, r *AuditRequest) *Result {
 		if e := badText("what", r.What, maxLongString, false); e != nil {
 			return refused(e)
