@@ -33,6 +33,10 @@ type Client struct {
 	http    *http.Client
 	token   string
 	current atomic.Int64
+	// reader is the member stale reads go to first: one chosen at random
+	// per client, so that many workers' stale reads spread over the
+	// members instead of all reaching the one writes go to.
+	reader atomic.Int64
 	// Timeout bounds one call including its retries when the context has
 	// no deadline. Default 15s.
 	Timeout time.Duration
@@ -88,7 +92,9 @@ func NewClient(addrs []string, opts ...ClientOption) (*Client, error) {
 	if o.tls != nil {
 		tr.DialTLSContext = o.tls.Dial
 	}
-	return &Client{addrs: clean, token: o.token, http: &http.Client{Timeout: 20 * time.Second, Transport: tr}, Timeout: 15 * time.Second}, nil
+	c := &Client{addrs: clean, token: o.token, http: &http.Client{Timeout: 20 * time.Second, Transport: tr}, Timeout: 15 * time.Second}
+	c.reader.Store(mrand.Int64N(int64(len(clean))))
+	return c, nil
 }
 
 // NewRequestID returns a random request id.
@@ -123,14 +129,18 @@ func (c *Client) do(ctx context.Context, method, path string, in any, out any) e
 		defer cancel()
 	}
 	var lastErr error
+	at := &c.current
+	if method == http.MethodGet && strings.Contains(path, "stale=true") {
+		at = &c.reader
+	}
 	for attempt := 0; ; attempt++ {
-		i := int(c.current.Load()) % len(c.addrs)
+		i := int(at.Load()) % len(c.addrs)
 		retry, err := c.attempt(ctx, c.addrs[i], method, path, payload, reqID, out)
 		if err == nil || !retry {
 			return err
 		}
 		lastErr = err
-		c.current.CompareAndSwap(int64(i), int64((i+1)%len(c.addrs)))
+		at.CompareAndSwap(int64(i), int64((i+1)%len(c.addrs)))
 		backoff := time.Duration(math.Min(float64(25*time.Millisecond)*math.Pow(1.6, float64(attempt)), float64(time.Second)))
 		backoff += time.Duration(mrand.Int64N(int64(backoff/2) + 1))
 		select {
@@ -234,6 +244,15 @@ func (c *Client) ListPolicies(ctx context.Context) ([]PolicySummary, error) {
 func (c *Client) ActivePolicy(ctx context.Context, name string, stale bool) (*PolicyVersion, error) {
 	var out PolicyVersion
 	return &out, c.do(ctx, http.MethodGet, withQuery("/v1/policies/"+url.PathEscape(name), staleQuery(stale)), nil, &out)
+}
+
+// WaitActivePolicy is a blocking query: it returns the active version of
+// a policy as soon as its hash is not sha256, or after wait (at most a
+// minute, and under the client's HTTP timeout), from any member's state.
+func (c *Client) WaitActivePolicy(ctx context.Context, name, sha256 string, wait time.Duration) (*PolicyVersion, error) {
+	var out PolicyVersion
+	q := url.Values{"stale": {"true"}, "wait": {wait.String()}, "sha256": {sha256}}
+	return &out, c.do(ctx, http.MethodGet, "/v1/policies/"+url.PathEscape(name)+"?"+q.Encode(), nil, &out)
 }
 
 // PolicyVersion returns one version, text included.

@@ -19,11 +19,27 @@ type FSM struct {
 	mu    sync.RWMutex
 	state *State
 	log   zerolog.Logger
+	// changed is closed (and replaced) after every apply and restore:
+	// blocking queries wait on it (http_policies.go).
+	changed chan struct{}
 }
 
 // NewFSM returns an empty state machine.
 func NewFSM(log zerolog.Logger) *FSM {
-	return &FSM{state: newState(), log: log}
+	return &FSM{state: newState(), log: log, changed: make(chan struct{})}
+}
+
+// notify wakes the blocking queries; f.mu is held.
+func (f *FSM) notify() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// changes returns a channel closed at the next change of the state.
+func (f *FSM) changes() <-chan struct{} {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.changed
 }
 
 // Apply implements raft.FSM.
@@ -38,6 +54,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.notify()
 	return f.applyRecovered(l.Index, c)
 }
 
@@ -84,6 +101,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.state = s
+	f.notify()
 	f.mu.Unlock()
 	return nil
 }

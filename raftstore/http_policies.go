@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/parleyhq/parley/lcc"
 )
 
 func (h *api) policyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/policies", h.read(func(_ *http.Request, s *State) (any, *Error) { return s.policySummaries(), nil }))
-	mux.HandleFunc("GET /v1/policies/{name}", h.read(func(r *http.Request, s *State) (any, *Error) { return s.activeVersion(r.PathValue("name")) }))
+	mux.HandleFunc("GET /v1/policies/{name}", h.blocking(h.read(func(r *http.Request, s *State) (any, *Error) { return s.activeVersion(r.PathValue("name")) })))
 	mux.HandleFunc("GET /v1/policies/{name}/versions", h.read(h.listVersions))
 	mux.HandleFunc("GET /v1/policies/{name}/versions/{version}", h.read(h.getVersion))
 	mux.HandleFunc("GET /v1/policies/{name}/history", h.read(h.history))
@@ -169,5 +170,62 @@ func (h *api) activate(rollback bool) http.HandlerFunc {
 			req.Who = id.Name
 		}
 		h.write(w, r, raw, cmdActivate, req)
+	}
+}
+
+// maxWait bounds a blocking query's wait.
+const maxWait = time.Minute // under the server's write timeout
+
+// blocking makes GET /v1/policies/{name} a blocking query: with
+// ?wait=DURATION&sha256=HASH it answers as soon as the active version's
+// hash is not HASH (pushed, activated, rolled back, restored; or the
+// policy gone), or when the wait is over, with the active version either
+// way. A worker keeps one such request open per policy instead of reading
+// the active version at every tick. With stale=true any member waits and
+// answers from its own state; otherwise the leader does.
+func (h *api) blocking(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		ws := q.Get("wait")
+		if ws == "" {
+			next(w, r)
+			return
+		}
+		wait, err := time.ParseDuration(ws)
+		if err != nil || wait < 0 || wait > maxWait {
+			writeErr(w, badRequest("wait", "wait %q must be a duration from 0 to %s", ws, maxWait))
+			return
+		}
+		have := q.Get("sha256")
+		stale, _ := strconv.ParseBool(q.Get("stale"))
+		if !stale && !h.s.IsLeader() {
+			h.forward(w, r, nil) // the leader waits
+			return
+		}
+		name := r.PathValue("name")
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		for {
+			ch := h.s.fsm.changes()
+			current := ""
+			h.s.fsm.read(func(s *State) {
+				if v, e := s.activeVersion(name); e == nil {
+					current = v.SHA256
+				}
+			})
+			if current != have {
+				break
+			}
+			select {
+			case <-ch:
+				continue
+			case <-timer.C:
+			case <-r.Context().Done():
+				return
+			case <-h.s.stop:
+			}
+			break
+		}
+		next(w, r)
 	}
 }

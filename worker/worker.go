@@ -139,6 +139,7 @@ type Worker struct {
 	mx          *workerMetrics       // what /metrics serves (metrics.go)
 	paramCache  sync.Map             // *lcc.Program -> policies.Params
 	statsFrom   string               // where the last load sample came from: quickstats or realtime
+	watch       policyWatch          // active versions from blocking queries (policywatch.go)
 }
 
 // New creates a worker; Run starts it.
@@ -250,6 +251,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.node.Close()
 	}()
 	w.log.Info().Str("addr", w.Addr()).Str("policy", w.cfg.Policy).Bool("dry_run", w.cfg.DryRun).Msg("worker starting")
+	w.watchPolicies(ctx)
 	for {
 		if err := w.reconcile(ctx); err == nil {
 			break
@@ -435,9 +437,12 @@ func (w *Worker) followPolicies(ctx context.Context) []*lcc.Program {
 // followPolicy returns the active version of one policy, compiling it when
 // it changed.
 func (w *Worker) followPolicy(ctx context.Context, name string) (*lcc.Program, error) {
-	v, err := w.store.ActivePolicy(ctx, name, false)
-	if err != nil {
-		return nil, err
+	v, ok := w.watch.current(name)
+	if !ok {
+		var err error
+		if v, err = w.store.ActivePolicy(ctx, name, false); err != nil {
+			return nil, err
+		}
 	}
 	prog, err := w.program(name, v)
 	if err != nil {

@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/raftstore"
+)
+
+// A worker learns of a new active policy version through a blocking query
+// kept open per policy (raftstore.Client.WaitActivePolicy: the store
+// answers when the active version changes, or after policyWait) instead
+// of a linearizable read at every tick. The answer comes from any member's
+// state: a change is seen as soon as that member has applied it. Where the
+// store cannot wait (raftstore.Mem) or the watch is not current, the tick
+// reads the active version as before.
+
+// policyWaiter is a store that answers blocking queries.
+type policyWaiter interface {
+	WaitActivePolicy(ctx context.Context, name, sha256 string, wait time.Duration) (*raftstore.PolicyVersion, error)
+}
+
+// policyWait is how long one blocking query waits: under the store
+// client's HTTP timeout.
+const policyWait = 10 * time.Second
+
+type policyWatch struct {
+	mu   sync.Mutex
+	seen map[string]watchedPolicy
+}
+
+type watchedPolicy struct {
+	v  *raftstore.PolicyVersion
+	at time.Time // when the store last answered
+}
+
+// watchPolicies keeps a blocking query open for each policy the worker may
+// follow, until ctx ends.
+func (w *Worker) watchPolicies(ctx context.Context) {
+	pw, ok := w.store.(policyWaiter)
+	if !ok {
+		return
+	}
+	names := w.policies
+	if !slices.Contains(names, evacuatePolicy) {
+		names = append(slices.Clone(names), evacuatePolicy)
+	}
+	for _, name := range names {
+		go func() {
+			have := ""
+			for ctx.Err() == nil {
+				v, err := pw.WaitActivePolicy(ctx, name, have, policyWait)
+				if err != nil {
+					w.watch.forget(name)
+					if !sleep(ctx, time.Second) {
+						return
+					}
+					continue
+				}
+				have = v.SHA256
+				w.watch.note(name, v)
+			}
+		}()
+	}
+}
+
+func (p *policyWatch) note(name string, v *raftstore.PolicyVersion) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen == nil {
+		p.seen = map[string]watchedPolicy{}
+	}
+	p.seen[name] = watchedPolicy{v: v, at: time.Now()}
+}
+
+func (p *policyWatch) forget(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.seen, name)
+}
+
+// current is the watched active version of name, if the store answered
+// for it lately.
+func (p *policyWatch) current(name string) (*raftstore.PolicyVersion, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.seen[name]
+	if !ok || time.Since(s.at) > 2*policyWait+5*time.Second {
+		return nil, false
+	}
+	return s.v, true
+}
