@@ -81,9 +81,9 @@ func (h *api) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for {
-		st := h.s.Status()
-		if st.Applied != last {
-			last, idle = st.Applied, time.Now()
+		if applied := h.s.raft.AppliedIndex(); applied != last { // cheap; the status only on a change
+			st := h.s.Status()
+			last, idle = applied, time.Now()
 			b, _ := json.Marshal(map[string]any{"index": st.Applied, "leader": st.Leader, "term": st.Term, "member": st.ID, "state": st.State})
 			if !send(fmt.Appendf(nil, "id: %d\nevent: change\ndata: %s\n\n", st.Applied, b)) {
 				return
