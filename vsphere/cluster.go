@@ -341,9 +341,22 @@ func (c *Client) CheckRelocate(ctx context.Context, vmID, hostID string) error {
 			return err
 		}
 		host := hostRef(hostID)
-		res, err := object.NewVmProvisioningChecker(vc).CheckRelocate(ctx, vmRef(vmID), types.VirtualMachineRelocateSpec{Host: &host, Pool: &pool})
+		// the task by hand: govmomi's CheckRelocate dereferences the task's
+		// result without looking, and a task that ends with none panicked
+		task, err := methods.CheckRelocate_Task(ctx, vc, &types.CheckRelocate_Task{This: *vc.ServiceContent.VmProvisioningChecker,
+			Vm: vmRef(vmID), Spec: types.VirtualMachineRelocateSpec{Host: &host, Pool: &pool}})
 		if err != nil {
 			return err
+		}
+		ti, err := object.NewTask(vc, task.Returnval).WaitForResult(ctx)
+		if err != nil {
+			return err
+		}
+		var res []types.CheckResult
+		if ti != nil {
+			if arr, ok := ti.Result.(types.ArrayOfCheckResult); ok {
+				res = arr.CheckResult
+			}
 		}
 		var msgs []string
 		for _, r := range res {
