@@ -20,7 +20,6 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -401,61 +400,6 @@ func newInteractionID(worker string) string {
 	var b [6]byte
 	rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", worker, time.Now().Unix(), hex.EncodeToString(b[:]))
-}
-
-// evacuatePolicy is followed by every worker whose host is being drained,
-// whatever its list: a drain always works, as maintenance mode does in DRS.
-const evacuatePolicy = "evacuate"
-
-// followPolicies returns the active version of each policy the worker
-// follows now, in priority order: evacuate first while its host is being
-// drained, then its list. A policy without an active version is skipped
-// (and logged). The first of the list sets the thresholds the worker
-// observes its host with. Running interactions keep their own versions.
-func (w *Worker) followPolicies(ctx context.Context) []*lcc.Program {
-	names := w.policies
-	if w.draining() && !slices.Contains(names, evacuatePolicy) {
-		names = append([]string{evacuatePolicy}, names...)
-	}
-	var out []*lcc.Program
-	for _, name := range names {
-		prog, err := w.followPolicy(ctx, name)
-		if err != nil {
-			w.log.Warn().Err(err).Str("policy", name).Msg("no usable active policy")
-			continue
-		}
-		out = append(out, prog)
-		if name == w.policies[0] {
-			w.mu.Lock()
-			w.active = prog
-			w.mu.Unlock()
-		}
-	}
-	return out
-}
-
-// followPolicy returns the active version of one policy, compiling it when
-// it changed.
-func (w *Worker) followPolicy(ctx context.Context, name string) (*lcc.Program, error) {
-	v, ok := w.watch.current(name)
-	if !ok {
-		var err error
-		if v, err = w.store.ActivePolicy(ctx, name, false); err != nil {
-			return nil, err
-		}
-	}
-	prog, err := w.program(name, v)
-	if err != nil {
-		return nil, err
-	}
-	w.mu.Lock()
-	changed := w.following[name] != prog.Ref
-	w.following[name] = prog.Ref
-	w.mu.Unlock()
-	if changed {
-		w.log.Info().Str("policy", prog.Ref.String()).Str("sha256", prog.Ref.Hash[:12]).Msg("following policy version")
-	}
-	return prog, nil
 }
 
 // program compiles a stored version (cached by hash), checking that the
