@@ -236,10 +236,10 @@ func (s *State) sweepDue(now int64) bool {
 
 const vmRetention = int64(10 * time.Minute)
 
-// workerForgotten: a worker down for an hour, or (written before workers
-// were marked down) silent for an hour, is dropped.
+// workerForgotten: a worker marked down an hour ago is dropped. A live
+// one never is, however long ago it was last written.
 func workerForgotten(w *Worker, now int64) bool {
-	return now-w.LastSeen > int64(time.Hour) && (w.Down || w.LastSeen > 0)
+	return w.Down && now-w.LastSeen > int64(time.Hour)
 }
 
 func (s *State) sweep(now int64, req *SweepRequest) *Result {

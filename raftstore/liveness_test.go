@@ -135,3 +135,28 @@ func TestHeartbeatsCostTheLogNothing(t *testing.T) {
 		t.Fatalf("w1 beat through a failover and was seen down %d times", downs)
 	}
 }
+
+// TestSweepForgetsOnlyWorkersDownForAnHour: a live worker is never
+// dropped however long ago it was written (its heartbeats are not), one
+// marked down is dropped an hour later.
+func TestSweepForgetsOnlyWorkersDownForAnHour(t *testing.T) {
+	l := newFSMLog(t)
+	mustOK[Worker](t, l.apply(cmdHeartbeat, "", HeartbeatRequest{ID: "w1", Host: "h1", Addr: "127.0.0.1:1"}))
+	mustOK[Worker](t, l.apply(cmdHeartbeat, "", HeartbeatRequest{ID: "w2", Host: "h2", Addr: "127.0.0.1:2"}))
+	l.now = l.now.Add(2 * time.Hour)
+	l.apply(cmdSweep, "", SweepRequest{Down: []string{"w2"}})
+	l.now = l.now.Add(30 * time.Minute)
+	l.apply(cmdSweep, "", nil)
+	l.fsm.read(func(s *State) {
+		if s.Workers["w1"] == nil || s.Workers["w2"] == nil || !s.Workers["w2"].Down || s.Workers["w1"].Down {
+			t.Fatalf("after 2.5 h: %+v %+v", s.Workers["w1"], s.Workers["w2"])
+		}
+	})
+	l.now = l.now.Add(31 * time.Minute)
+	l.apply(cmdSweep, "", nil)
+	l.fsm.read(func(s *State) {
+		if s.Workers["w1"] == nil || s.Workers["w2"] != nil {
+			t.Fatalf("an hour after w2 was marked down: w1 %+v, w2 %+v; want w1 kept, w2 gone", s.Workers["w1"], s.Workers["w2"])
+		}
+	})
+}

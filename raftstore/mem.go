@@ -59,7 +59,16 @@ func (m *Mem) apply(typ string, body, out any) error {
 	now := m.now()
 	if typ != cmdSweep && now.Sub(m.lastSweep) >= m.cfg.SweepInterval {
 		m.lastSweep = now
-		if _, err := m.applyLocked(cmdSweep, nil, now); err != nil {
+		// every heartbeat is applied here: the silent are those written longest ago
+		var down []string
+		m.fsm.read(func(s *State) {
+			for id, w := range s.Workers {
+				if !w.Down && now.UnixNano()-w.LastSeen > int64(m.cfg.WorkerTTL) {
+					down = append(down, id)
+				}
+			}
+		})
+		if _, err := m.applyLocked(cmdSweep, SweepRequest{Down: down}, now); err != nil {
 			return err
 		}
 	}
