@@ -120,7 +120,7 @@ func (c *Client) do(ctx context.Context, method, path string, in any, out any) e
 		}
 	}
 	reqID := ""
-	if method == http.MethodPost && !idempotent[path] {
+	if method == http.MethodPost && !isIdempotent(path) {
 		reqID = NewRequestID()
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -442,8 +442,11 @@ func (c *Client) RevokeToken(ctx context.Context, name string) (*Token, error) {
 	return &out, err
 }
 
-// idempotent are the writes that apply the same however often they are
+// isIdempotent says which writes apply the same however often they are
 // repeated: they carry no request id, so they take no room in the
 // state machine's deduplication window (a heartbeat that changes
 // nothing is not even written).
-var idempotent = map[string]bool{"/v1/workers/heartbeat": true}
+func isIdempotent(path string) bool {
+	// a heartbeat; a worker's report on its host, which sets its state
+	return path == "/v1/workers/heartbeat" || (strings.HasPrefix(path, "/v1/hosts/") && strings.HasSuffix(path, "/report"))
+}
