@@ -87,7 +87,7 @@ func (c *Client) watch(ctx context.Context, vc *vim25.Client, spec types.Propert
 		return fmt.Errorf("vsphere: watch: %w", classify(err))
 	}
 	st := newState()
-	err = pc.WaitForUpdatesEx(ctx, &property.WaitOptions{Options: &types.WaitOptions{MaxWaitSeconds: types.NewInt32(30)}}, func(updates []types.ObjectUpdate) bool {
+	onUpdates := func(updates []types.ObjectUpdate) bool {
 		for _, u := range updates {
 			if seen != nil {
 				seen(u)
@@ -104,7 +104,15 @@ func (c *Client) watch(ctx context.Context, vc *vim25.Client, spec types.Propert
 		}
 		fn(st.inventory())
 		return false
-	})
+	}
+	// A wait returns after 30 s without news (so that a dead connection
+	// is noticed); the filter stays, and the next wait starts over from
+	// its whole content.
+	for ctx.Err() == nil {
+		if err = pc.WaitForUpdatesEx(ctx, &property.WaitOptions{Options: &types.WaitOptions{MaxWaitSeconds: types.NewInt32(watchMaxWait)}}, onUpdates); err != nil {
+			break
+		}
+	}
 	if err != nil && ctx.Err() != nil {
 		return nil
 	}
@@ -140,6 +148,9 @@ type Watched struct {
 
 // DefaultFullEvery is how often a Watched client reads the whole inventory.
 const DefaultFullEvery = 30 * time.Second
+
+// watchMaxWait is how long, in seconds, one WaitForUpdatesEx waits for news.
+var watchMaxWait int32 = 30
 
 // watchRetry bounds the wait before a failed watch is opened again.
 const watchRetry = 5 * time.Second

@@ -109,3 +109,34 @@ func TestWatchedFollowsChangesWithoutReading(t *testing.T) {
 		t.Error("the client did not log in again")
 	}
 }
+
+// TestWatchedSurvivesQuiet: a wait that ends without news (MaxWaitSeconds)
+// waits again on the same filter; the watch is not torn down and opened
+// again, and no whole inventory is read for it.
+func TestWatchedSurvivesQuiet(t *testing.T) {
+	defer vsphere.SetWatchMaxWait(1)()
+	s, c := newSim(t, sim.Config{Hosts: 2, VMs: 4, Seed: 6}) // no drift: nothing changes
+	ctx := ctxT(t)
+	inv, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := vsphere.NewWatched(wctx, c, inv.Hosts[0].Name, time.Hour)
+	defer func() { cancel(); <-w.Done() }()
+	time.Sleep(500 * time.Millisecond)
+	before := s.APIStats()
+	time.Sleep(3500 * time.Millisecond)
+	after := s.APIStats()
+	if n := after.ByMethod["WaitForUpdatesEx"] - before.ByMethod["WaitForUpdatesEx"]; n < 2 {
+		t.Fatalf("%d waits in 3.5 s at one second each", n)
+	}
+	for _, m := range []string{"CreateFilter", "CreatePropertyCollector", "CreateContainerView"} {
+		if n := after.ByMethod[m] - before.ByMethod[m]; n != 0 {
+			t.Errorf("a quiet watch called %s %d times: it was torn down and opened again", m, n)
+		}
+	}
+	if _, err := w.Inventory(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
