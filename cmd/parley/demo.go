@@ -30,7 +30,7 @@ func bar(frac float64, width int) string {
 }
 
 func (c *cli) demo(ctx context.Context, args []string) int {
-	fs := c.newFlags("demo", "demo [--hosts N] [--vms M] [--seed S] [--policy NAME[,NAME...]] [--drain HOST] [--duration D]")
+	fs := c.newFlags("demo", "demo [--hosts N] [--vms M] [--seed S] [--policy NAME[,NAME...]] [--drain HOST] [--duration D] [--until-quiet=false]")
 	hosts := fs.Int("hosts", 8, "simulated ESXi hosts")
 	vms := fs.Int("vms", 64, "simulated VMs")
 	seed := fs.Int64("seed", 1, "seed of the generated datacentre")
