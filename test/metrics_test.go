@@ -142,7 +142,8 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	// the negotiation that led to it
 	for _, series := range []string{`parley_worker_migrations_total\{[^}]*outcome="success"[^}]*\} ([0-9.e+]+)`,
 		`parley_worker_negotiations_started_total\{[^}]*\} ([0-9.e+]+)`, `parley_worker_offers_total\{[^}]*kind="bid"[^}]*\} ([0-9.e+]+)`,
-		`parley_worker_messages_total\{[^}]*direction="in"[^}]*\} ([0-9.e+]+)`} {
+		`parley_worker_messages_total\{[^}]*direction="in"[^}]*\} ([0-9.e+]+)`,
+		`parley_worker_reaction_seconds_count\{[^}]*\} ([0-9.e+]+)`} {
 		total := 0.0
 		for _, m := range regexp.MustCompile(series).FindAllStringSubmatch(all.String(), -1) {
 			v, _ := strconv.ParseFloat(m[1], 64)

@@ -74,6 +74,7 @@ type workerMetrics struct {
 	migrations   *prometheus.CounterVec   // outcome
 	migrationDur prometheus.Histogram
 	renewFailed  prometheus.Counter
+	reaction     prometheus.Histogram
 
 	mu     sync.Mutex
 	starts map[string]time.Time // interactions this worker started, when
@@ -100,6 +101,9 @@ func newWorkerMetrics(w *Worker) *workerMetrics {
 			Help: "How long vMotions this worker started took.", Buckets: []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}}),
 		renewFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_worker_lease_renewals_failed_total",
 			Help: "Lease renewals during a migration that the store refused or did not answer."}),
+		reaction: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_worker_reaction_seconds",
+			Help:    "Time from this host's smoothed load crossing the high threshold to the vMotion that relieves it starting (hold_time included).",
+			Buckets: []float64{0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 60, 120}}),
 		begun: map[string]bool{}, starts: map[string]time.Time{},
 	}
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"worker": w.cfg.ID, "host": w.cfg.Host}, m.reg)
@@ -109,7 +113,7 @@ func newWorkerMetrics(w *Worker) *workerMetrics {
 	for _, kind := range []string{"bid", "award", "refusal"} {
 		m.offers.WithLabelValues(kind, w.policies[0])
 	}
-	reg.MustRegister(m.started, m.ended, m.negotiation, m.offers, m.messages, m.migrations, m.migrationDur, m.renewFailed, workerCollector{w})
+	reg.MustRegister(m.started, m.ended, m.negotiation, m.offers, m.messages, m.migrations, m.migrationDur, m.renewFailed, m.reaction, workerCollector{w})
 	return m
 }
 

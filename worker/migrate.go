@@ -98,6 +98,12 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		})
 	}()
 	start := time.Now()
+	w.mu.Lock()
+	if crossed := w.highSince; !crossed.IsZero() && !crossed.Equal(w.reactedTo) {
+		w.reactedTo = crossed // the first vMotion of this overload only
+		w.mx.reaction.Observe(start.Sub(crossed).Seconds())
+	}
+	w.mu.Unlock()
 	log.Info().Uint64("token", lease.token).Msg("migration starting")
 	w.logEvent(migCtx, g, vmID, target)
 	merr := w.vs.Migrate(migCtx, vmID, targetID, nil)

@@ -127,6 +127,7 @@ type Worker struct {
 	samples     []float64  // recent CPU load samples of this host
 	memSamples  []float64
 	highSince   time.Time
+	reactedTo   time.Time // the crossing whose first vMotion parley_worker_reaction_seconds has counted
 	lowSince    time.Time
 	peers       map[string]raftstore.Worker
 	negotiating map[string]string    // VM name -> interaction id

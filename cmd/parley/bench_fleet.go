@@ -42,17 +42,20 @@ type fleetMember struct {
 
 // fleetLoad is what 'parley bench fleet' reports.
 type fleetLoad struct {
-	Workers          int                `json:"workers"`
-	VMs              int                `json:"vms"`
-	Interval         string             `json:"interval"`
-	Seconds          float64            `json:"seconds"`
-	AppliesPerS      float64            `json:"applies_per_s"`
-	StoreCPUPercent  float64            `json:"store_cpu_percent"` // the busiest member's (the leader's), of one core
-	Members          []fleetMember      `json:"members"`
-	Migrations       int                `json:"migrations"`
-	Negotiations     uint64             `json:"negotiations"`
-	NegotiationP50MS float64            `json:"negotiation_p50_ms"`
-	NegotiationP99MS float64            `json:"negotiation_p99_ms"`
+	Workers          int           `json:"workers"`
+	VMs              int           `json:"vms"`
+	Interval         string        `json:"interval"`
+	Seconds          float64       `json:"seconds"`
+	AppliesPerS      float64       `json:"applies_per_s"`
+	StoreCPUPercent  float64       `json:"store_cpu_percent"` // the busiest member's (the leader's), of one core
+	Members          []fleetMember `json:"members"`
+	Migrations       int           `json:"migrations"`
+	Negotiations     uint64        `json:"negotiations"`
+	NegotiationP50MS float64       `json:"negotiation_p50_ms"`
+	NegotiationP99MS float64       `json:"negotiation_p99_ms"`
+	// from a host\'s smoothed load crossing the high threshold to its first vMotion starting
+	ReactionP50MS    float64            `json:"reaction_p50_ms"`
+	ReactionP99MS    float64            `json:"reaction_p99_ms"`
 	AppliesByCommand map[string]float64 `json:"applies_by_command_per_s"` // on the leader
 	Baseline         *fleetLoad         `json:"baseline,omitempty"`       // with --baseline: the same fleet, every heartbeat written
 }
@@ -114,6 +117,9 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stdout, "  %-20s %.2f/s\n", k, r.AppliesByCommand[k])
 	}
 	fmt.Fprintf(c.stdout, "raft applies: %.1f/s; migrations %d; negotiations %d (p50 %.0f ms, p99 %.0f ms)\n", r.AppliesPerS, r.Migrations, r.Negotiations, r.NegotiationP50MS, r.NegotiationP99MS)
+	if r.ReactionP99MS > 0 {
+		fmt.Fprintf(c.stdout, "reaction (smoothed load crossing high to the first vMotion): p50 %.0f ms, p99 %.0f ms\n", r.ReactionP50MS, r.ReactionP99MS)
+	}
 	t := newTable(c.stdout, "MEMBER", "LEADER", "CPU (% OF ONE CORE)", "RSS")
 	for _, m := range r.Members {
 		t.row(m.ID, strconv.FormatBool(m.Leader), fmt.Sprintf("%.1f%%", m.CPUPercent), fmt.Sprintf("%.0f MB", m.RSSMB))
@@ -187,6 +193,7 @@ func (c *cli) runFleet(ctx context.Context, n, perHost int, duration, warmup, in
 	by0 := leaderMetrics()
 	cpu0, moves0, start := st.cpu(), dc.Moves(), time.Now()
 	negs0 := mergedHistogram(workers, "parley_worker_negotiation_seconds")
+	react0 := mergedHistogram(workers, "parley_worker_reaction_seconds")
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -200,8 +207,10 @@ func (c *cli) runFleet(ctx context.Context, n, perHost int, duration, warmup, in
 	cpu1 := st.cpu()
 	by1 := leaderMetrics()
 	negs := mergedHistogram(workers, "parley_worker_negotiation_seconds").minus(negs0)
+	react := mergedHistogram(workers, "parley_worker_reaction_seconds").minus(react0)
 	r := &fleetLoad{Workers: n, VMs: n * perHost, Interval: interval.String(), Seconds: secs, AppliesPerS: float64(s1.Applied-s0.Applied) / secs,
-		Migrations: dc.Moves() - moves0, Negotiations: negs.count, NegotiationP50MS: negs.quantile(0.5) * 1000, NegotiationP99MS: negs.quantile(0.99) * 1000}
+		Migrations: dc.Moves() - moves0, Negotiations: negs.count, NegotiationP50MS: negs.quantile(0.5) * 1000, NegotiationP99MS: negs.quantile(0.99) * 1000,
+		ReactionP50MS: react.quantile(0.5) * 1000, ReactionP99MS: react.quantile(0.99) * 1000}
 	r.AppliesByCommand = map[string]float64{}
 	for cmd, v := range by1 {
 		if d := v - by0[cmd]; d > 0 {

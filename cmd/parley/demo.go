@@ -159,6 +159,10 @@ loop:
 	t.row("mean host CPU load (per host, unweighted)", fmt.Sprintf("%.0f%%", before.Mean*100), fmt.Sprintf("%.0f%%", after.Mean*100))
 	t.flush()
 	fmt.Fprintf(c.stdout, "migrations: %d done, %d failed\n", ok, failed)
+	if react := mergedHistogram(l.Workers, "parley_worker_reaction_seconds"); react.count > 0 {
+		fmt.Fprintf(c.stdout, "reaction: %d overloads relieved; from the smoothed load crossing high to the first vMotion starting, p50 %.1f s, p99 %.1f s (hold_time included)\n",
+			react.count, react.quantile(0.5), react.quantile(0.99))
+	}
 	if *drainHost != "" {
 		if hostDrained(inv, *drainHost) {
 			fmt.Fprintf(c.stdout, "%s: drained, in maintenance mode\n", *drainHost)
