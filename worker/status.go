@@ -2,7 +2,6 @@ package worker
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/raftstore/pki"
@@ -101,9 +100,5 @@ func (w *Worker) handleStatus(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.Header().Set("Content-Type", "application/json")
-	st := w.status()
-	for i := range st.Interactions {
-		st.Interactions[i].Outcome = strings.TrimSpace(st.Interactions[i].Outcome)
-	}
-	writeJSONTo(rw, st)
+	writeJSONTo(rw, w.status())
 }
