@@ -332,8 +332,12 @@ func (c *Client) Leases(ctx context.Context, prefix string, stale bool) ([]Lease
 // ---- workers, journal ----
 
 // Heartbeat records a live worker.
-func (c *Client) Heartbeat(ctx context.Context, req HeartbeatRequest) error {
-	return c.do(ctx, http.MethodPost, "/v1/workers/heartbeat", req, nil)
+func (c *Client) Heartbeat(ctx context.Context, req HeartbeatRequest) (*HeartbeatReply, error) {
+	var out HeartbeatReply
+	if err := c.do(ctx, http.MethodPost, "/v1/workers/heartbeat", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Workers lists live workers.

@@ -192,7 +192,7 @@ func TestHostileRequests(t *testing.T) {
 	if _, err := c.client.Acquire(ctx, AcquireRequest{Holder: "w1", TTLMillis: MaxTTL.Milliseconds(), Items: []AcquireItem{{Key: "vm/held"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.client.Heartbeat(ctx, HeartbeatRequest{ID: "w1", Host: "h1", Addr: "127.0.0.1:7100"}); err != nil {
+	if _, err := c.client.Heartbeat(ctx, HeartbeatRequest{ID: "w1", Host: "h1", Addr: "127.0.0.1:7100"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.client.AppendJournal(ctx, JournalEntry{Kind: "migration", VM: "vm1"}); err != nil {

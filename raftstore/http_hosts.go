@@ -56,12 +56,38 @@ func (h *api) hostReport(w http.ResponseWriter, r *http.Request) {
 
 func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
 	var req HeartbeatRequest
-	if raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req); ok && bindWorker(w, r, "id", &req.ID) {
-		// a request with an idempotency key asks for the log's deduplication: written
-		if wk, kept := h.s.beat(req); kept && r.Header.Get(HeaderRequestID) == "" {
-			writeJSON(w, http.StatusOK, wk) // the leader keeps it: nothing changed, nothing written
-			return
-		}
-		h.write(w, r, raw, cmdHeartbeat, req) // new, moved, or back: written (a follower forwards it)
+	raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req)
+	if !ok || !bindWorker(w, r, "id", &req.ID) {
+		return
 	}
+	if e := badLoad(&req); e != nil {
+		writeErr(w, e)
+		return
+	}
+	// a request with an idempotency key asks for the log's deduplication: written
+	if wk, kept := h.s.beat(req); kept && r.Header.Get(HeaderRequestID) == "" {
+		// the leader keeps it: nothing changed, nothing written
+		reply := HeartbeatReply{Worker: wk}
+		if req.Load != nil {
+			reply.PeersKnown, reply.Peers = true, h.s.peerLoads(req.ID, req.Load.Cluster, time.Now(), h.s.cfg.WorkerTTL)
+		}
+		writeJSON(w, http.StatusOK, reply)
+		return
+	}
+	req.Load = nil                        // loads live in the leader's memory, never in the log
+	h.write(w, r, raw, cmdHeartbeat, req) // new, moved, or back: written (a follower forwards it)
+}
+
+// badLoad checks the load a heartbeat carries.
+func badLoad(req *HeartbeatRequest) *Error {
+	l := req.Load
+	switch {
+	case l == nil:
+		return nil
+	case l.Host != req.Host:
+		return errf(CodeBadRequest, "load.host", "a worker reports the load of its own host (%q), not %q", req.Host, l.Host)
+	case l.CPUUsedMHz < 0 || l.CPUCapacityMHz < 0 || l.MemUsedMB < 0 || l.MemCapacityMB < 0:
+		return errf(CodeBadRequest, "load", "load figures must not be negative")
+	}
+	return badText("load.cluster", l.Cluster, maxShortString, false)
 }

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"errors"
+	"sort"
 	"sync"
 	"time"
 )
@@ -18,6 +19,7 @@ import (
 type liveness struct {
 	mu        sync.Mutex
 	beats     map[string]time.Time // worker -> last heartbeat this leader heard
+	loads     map[string]HostLoad  // worker -> the load its last heartbeat carried
 	termStart time.Time
 }
 
@@ -25,7 +27,7 @@ type liveness struct {
 func (l *liveness) leading(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.beats, l.termStart = map[string]time.Time{}, now
+	l.beats, l.loads, l.termStart = map[string]time.Time{}, map[string]HostLoad{}, now
 }
 
 // beat records a heartbeat on the leader and reports whether the log
@@ -45,11 +47,33 @@ func (s *Store) beat(req HeartbeatRequest) (Worker, bool) {
 	s.live.mu.Lock()
 	if s.live.beats != nil {
 		s.live.beats[req.ID] = time.Now()
+		if req.Load != nil {
+			s.live.loads[req.ID] = *req.Load
+		}
 	} else {
 		known = false // not leading yet as far as liveness goes: write it
 	}
 	s.live.mu.Unlock()
 	return wk, known && !s.cfg.HeartbeatsToLog
+}
+
+// peerLoads is the latest load of every live worker other than id whose
+// host is in cluster, heard from within ttl in this term, by host name.
+func (s *Store) peerLoads(id, cluster string, now time.Time, ttl time.Duration) []HostLoad {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	var out []HostLoad
+	s.fsm.read(func(st *State) {
+		for wid, l := range s.live.loads {
+			w := st.Workers[wid]
+			if wid == id || l.Cluster != cluster || w == nil || w.Down || w.Host != l.Host || now.Sub(s.live.beats[wid]) > ttl {
+				continue
+			}
+			out = append(out, l)
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
+	return out
 }
 
 // silent lists the workers the log has as live that this leader has not

@@ -1,6 +1,9 @@
 package raftstore
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 )
@@ -51,7 +54,7 @@ func TestHeartbeatsCostTheLogNothing(t *testing.T) {
 	beat := func(id string) {
 		t.Helper()
 		for _, cl := range []*Client{c.client, fc} {
-			if err := cl.Heartbeat(ctx, HeartbeatRequest{ID: id, Host: "h-" + id, Addr: "127.0.0.1:1"}); err != nil {
+			if _, err := cl.Heartbeat(ctx, HeartbeatRequest{ID: id, Host: "h-" + id, Addr: "127.0.0.1:1"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -119,7 +122,7 @@ func TestHeartbeatsCostTheLogNothing(t *testing.T) {
 	}
 	downs := 0
 	for range 30 {
-		if err := sc.Heartbeat(ctx, HeartbeatRequest{ID: "w1", Host: "h-w1", Addr: "127.0.0.1:1"}); err == nil {
+		if _, err := sc.Heartbeat(ctx, HeartbeatRequest{ID: "w1", Host: "h-w1", Addr: "127.0.0.1:1"}); err == nil {
 			ws, _ := sc.Workers(ctx, false)
 			up := false
 			for _, w := range ws {
@@ -159,4 +162,81 @@ func TestSweepForgetsOnlyWorkersDownForAnHour(t *testing.T) {
 			t.Fatalf("an hour after w2 was marked down: w1 %+v, w2 %+v; want w1 kept, w2 gone", s.Workers["w1"], s.Workers["w2"])
 		}
 	})
+}
+
+// TestHeartbeatsCarryPeersLoads: a heartbeat's load is kept by the leader,
+// never written, and handed to the other live workers of the same cluster
+// in their heartbeats' replies (through a follower too); a worker of
+// another cluster, a worker marked down, and a load that names another
+// host (refused, naming the field, changing nothing) are not handed on.
+func TestHeartbeatsCarryPeersLoads(t *testing.T) {
+	const ttl = 1500 * time.Millisecond
+	c := startCluster(t, 3, func(cfg *Config) { cfg.WorkerTTL, cfg.SweepInterval = ttl, 100*time.Millisecond })
+	ctx := ctxT(t)
+	lead := c.members[c.waitLeader()]
+	follower := 0
+	for i, m := range c.members {
+		if m != lead {
+			follower = i
+		}
+	}
+	fc, err := testClient(t, []string{c.cfgs[follower].HTTPAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(host, cluster string, cpu int64) *HostLoad {
+		return &HostLoad{Host: host, Cluster: cluster, ConnectionState: "connected", CPUUsedMHz: cpu, CPUCapacityMHz: 10000, MemUsedMB: 10, MemCapacityMB: 100, At: time.Now().UnixNano()}
+	}
+	beat := func(cl *Client, id, cluster string, cpu int64) *HeartbeatReply {
+		t.Helper()
+		r, err := cl.Heartbeat(ctx, HeartbeatRequest{ID: id, Host: "h-" + id, Addr: "127.0.0.1:1", Load: load("h-"+id, cluster, cpu)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		beat(c.client, id, "domain-c1", 1000) // registered: written
+	}
+	beat(c.client, "x", "domain-c2", 1000)
+	written := applies(t, lead, cmdHeartbeat)
+	beat(c.client, "a", "domain-c1", 1111)
+	beat(c.client, "b", "domain-c1", 2222)
+	beat(c.client, "x", "domain-c2", 9999)
+	r := beat(fc, "c", "domain-c1", 3333) // through a follower
+	if !r.PeersKnown || len(r.Peers) != 2 || r.Peers[0].Host != "h-a" || r.Peers[0].CPUUsedMHz != 1111 || r.Peers[1].Host != "h-b" || r.Peers[1].CPUUsedMHz != 2222 {
+		t.Fatalf("c's peers: known=%v %+v, want h-a at 1111 and h-b at 2222", r.PeersKnown, r.Peers)
+	}
+	if n := applies(t, lead, cmdHeartbeat) - written; n != 0 {
+		t.Errorf("%d heartbeats with loads were written to the log, want none", n)
+	}
+	var state []byte
+	lead.fsm.read(func(s *State) { state, _ = json.Marshal(s) })
+	if bytes.Contains(state, []byte("3333")) || bytes.Contains(state, []byte("cpu_used_mhz")) {
+		t.Error("a load reached the replicated state")
+	}
+
+	// a load naming another host: refused, naming the field; nothing kept
+	_, err = c.client.Heartbeat(ctx, HeartbeatRequest{ID: "a", Host: "h-a", Addr: "127.0.0.1:1", Load: load("h-b", "domain-c1", 7777)})
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeBadRequest || e.Field != "load.host" {
+		t.Fatalf("a load of another host: %v, want bad_request on load.host", err)
+	}
+	if r := beat(c.client, "c", "domain-c1", 3333); len(r.Peers) != 2 || r.Peers[0].CPUUsedMHz != 1111 {
+		t.Errorf("after a refused heartbeat, c's peers are %+v", r.Peers)
+	}
+
+	// b stops: once it is marked down, its load is no longer handed on
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		beat(c.client, "a", "domain-c1", 1111)
+		r := beat(c.client, "c", "domain-c1", 3333)
+		if len(r.Peers) == 1 && r.Peers[0].Host == "h-a" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's load is still handed on after b stopped: %+v", r.Peers)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

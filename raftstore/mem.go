@@ -3,6 +3,7 @@ package raftstore
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"sync"
 	"time"
 
@@ -29,6 +30,12 @@ type Mem struct {
 	index     uint64
 	lastSweep time.Time
 	now       func() time.Time
+	loads     map[string]memLoad // worker -> the load its last heartbeat carried
+}
+
+type memLoad struct {
+	HostLoad
+	heard time.Time
 }
 
 // NewMem returns an empty in-memory store with cfg's lease lock-delay,
@@ -161,8 +168,38 @@ func (m *Mem) Leases(_ context.Context, prefix string, _ bool) ([]LeaseView, err
 }
 
 // Heartbeat records a live worker.
-func (m *Mem) Heartbeat(_ context.Context, req HeartbeatRequest) error {
-	return m.apply(cmdHeartbeat, req, nil)
+func (m *Mem) Heartbeat(_ context.Context, req HeartbeatRequest) (*HeartbeatReply, error) {
+	if e := badLoad(&req); e != nil {
+		return nil, e
+	}
+	load := req.Load
+	req.Load = nil
+	var wk Worker
+	if err := m.apply(cmdHeartbeat, req, &wk); err != nil {
+		return nil, err
+	}
+	reply := &HeartbeatReply{Worker: wk}
+	if load == nil {
+		return reply, nil
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	reply.PeersKnown = true
+	if m.loads == nil {
+		m.loads = map[string]memLoad{}
+	}
+	m.loads[req.ID] = memLoad{*load, now}
+	m.fsm.read(func(st *State) {
+		for id, l := range m.loads {
+			w := st.Workers[id]
+			if id != req.ID && l.Cluster == load.Cluster && w != nil && !w.Down && w.Host == l.Host && now.Sub(l.heard) <= m.cfg.WorkerTTL {
+				reply.Peers = append(reply.Peers, l.HostLoad)
+			}
+		}
+	})
+	sort.Slice(reply.Peers, func(i, j int) bool { return reply.Peers[i].Host < reply.Peers[j].Host })
+	return reply, nil
 }
 
 // Workers lists live workers.

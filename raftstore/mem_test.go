@@ -81,7 +81,7 @@ func TestMemPoliciesWorkersAndJournal(t *testing.T) {
 	if v1, err := m.PolicyVersion(ctx, "balance", 1); err != nil || !strings.Contains(v1.Text, "X") {
 		t.Fatalf("version 1: %+v %v", v1, err)
 	}
-	if err := m.Heartbeat(ctx, HeartbeatRequest{ID: "w1", Host: "h1"}); err != nil {
+	if _, err := m.Heartbeat(ctx, HeartbeatRequest{ID: "w1", Host: "h1"}); err != nil {
 		t.Fatal(err)
 	}
 	if ws, err := m.Workers(ctx, true); err != nil || len(ws) != 1 || ws[0].Host != "h1" {

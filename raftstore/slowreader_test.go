@@ -46,7 +46,7 @@ func TestSlowReaderDoesNotStallTheStore(t *testing.T) {
 	const bound = 5 * time.Second
 	for i := 0; i < 20; i++ {
 		start := time.Now()
-		if err := c.client.Heartbeat(ctx, HeartbeatRequest{ID: fmt.Sprintf("w%d", i), Host: "h"}); err != nil {
+		if _, err := c.client.Heartbeat(ctx, HeartbeatRequest{ID: fmt.Sprintf("w%d", i), Host: "h"}); err != nil {
 			t.Fatalf("write %d while a reader stalls: %v", i, err)
 		}
 		if _, err := c.client.Leases(ctx, "", false); err != nil {

@@ -177,11 +177,41 @@ type RenewRequest struct {
 	TTLMillis int64    `json:"ttl_ms,omitempty"`
 }
 
-// HeartbeatRequest registers a live worker.
+// HeartbeatRequest registers a live worker. Load, when given, is the
+// worker's host as it last read it: the leader keeps it in memory for its
+// term (never in the log) and answers each heartbeat with the loads of
+// the worker's peers (HeartbeatReply), so that a worker need not read
+// the whole inventory from vCenter to know them.
 type HeartbeatRequest struct {
-	ID   string `json:"id"`
-	Host string `json:"host"`
-	Addr string `json:"addr"`
+	ID   string    `json:"id"`
+	Host string    `json:"host"`
+	Addr string    `json:"addr"`
+	Load *HostLoad `json:"load,omitempty"`
+}
+
+// HostLoad is what a worker reports of its host with each heartbeat.
+type HostLoad struct {
+	Host            string `json:"host"`
+	Cluster         string `json:"cluster,omitempty"` // the cluster's id; "" for a standalone host
+	ConnectionState string `json:"connection_state"`
+	InMaintenance   bool   `json:"in_maintenance,omitempty"`
+	CPUUsedMHz      int64  `json:"cpu_used_mhz"`
+	CPUCapacityMHz  int64  `json:"cpu_capacity_mhz"`
+	MemUsedMB       int64  `json:"mem_used_mb"`
+	MemCapacityMB   int64  `json:"mem_capacity_mb"`
+	At              int64  `json:"at"` // unix ns: when the worker read it
+}
+
+// HeartbeatReply answers a heartbeat: the worker as the store has it, and,
+// when the heartbeat carried a load and was kept by the leader
+// (PeersKnown), the latest load of every other live worker's host in the
+// same cluster that the leader heard within the worker TTL this term. A
+// heartbeat that was written to the log answers without them; the next
+// one carries them.
+type HeartbeatReply struct {
+	Worker
+	PeersKnown bool       `json:"peers_known,omitempty"`
+	Peers      []HostLoad `json:"peers,omitempty"`
 }
 
 // JournalRequest appends entries; Limit is set by the leader.

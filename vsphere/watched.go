@@ -127,7 +127,8 @@ func (c *Client) watch(ctx context.Context, vc *vim25.Client, spec types.Propert
 // keeps one WaitForUpdatesEx filter open on the host, the VMs on it and
 // its cluster (WatchHost: loads, placements, maintenance, rules as they
 // change), and reads the whole inventory (the peers' hosts and VMs) only
-// every FullEvery. Inventory returns the whole read with the watched
+// every FullEvery, or, while the peers' workers report their hosts
+// (SetPeers, through the store), only when it must. Inventory returns the whole read with the watched
 // objects put in place. While the watch is down (a lost connection, an
 // expired session) it reads directly, as Client.Inventory does, logging
 // in again when it must, until the watch is back.
@@ -143,7 +144,34 @@ type Watched struct {
 	fullAt  time.Time
 	own     *Inventory // the watched host, its VMs and its cluster
 	healthy bool
+	peers   map[string]Host // by name: the peers' hosts as their workers report them (SetPeers)
+	peersAt time.Time
 	done    chan struct{}
+}
+
+// SetPeers gives the client the peers' hosts as their workers last
+// reported them (through the store): their load, capacity, connection and
+// maintenance replace the whole read's. While reports keep coming (within
+// FullEvery of each other), the whole inventory is read only when it must
+// be: at the start, when a VM left the watched host, when the watch was
+// opened again, and when a peer reports a host the last whole read did
+// not have. Hosts with no worker reporting keep what the last whole read
+// said of them.
+func (w *Watched) SetPeers(peers []Host, at time.Time) {
+	m := make(map[string]Host, len(peers))
+	for _, h := range peers {
+		m[h.Name] = h
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.peers, w.peersAt = m, at
+	if w.full != nil {
+		for name := range m {
+			if _, ok := w.full.Host(name); !ok {
+				w.fullAt = time.Time{} // a host the whole read does not have: read again
+			}
+		}
+	}
 }
 
 // DefaultFullEvery is how often a Watched client reads the whole inventory.
@@ -230,7 +258,9 @@ func (w *Watched) readFull(ctx context.Context) (*Inventory, error) {
 // read while the watch is not delivering.
 func (w *Watched) Inventory(ctx context.Context) (*Inventory, error) {
 	w.mu.Lock()
-	full, fresh, own, ok := w.full, time.Since(w.fullAt) < w.fullEvery, w.own, w.healthy
+	reported := !w.peersAt.IsZero() && time.Since(w.peersAt) < w.fullEvery
+	fresh := !w.fullAt.IsZero() && (reported || time.Since(w.fullAt) < w.fullEvery)
+	full, own, ok := w.full, w.own, w.healthy
 	w.mu.Unlock()
 	if !ok || own == nil {
 		return w.readFull(ctx)
@@ -251,12 +281,18 @@ func (w *Watched) Inventory(ctx context.Context) (*Inventory, error) {
 // says where it went).
 func (w *Watched) merge(full, own *Inventory) *Inventory {
 	w.mu.Lock()
-	hostID := w.hostID
+	hostID, peers := w.hostID, w.peers
+	if time.Since(w.peersAt) >= w.fullEvery {
+		peers = nil // reports stopped: the whole read is the fresher
+	}
 	w.mu.Unlock()
 	out := &Inventory{Hosts: make([]Host, 0, len(full.Hosts)), Clusters: make([]Cluster, 0, len(full.Clusters)), VMs: make([]VM, 0, len(full.VMs))}
 	for _, h := range full.Hosts {
 		if o, ok := own.Host(h.ID); ok && h.ID == hostID {
 			h = o
+		} else if p, ok := peers[h.Name]; ok && h.ID != hostID {
+			h.ConnectionState, h.InMaintenance = p.ConnectionState, p.InMaintenance
+			h.CPUUsedMHz, h.CPUCapacityMHz, h.MemUsedMB, h.MemCapacityMB = p.CPUUsedMHz, p.CPUCapacityMHz, p.MemUsedMB, p.MemCapacityMB
 		}
 		out.Hosts = append(out.Hosts, h)
 	}

@@ -146,3 +146,75 @@ func TestWatchedSurvivesQuiet(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatchedTakesPeersFromReports: while its peers' hosts are reported
+// (SetPeers, as workers report them through the store), a Watched client
+// shows the reported figures and reads no whole inventory when FullEvery
+// passes; a report naming a host the whole read lacks, or reports that
+// stop, bring whole reads back.
+func TestWatchedTakesPeersFromReports(t *testing.T) {
+	s, c := newSim(t, sim.Config{Hosts: 3, VMs: 6, Seed: 7})
+	ctx := ctxT(t)
+	inv0, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, peer := inv0.Hosts[0], inv0.Hosts[1]
+	wctx, cancel := context.WithCancel(ctx)
+	const every = 600 * time.Millisecond
+	w := vsphere.NewWatched(wctx, c, host.Name, every)
+	defer func() { cancel(); <-w.Done() }()
+	reported := peer
+	reported.CPUUsedMHz, reported.MemUsedMB = 4321, 1234
+	report := func(hosts ...vsphere.Host) { w.SetPeers(hosts, time.Now()) }
+	report(reported)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		inv, err := w.Inventory(ctx)
+		if err == nil {
+			if h, _ := inv.Host(peer.Name); h.CPUUsedMHz == 4321 && h.MemUsedMB == 1234 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reported load never showed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	reads := func() int64 { return s.APIStats().ByMethod["CreateContainerView"] }
+	before := reads()
+	for range 8 { // 2.4 s: four times FullEvery
+		report(reported)
+		if _, err := w.Inventory(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(every / 2)
+	}
+	if n := reads() - before; n != 0 {
+		t.Errorf("%d whole reads while every peer was reported, want none", n)
+	}
+
+	// a report names a host the whole read does not have: read again
+	before = reads()
+	report(reported, vsphere.Host{Name: "host-new", ConnectionState: "connected", CPUCapacityMHz: 1000})
+	if _, err := w.Inventory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := reads() - before; n != 1 {
+		t.Errorf("%d whole reads after a report named an unknown host, want 1", n)
+	}
+
+	// reports stop: the whole read is the fresher, and is read every FullEvery
+	time.Sleep(every + 100*time.Millisecond)
+	before = reads()
+	inv, err := w.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := reads() - before; n != 1 {
+		t.Errorf("%d whole reads after the reports stopped, want 1", n)
+	}
+	if h, _ := inv.Host(peer.Name); h.CPUUsedMHz == 4321 {
+		t.Error("a report older than FullEvery still overrides the whole read")
+	}
+}

@@ -70,7 +70,7 @@ func TestNoRelocationOutlivesItsLease(t *testing.T) {
 	}
 	st := &cutStore{Mem: raftstore.NewMem(raftstore.Config{})}
 	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: src.Name}, {ID: "w2", Host: dst.Name}} {
-		if err := st.Heartbeat(ctx, hb); err != nil {
+		if _, err := st.Heartbeat(ctx, hb); err != nil {
 			t.Fatal(err)
 		}
 	}

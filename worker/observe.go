@@ -207,7 +207,7 @@ func (w *Worker) Observe(ctx context.Context) error {
 		w.log.Info().Str("stats", from).Str("asked", w.cfg.Stats).Msg("host load read from " + from)
 		w.statsFrom = from
 	}
-	w.inv, w.hostID = inv, h.ID
+	w.inv, w.hostID, w.observed = inv, h.ID, time.Now()
 	pp := w.params(w.active)
 	window := max(1, pp.SmoothingWindow)
 	w.samples = appendWindow(w.samples, cpu, window)

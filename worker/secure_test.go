@@ -47,7 +47,7 @@ func TestMessagesOnlyFromTheirSender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Heartbeat(ctx, raftstore.HeartbeatRequest{ID: "w2", Host: "h2", Addr: "127.0.0.1:1"}); err != nil {
+	if _, err := st.Heartbeat(ctx, raftstore.HeartbeatRequest{ID: "w2", Host: "h2", Addr: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
 	w, err := New(Config{ID: "w1", Host: "h1", Logger: zerolog.Nop(), TLS: certs["w1"]}, newTestDC(), st)

@@ -169,7 +169,7 @@ func migrateGoal(t *testing.T, st Store, dc *fakeDC, vm, iid string, move func()
 	t.Helper()
 	ctx := context.Background()
 	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}} {
-		if err := st.Heartbeat(ctx, hb); err != nil {
+		if _, err := st.Heartbeat(ctx, hb); err != nil {
 			t.Fatal(err)
 		}
 	}

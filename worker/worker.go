@@ -45,7 +45,7 @@ type VSphere interface {
 type Store interface {
 	ActivePolicy(ctx context.Context, name string, stale bool) (*raftstore.PolicyVersion, error)
 	PolicyVersion(ctx context.Context, name string, version int) (*raftstore.PolicyVersion, error)
-	Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) error
+	Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) (*raftstore.HeartbeatReply, error)
 	Workers(ctx context.Context, stale bool) ([]raftstore.Worker, error)
 	Acquire(ctx context.Context, req raftstore.AcquireRequest) (*raftstore.Grant, error)
 	Renew(ctx context.Context, req raftstore.RenewRequest) (*raftstore.Grant, error)
@@ -121,6 +121,7 @@ type Worker struct {
 	active      *lcc.Program             // the first policy of the list: its thresholds observe the host
 	following   map[string]lcc.PolicyRef // the version followed, by policy name
 	inv         *vsphere.Inventory
+	observed    time.Time // when inv was read
 	hostID      string
 	drsLeft     bool       // this host's cluster is left to DRS (cluster.go)
 	traces      *traceBook // the last interactions' steps (traces.go); nil in the placement harness
@@ -288,10 +289,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (w *Worker) Tick(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, w.cfg.Interval*3)
 	defer cancel()
-	if err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr()}); err != nil {
+	reply, err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr(), Load: w.ownLoad()})
+	if err != nil {
 		w.log.Warn().Err(err).Msg("store unreachable: holding off negotiations")
 		return
 	}
+	w.notePeers(reply) // peerloads.go
 	if err := w.refreshPeers(tctx); err != nil {
 		w.log.Warn().Err(err).Msg("list peers")
 	}

@@ -129,7 +129,7 @@ func RunPolicy(ctx context.Context, l sim.Layout, policy string, maxRounds int) 
 	}()
 	for i, h := range l.Hosts {
 		id := fmt.Sprintf("w%d", i)
-		if err := st.Heartbeat(ctx, raftstore.HeartbeatRequest{ID: id, Host: h.Name}); err != nil {
+		if _, err := st.Heartbeat(ctx, raftstore.HeartbeatRequest{ID: id, Host: h.Name}); err != nil {
 			return Result{}, err
 		}
 		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: policy, Interval: 10 * time.Second, Transport: tr, Logger: zerolog.Nop()}, dc, st)

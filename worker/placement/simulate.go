@@ -148,7 +148,7 @@ func Simulate(ctx context.Context, cfg SimConfig) (*Simulation, error) {
 	}()
 	for i, h := range cfg.Layout.Hosts {
 		id := fmt.Sprintf("w%d", i)
-		if err := st.Heartbeat(ctx, raftstore.HeartbeatRequest{ID: id, Host: h.Name}); err != nil {
+		if _, err := st.Heartbeat(ctx, raftstore.HeartbeatRequest{ID: id, Host: h.Name}); err != nil {
 			return nil, err
 		}
 		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: cfg.Name, Interval: 10 * time.Second, Transport: tr,
