@@ -43,7 +43,7 @@ func (c *cli) benchVCenter(ctx context.Context, args []string) int {
 	duration := fs.Duration("duration", 20*time.Second, "how long to count, after the warm-up")
 	warmup := fs.Duration("warmup", 5*time.Second, "how long the workers run before counting starts")
 	interval := fs.Duration("interval", 2*time.Second, "workers' tick (the worker's default is 2s)")
-	invFrom := fs.String("inventory", "poll", "how the workers follow the inventory: watch or poll (see parley worker --inventory)")
+	invFrom := fs.String("inventory", "watch", "how the workers follow the inventory: watch or poll (see parley worker --inventory)")
 	out := fs.String("o", "table", "output format: table or json")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
@@ -57,7 +57,7 @@ func (c *cli) benchVCenter(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	l, err := local.Start(ctx, local.Config{Hosts: *hosts, VMs: *vms, Seed: 1, Drift: true, DryRun: true,
-		MigrateTime: time.Second, Interval: *interval, WatchInventory: *invFrom == "watch", Logger: c.log.Level(zerolog.ErrorLevel)})
+		MigrateTime: time.Second, Interval: *interval, PollInventory: *invFrom == "poll", Logger: c.log.Level(zerolog.ErrorLevel)})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley bench vcenter:", err)
 		return exitFailed

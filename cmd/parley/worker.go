@@ -35,7 +35,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	policy := fs.String("policy", "balance", "policies to follow, comma-separated in priority order (evacuate is followed too while this host is drained)")
 	interval := fs.Duration("interval", 2*time.Second, "tick")
 	dry := fs.Bool("dry-run", false, "negotiate and journal, but reserve and move nothing")
-	invFrom := fs.String("inventory", "poll", "how the worker follows vCenter's inventory: poll (a full read every tick) or watch (one WaitForUpdatesEx filter kept open on this host, its VMs and its cluster, and the whole inventory read every 30s)")
+	invFrom := fs.String("inventory", "watch", "how the worker follows vCenter's inventory: watch (one WaitForUpdatesEx filter kept open on this host, its VMs and its cluster; the peers' hosts from the store; the whole inventory read only when needed) or poll (a full read every tick)")
 	stats := fs.String("stats", worker.StatsQuick, "where the host's load comes from: quickstats (summary.quickStats) or realtime (PerformanceManager's 20 s samples, quickStats where vCenter has none)")
 	coexist := fs.Bool("coexist-drs", false, "balance this host even when DRS balances its cluster (enabled and fully automated); by default parley leaves that to DRS")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
@@ -109,8 +109,15 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	var source worker.VSphere = vs
 	if *invFrom == "watch" {
 		wctx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch() // before vs.Close: the watch ends first
-		source = vsphere.NewWatched(wctx, vs, *host, 0)
+		watched := vsphere.NewWatched(wctx, vs, *host, 0)
+		defer func() { // before vs.Close: the watch ends, and its collector is destroyed, first
+			stopWatch()
+			select {
+			case <-watched.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}()
+		source = watched
 	}
 	w, err := worker.New(worker.Config{ID: *id, Host: *host, Listen: *listen, Advertise: *advertise, Policy: *policy, Interval: *interval, DryRun: *dry, Logger: c.log, TLS: wtls, CoexistDRS: *coexist, Stats: *stats}, source, st)
 	if err != nil {

@@ -48,10 +48,11 @@ type Config struct {
 	DRS          string // the clusters' DRS setting; default manual (parley balances)
 	CoexistDRS   bool
 	ZonedStorage bool // a datastore only half the hosts see (sim.Config.ZonedStorage)
-	// WatchInventory makes the workers follow the inventory with one
-	// WaitForUpdatesEx filter each (vsphere.Watched) instead of reading it
-	// every tick, as 'parley worker --inventory watch' does.
-	WatchInventory bool
+	// PollInventory makes the workers read the whole inventory every tick
+	// ('parley worker --inventory poll') instead of following their host
+	// with one WaitForUpdatesEx filter each and their peers through the
+	// store (vsphere.Watched, the default).
+	PollInventory bool
 }
 
 // System is a running in-process parley.
@@ -72,6 +73,7 @@ type System struct {
 	dir     string
 	ownsDir bool
 	clients []*vsphere.Client
+	watched []*vsphere.Watched
 }
 
 func loopback() (string, error) {
@@ -200,8 +202,10 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		}
 		l.clients = append(l.clients, vc)
 		var source worker.VSphere = vc
-		if cfg.WatchInventory {
-			source = vsphere.NewWatched(wctx, vc, h.Name, 0)
+		if !cfg.PollInventory {
+			wd := vsphere.NewWatched(wctx, vc, h.Name, 0)
+			l.watched = append(l.watched, wd)
+			source = wd
 		}
 		id := fmt.Sprintf("w%d", i)
 		st, wtls, err := l.workerIdentity(ctx, addrs, id)
@@ -258,6 +262,14 @@ func (l *System) Close() {
 		l.cancel()
 	}
 	l.wg.Wait()
+	// the watches end, and destroy their collectors, before their clients log out
+	deadline := time.After(5 * time.Second)
+	for _, wd := range l.watched {
+		select {
+		case <-wd.Done():
+		case <-deadline:
+		}
+	}
 	for _, c := range l.clients {
 		c.Close()
 	}
