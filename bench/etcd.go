@@ -135,6 +135,14 @@ func (e *etcdCluster) pair(ctx context.Context, c, i int) error {
 	return err
 }
 
+func (e *etcdCluster) term() uint64 {
+	var t uint64
+	for _, m := range e.members {
+		t = max(t, m.Server.Term())
+	}
+	return t
+}
+
 func (e *etcdCluster) close() {
 	if e.client != nil {
 		e.client.Close()

@@ -101,6 +101,7 @@ type Figures struct {
 	P50Ms     float64 `json:"p50_ms"`
 	P99Ms     float64 `json:"p99_ms"`
 	Pairs     int     `json:"pairs"`
+	Elections uint64  `json:"elections"` // terms begun while these rounds ran: a healthy cluster under load holds none
 }
 
 type storeOptions struct {
@@ -116,6 +117,7 @@ type storeOptions struct {
 type system interface {
 	name() string
 	pair(ctx context.Context, c, i int) error
+	term() uint64 // the highest raft term of its members
 	close()
 }
 
@@ -167,6 +169,10 @@ func storeBench(ctx context.Context, logw io.Writer, o storeOptions) (map[string
 	for _, n := range o.clients {
 		total := max(o.pairs*n/64, o.pairs/4)
 		acc := map[string]*measure{}
+		terms := map[string]uint64{}
+		for _, s := range sys {
+			terms[s.name()] = s.term()
+		}
 		for r := 0; r < o.rounds; r++ {
 			for _, s := range sys {
 				round++
@@ -186,7 +192,13 @@ func storeBench(ctx context.Context, logw io.Writer, o storeOptions) (map[string
 			if res[name] == nil {
 				res[name] = Result{}
 			}
-			res[name][fmt.Sprintf("clients_%d", n)] = m.figures()
+			f := m.figures()
+			for _, s := range sys {
+				if s.name() == name {
+					f.Elections = s.term() - terms[name]
+				}
+			}
+			res[name][fmt.Sprintf("clients_%d", n)] = f
 		}
 	}
 	return res, nil
@@ -194,7 +206,7 @@ func storeBench(ctx context.Context, logw io.Writer, o storeOptions) (map[string
 
 func printTable(w io.Writer, res map[string]Result, clients []int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\tclients\tpairs/s\tp50 ms\tp99 ms\tvs raft\tvs etcd\t")
+	fmt.Fprintln(tw, "system\tclients\tpairs/s\tp50 ms\tp99 ms\tvs raft\tvs etcd\telections\t")
 	for _, n := range clients {
 		k := fmt.Sprintf("clients_%d", n)
 		for _, name := range []string{"raft", "parley", "etcd"} {
@@ -202,8 +214,8 @@ func printTable(w io.Writer, res map[string]Result, clients []int) {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%s\t%s\t\n", name, n, f.PairsPerS, f.P50Ms, f.P99Ms,
-				ratio(f.PairsPerS, res["raft"][k].PairsPerS), ratio(f.PairsPerS, res["etcd"][k].PairsPerS))
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%s\t%s\t%d\t\n", name, n, f.PairsPerS, f.P50Ms, f.P99Ms,
+				ratio(f.PairsPerS, res["raft"][k].PairsPerS), ratio(f.PairsPerS, res["etcd"][k].PairsPerS), f.Elections)
 		}
 	}
 	tw.Flush()

@@ -143,6 +143,14 @@ func (p *parleyStore) pair(ctx context.Context, c, i int) error {
 	return p.client.Release(ctx, raftstore.RenewRequest{Keys: []string{key}, Holder: holder, Token: g.Token})
 }
 
+func (p *parleyStore) term() uint64 {
+	var t uint64
+	for _, m := range p.members {
+		t = max(t, m.Status().Term)
+	}
+	return t
+}
+
 func (p *parleyStore) close() {
 	for _, m := range p.members {
 		m.Close()

@@ -76,12 +76,14 @@ func (s *Store) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	return h.count(h.authorize(mux))
+	h.root = h.count(h.authorize(mux))
+	return h.root
 }
 
 type api struct {
-	s   *Store
-	fwd *http.Client
+	s    *Store
+	fwd  *http.Client
+	root http.Handler // the whole chain: a request served again after an election goes through it
 }
 
 type statusRecorder struct {
@@ -192,42 +194,6 @@ func readRequest(w http.ResponseWriter, r *http.Request, rule bodyRule, req any)
 		return nil, false
 	}
 	return raw, true
-}
-
-// forward passes a request to the leader, or answers 503 when there is
-// none (or when it was already forwarded once).
-func (h *api) forward(w http.ResponseWriter, r *http.Request, b []byte) {
-	if from := r.Header.Get(headerForwarded); from != "" {
-		if !h.s.isMember(from) {
-			writeErr(w, badRequest(headerForwarded, "the %s header is set by store members only", headerForwarded))
-			return
-		}
-		writeErr(w, unavailable("member %s was sent a forwarded request but is not the leader", h.s.cfg.ID))
-		return
-	}
-	addr, ok := h.s.LeaderHTTP()
-	if !ok || addr == h.s.cfg.HTTPAdvertise {
-		writeErr(w, unavailable("no leader is known to member %s", h.s.cfg.ID))
-		return
-	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, scheme(h.s.cfg.TLS)+addr+r.URL.RequestURI(), bytes.NewReader(b))
-	if err != nil {
-		writeErr(w, errf(CodeInternal, "", "forward: %v", err))
-		return
-	}
-	req.Header = r.Header.Clone()
-	req.Header.Set(headerForwarded, h.s.cfg.ID)
-	resp, err := h.fwd.Do(req)
-	if err != nil {
-		writeErr(w, unavailable("forward to leader %s: %v", addr, err))
-		return
-	}
-	defer resp.Body.Close()
-	for k, vs := range resp.Header {
-		w.Header()[k] = vs // the leader's headers replace any set here
-	}
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body) // the client may have gone; nothing to do about it
 }
 
 // write proposes a command on the leader (forwarding when this member is

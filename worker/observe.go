@@ -157,6 +157,26 @@ func (w *Worker) held(above bool, g *lcc.Goal) (bool, error) {
 	return g.Unify(0, lcc.F(round(s.cpu))), nil
 }
 
+// holdDue is how long until the load crossing this host is in has been
+// held for hold_time (the first policy's), or 0 when it is in none, or
+// has been held already: Run ticks then rather than at its next interval,
+// so that a host reacts when hold_time ends, not up to a tick later.
+func (w *Worker) holdDue(now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	hold := w.params(w.active).HoldTime
+	var due time.Duration
+	for _, since := range []time.Time{w.highSince, w.lowSince} {
+		if since.IsZero() {
+			continue
+		}
+		if d := since.Add(hold).Sub(now); d > 0 && (due == 0 || d < due) {
+			due = d
+		}
+	}
+	return due
+}
+
 func (w *Worker) cOverloaded(_ context.Context, g *lcc.Goal) (bool, error) {
 	return w.held(true, g)
 }

@@ -63,3 +63,33 @@ func TestHeartbeatsReportLoadsToPeers(t *testing.T) {
 		t.Error("peers were handed to a vCenter client that does not take them")
 	}
 }
+
+// TestTickWhenHoldEnds: while a crossing's hold_time runs, Run's next tick
+// comes when it ends (holdDue), not up to an interval later; with no
+// crossing, or one already held, the interval alone decides.
+func TestTickWhenHoldEnds(t *testing.T) {
+	w, err := New(Config{ID: "w", Host: "h", Logger: zerolog.Nop()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	hold := w.params(w.active).HoldTime // the default policy's: 3 s
+	if hold <= time.Second {
+		t.Fatalf("hold_time %v: this test needs more than a second", hold)
+	}
+	if d := w.holdDue(now); d != 0 {
+		t.Errorf("no crossing: due in %v, want 0", d)
+	}
+	w.highSince = now.Add(-time.Second)
+	if d := w.holdDue(now); d != hold-time.Second {
+		t.Errorf("high for 1 s: due in %v, want %v", d, hold-time.Second)
+	}
+	w.lowSince, w.highSince = now.Add(-hold+200*time.Millisecond), time.Time{}
+	if d := w.holdDue(now); d != 200*time.Millisecond {
+		t.Errorf("low until 200 ms before hold_time: due in %v, want 200ms", d)
+	}
+	w.lowSince = now.Add(-hold - time.Second)
+	if d := w.holdDue(now); d != 0 {
+		t.Errorf("held already: due in %v, want 0", d)
+	}
+}

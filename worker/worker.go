@@ -265,12 +265,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for {
 		w.Tick(ctx)
-		jitter := time.Duration(float64(w.cfg.Interval) * (0.8 + 0.4*mrand.Float64()))
-		if !sleep(ctx, jitter) {
+		next := time.Duration(float64(w.cfg.Interval) * (0.8 + 0.4*mrand.Float64()))
+		if due := w.holdDue(time.Now()); due > 0 && due+holdSlack < next {
+			next = due + holdSlack // a crossing's hold_time ends before the next tick: tick then
+		}
+		if !sleep(ctx, next) {
 			return nil
 		}
 	}
 }
+
+// holdSlack is how long after a hold_time ends the extra tick comes.
+const holdSlack = 20 * time.Millisecond
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
