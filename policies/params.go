@@ -51,6 +51,7 @@ type Params struct {
 	DryRun           bool          // negotiate and journal, move nothing
 	BalanceMargin    float64       // with HasBalanceMargin: shed above the fleet mean plus this
 	HasBalanceMargin bool
+	PickTowardMean   bool // pick_vm offers the VM whose move evens this host with the least loaded peer
 }
 
 func seconds(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
@@ -72,6 +73,9 @@ var ParamSet = []ParamInfo{
 	{Name: "balance_margin", Type: Number, Min: 0, Max: 1, Default: "", Unit: "share",
 		Doc: "when set, hosts above the fleet's mean load plus this shed load too, and no target is filled past it; unset: off",
 		set: func(p *Params, v float64) { p.BalanceMargin, p.HasBalanceMargin = v, true }},
+	{Name: "pick_toward_mean", Type: Boolean, Min: 0, Max: 1, Default: "false",
+		Doc: "true: pick_vm offers the VM whose move to the least loaded peer with room (CPU, memory, rules) evens the two hosts most, as a central greedy optimiser moves; false: the smallest VM that gets this host under its ceiling, or else the largest",
+		set: func(p *Params, v float64) { p.PickTowardMean = v != 0 }},
 	{Name: "hold_time", Type: Number, Min: 0, Max: 3600, Default: "3", Unit: "s",
 		Doc: "how long the smoothed load must stay high (or low) before acting",
 		set: func(p *Params, v float64) { p.HoldTime = seconds(v) }},

@@ -147,6 +147,11 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 			break
 		}
 	}
+	if pp := w.params(g.Program); pp.PickTowardMean {
+		if v, ok := w.towardMean(g.Program, s, cands, high, pp.HighMem); ok {
+			pick = v
+		}
+	}
 	w.mu.Lock()
 	if _, taken := w.negotiating[pick.Name]; taken {
 		w.mu.Unlock()
@@ -157,6 +162,44 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 	w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", pick.Name).
 		Int64("cpu_mhz", pick.CPUDemandMHz).Float64("load", round(s.cpu)).Msg("offering a VM")
 	return g.Unify(0, lcc.A(pick.Name)) && g.Unify(1, lcc.I(pick.CPUDemandMHz)) && g.Unify(2, lcc.I(pick.MemMB)), nil
+}
+
+// towardMean is the candidate whose move to a peer that has room for it
+// (CPU under the ceiling, memory under high_mem, the rules allowing it)
+// lowers the sum of squared host loads most, as the central greedy
+// optimiser chooses, where the smallest VM that gets the host under its
+// ceiling would spend a migration on a sliver (param pick_toward_mean).
+// False when no such move lowers it.
+func (w *Worker) towardMean(p *lcc.Program, s snapshot, cands []vsphere.VM, high, highMem float64) (vsphere.VM, bool) {
+	src := float64(s.host.CPUCapacityMHz)
+	if src <= 0 {
+		return vsphere.VM{}, false
+	}
+	ls := s.inst
+	var best vsphere.VM
+	bestF, found := math.Inf(1), false
+	for _, v := range cands {
+		d := float64(v.CPUDemandMHz)
+		for _, h := range s.inv.Hosts {
+			if h.ID == s.host.ID || !h.Available() || h.CPUCapacityMHz <= 0 {
+				continue
+			}
+			ct := float64(h.CPUCapacityMHz)
+			lt := float64(h.CPUUsedMHz) / ct
+			if lt+d/ct > high || (h.MemCapacityMB > 0 && float64(h.MemUsedMB+v.MemMB)/float64(h.MemCapacityMB) > highMem) {
+				continue // no room there
+			}
+			if !w.rulesAllow(p, s.inv, v.Name, h.Name) {
+				continue
+			}
+			// what the move changes in the sum of squared loads
+			f := (ls-d/src)*(ls-d/src) + (lt+d/ct)*(lt+d/ct) - ls*ls - lt*lt
+			if f < bestF-1e-12 {
+				best, bestF, found = v, f, true
+			}
+		}
+	}
+	return best, found && bestF < 0
 }
 
 // fits decides whether a VM of the given demand fits on this host under

@@ -23,6 +23,9 @@ func (w *Worker) rulesAllow(p *lcc.Program, inv *vsphere.Inventory, vm, host str
 			return false
 		}
 	}
+	if p == nil || p.Model == nil {
+		return true
+	}
 	for _, f := range p.Model.Facts {
 		c, ok := f.Term.(*lcc.Compound)
 		if !ok || len(c.Args) != 2 {
