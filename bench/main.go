@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 3, "rounds per system and client count, interleaved")
 	systemsFlag := fs.String("systems", "parley,raft,etcd", "systems to measure")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured rounds to FILE")
+	logStore := fs.String("log-store", "bolt", "parley's raft log store: bolt or wal (parley store --log-store)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench store: --pairs and --rounds must be positive")
 		return 2
 	}
-	res, err := storeBench(ctx, stderr, storeOptions{clients: clients, pairs: *pairs, rounds: *rounds, systems: systems, cpuprofile: *cpuprofile})
+	res, err := storeBench(ctx, stderr, storeOptions{clients: clients, pairs: *pairs, rounds: *rounds, systems: systems, cpuprofile: *cpuprofile, logStore: *logStore})
 	if err != nil {
 		fmt.Fprintf(stderr, "bench store: %v\n", err)
 		return 1
@@ -110,6 +111,7 @@ type storeOptions struct {
 	rounds     int
 	systems    []string
 	cpuprofile string
+	logStore   string
 }
 
 // system is one thing measured: pair runs one acquire+release pair for
@@ -139,7 +141,7 @@ func storeBench(ctx context.Context, logw io.Writer, o storeOptions) (map[string
 		var s system
 		switch name {
 		case "parley", "raft":
-			p, err := startParley(ctx, dir, name == "raft")
+			p, err := startParley(ctx, dir, name == "raft", o.logStore)
 			if err != nil {
 				return nil, fmt.Errorf("parley: %w", err)
 			}

@@ -50,7 +50,7 @@ func benchPKI(dir string) (string, error) {
 	return p, nil
 }
 
-func startParley(ctx context.Context, dir string, raw bool) (*parleyStore, error) {
+func startParley(ctx context.Context, dir string, raw bool, logStore string) (*parleyStore, error) {
 	name := "parley"
 	if raw {
 		name = "raft"
@@ -64,7 +64,7 @@ func startParley(ctx context.Context, dir string, raw bool) (*parleyStore, error
 	for i := range 3 {
 		id := fmt.Sprintf("%s%d", name, i+1)
 		cfg := raftstore.DefaultConfig()
-		cfg.ID, cfg.DataDir = id, filepath.Join(dir, id)
+		cfg.ID, cfg.DataDir, cfg.LogStore = id, filepath.Join(dir, id), logStore
 		if cfg.RaftAddr, err = freeAddr(); err != nil {
 			return nil, err
 		}

@@ -148,7 +148,7 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 		}
 	}
 	if pp := w.params(g.Program); pp.PickTowardMean {
-		if v, ok := w.towardMean(g.Program, s, cands, high, pp.HighMem); ok {
+		if v, ok := w.towardMean(g.Program, s, cands, high, pp.HighMem, excess); ok {
 			pick = v
 		}
 	}
@@ -169,16 +169,18 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 // lowers the sum of squared host loads most, as the central greedy
 // optimiser chooses, where the smallest VM that gets the host under its
 // ceiling would spend a migration on a sliver (param pick_toward_mean).
-// False when no such move lowers it.
-func (w *Worker) towardMean(p *lcc.Program, s snapshot, cands []vsphere.VM, high, highMem float64) (vsphere.VM, bool) {
+// A move that gets the host under its ceiling at once (excess MHz or
+// more) is preferred to one that does not. False when no move lowers it.
+func (w *Worker) towardMean(p *lcc.Program, s snapshot, cands []vsphere.VM, high, highMem float64, excess int64) (vsphere.VM, bool) {
 	src := float64(s.host.CPUCapacityMHz)
 	if src <= 0 {
 		return vsphere.VM{}, false
 	}
 	ls := s.inst
 	var best vsphere.VM
-	bestF, found := math.Inf(1), false
+	bestF, bestEnough := math.Inf(1), false
 	for _, v := range cands {
+		enough := v.CPUDemandMHz >= excess
 		d := float64(v.CPUDemandMHz)
 		for _, h := range s.inv.Hosts {
 			if h.ID == s.host.ID || !h.Available() || h.CPUCapacityMHz <= 0 {
@@ -194,12 +196,15 @@ func (w *Worker) towardMean(p *lcc.Program, s snapshot, cands []vsphere.VM, high
 			}
 			// what the move changes in the sum of squared loads
 			f := (ls-d/src)*(ls-d/src) + (lt+d/ct)*(lt+d/ct) - ls*ls - lt*lt
-			if f < bestF-1e-12 {
-				best, bestF, found = v, f, true
+			if f >= 0 || (bestEnough && !enough) {
+				continue
+			}
+			if (enough && !bestEnough) || f < bestF-1e-12 {
+				best, bestF, bestEnough = v, f, enough
 			}
 		}
 	}
-	return best, found && bestF < 0
+	return best, bestF < 0
 }
 
 // fits decides whether a VM of the given demand fits on this host under

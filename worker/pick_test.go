@@ -24,9 +24,18 @@ func TestTowardMeanPicksTheOptimisersMove(t *testing.T) {
 	// 0.9 and 0.1: the ideal move is 4000 MHz; "small" is the smallest that
 	// gets h1 under 0.7, "mid" the closest to the ideal; "large" would
 	// put h2 over the ceiling
-	v, ok := w.towardMean(nil, s, cands, 0.7, 0.9)
+	v, ok := w.towardMean(nil, s, cands, 0.7, 0.9, 0)
 	if !ok || v.Name != "mid" {
 		t.Fatalf("picked %q (%v), want mid", v.Name, ok)
+	}
+	// a move that gets h1 under its ceiling at once comes first: with
+	// 5000 MHz to shed, large (which fits h2 exactly) rather than mid; with
+	// 6500, none would, and the best move counts
+	if v, ok := w.towardMean(nil, s, cands, 0.7, 0.9, 5000); !ok || v.Name != "large" {
+		t.Fatalf("5000 MHz to shed: picked %q (%v), want large, which is enough", v.Name, ok)
+	}
+	if v, ok := w.towardMean(nil, s, cands, 0.7, 0.9, 6500); !ok || v.Name != "mid" {
+		t.Fatalf("nothing enough: picked %q (%v), want mid", v.Name, ok)
 	}
 	// a rule keeps mid off h2: small to h2, or mid to h3, whichever evens more
 	rule, err := lcc.ParseTerm("must_not_run_on(mid, h2)")
@@ -34,30 +43,30 @@ func TestTowardMeanPicksTheOptimisersMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	prog := &lcc.Program{Model: &lcc.Model{Facts: []*lcc.Fact{{Term: rule}}}}
-	if v, ok := w.towardMean(prog, s, cands, 0.7, 0.9); !ok || v.Name != "small" {
+	if v, ok := w.towardMean(prog, s, cands, 0.7, 0.9, 0); !ok || v.Name != "small" {
 		t.Fatalf("with mid kept off h2: picked %q (%v), want small", v.Name, ok)
 	}
 	// no memory for mid on h2
 	s.inv.Hosts[1].MemCapacityMB, s.inv.Hosts[1].MemUsedMB = 10000, 8000
 	cands[1].MemMB = 1500
-	if v, ok := w.towardMean(nil, s, cands, 0.7, 0.9); !ok || v.Name != "small" {
+	if v, ok := w.towardMean(nil, s, cands, 0.7, 0.9, 0); !ok || v.Name != "small" {
 		t.Fatalf("with no memory for mid on h2: picked %q (%v), want small", v.Name, ok)
 	}
 	s.inv.Hosts[1].MemCapacityMB, s.inv.Hosts[1].MemUsedMB, cands[1].MemMB = 0, 0, 0
 	// with room only on h3 (at 0.49): the ideal is 2050 MHz
 	s.inv.Hosts[1].CPUUsedMHz = 6900
-	if v, ok := w.towardMean(nil, s, cands, 0.7, 0.9); !ok || v.Name != "small" {
+	if v, ok := w.towardMean(nil, s, cands, 0.7, 0.9, 0); !ok || v.Name != "small" {
 		t.Fatalf("with room on h3 alone: picked %q (%v), want small", v.Name, ok)
 	}
 	// nobody has room for any of them
 	s.inv.Hosts[2].CPUUsedMHz = 6900
-	if v, ok := w.towardMean(nil, s, cands, 0.7, 0.9); ok {
+	if v, ok := w.towardMean(nil, s, cands, 0.7, 0.9, 0); ok {
 		t.Fatalf("no room anywhere, yet picked %q", v.Name)
 	}
 	// a host at the mean already: no move lowers the variance
 	s.inst, s.inv.Hosts[0].CPUUsedMHz = 0.5, 5000
 	s.inv.Hosts[1].CPUUsedMHz, s.inv.Hosts[2].CPUUsedMHz = 5000, 5000
-	if v, ok := w.towardMean(nil, s, cands, 1, 0.9); ok {
+	if v, ok := w.towardMean(nil, s, cands, 1, 0.9, 0); ok {
 		t.Fatalf("a balanced fleet, yet picked %q", v.Name)
 	}
 }

@@ -49,6 +49,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	adminFile := fs.String("admin-token-file", "", "with --bootstrap: the first admin token (written there, mode 0600, when the file does not exist)")
 	tokenFile := addTokenFlag(fs)
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics without a token")
+	logStore := fs.String("log-store", raftstore.LogStoreBolt, "where the raft log lives: bolt (BoltDB, raft.db) or wal (hashicorp/raft-wal, wal/); a member's data folder keeps the kind it was started with")
 	heartbeatsToLog := fs.Bool("heartbeats-to-log", false, "write every worker heartbeat to the raft log (the leader keeps those that change nothing by default); for comparisons")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
@@ -66,6 +67,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	}
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = *hb, *et, *ll
 	cfg.LeaseLockDelay, cfg.WorkerTTL, cfg.JournalLimit = *lockDelay, *workerTTL, *journalLimit
+	cfg.LogStore = *logStore
 	cfg.Validator = policyValidator
 	cfg.Logger = c.log
 	cfg.Insecure, cfg.MetricsPublic, cfg.HeartbeatsToLog = *insecure, *metricsPublic, *heartbeatsToLog

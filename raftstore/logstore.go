@@ -1,0 +1,80 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+	"go.etcd.io/bbolt"
+)
+
+// Log stores a member may keep its raft log and stable state in
+// (Config.LogStore, parley store --log-store). Both fsync every batch of
+// entries before raft counts them written: BoltDB (raft.db, the default)
+// commits a transaction per batch, two fsyncs; raft-wal (wal/) appends to
+// segment files, one.
+const (
+	LogStoreBolt = "bolt"
+	LogStoreWAL  = "wal"
+)
+
+type logStore interface {
+	raft.LogStore
+	raft.StableStore
+	io.Closer
+}
+
+// walStore closes raft-wal's metadata database too, which WAL.Close
+// leaves open (a member restarted in the same process would wait on its
+// lock for ever).
+type walStore struct {
+	*wal.WAL
+	meta *metadb.BoltMetaDB
+}
+
+func (w walStore) Close() error { return errors.Join(w.WAL.Close(), w.meta.Close()) }
+
+// openLogStore opens the member's log store, refusing a data folder that
+// holds the other kind: starting on it would begin an empty log beside
+// the real one, and the member would come back with nothing.
+func openLogStore(cfg Config, hl hclog.Logger) (logStore, error) {
+	boltPath, walDir := filepath.Join(cfg.DataDir, "raft.db"), filepath.Join(cfg.DataDir, "wal")
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	other := func(have, flag string) error {
+		return fmt.Errorf("data folder %s holds a %s log: start with --log-store %s (to change a member's log store, remove it from the cluster, empty its folder and add it back)", cfg.DataDir, have, flag)
+	}
+	switch cfg.LogStore {
+	case "", LogStoreBolt:
+		if exists(walDir) && !exists(boltPath) {
+			return nil, other("raft-wal", LogStoreWAL)
+		}
+		b, err := raftboltdb.New(raftboltdb.Options{Path: boltPath, BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}})
+		if err != nil {
+			return nil, fmt.Errorf("open log store %s: %w", boltPath, err)
+		}
+		return b, nil
+	case LogStoreWAL:
+		if exists(boltPath) && !exists(walDir) {
+			return nil, other("BoltDB", LogStoreBolt)
+		}
+		if err := os.MkdirAll(walDir, 0o750); err != nil {
+			return nil, fmt.Errorf("open log store %s: %w", walDir, err)
+		}
+		meta := &metadb.BoltMetaDB{}
+		w, err := wal.Open(walDir, wal.WithLogger(hl), wal.WithMetaStore(meta))
+		if err != nil {
+			meta.Close()
+			return nil, fmt.Errorf("open log store %s: %w", walDir, err)
+		}
+		return walStore{w, meta}, nil
+	}
+	return nil, errors.New("unknown log store " + cfg.LogStore)
+}

@@ -1,0 +1,56 @@
+package raftstore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestWALLogStore: a cluster whose members keep their log in raft-wal
+// keeps acknowledged writes across a restart of every member; a data
+// folder holding one kind of log is refused by the other, naming the
+// flag to use, and left as it was.
+func TestWALLogStore(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *Config) { cfg.LogStore = LogStoreWAL })
+	ctx := ctxT(t)
+	if _, err := c.client.Push(ctx, PushRequest{Name: "p", Text: okPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.members {
+		if _, err := os.Stat(filepath.Join(c.cfgs[i].DataDir, "wal")); err != nil {
+			t.Fatalf("%s: no wal folder: %v", c.cfgs[i].ID, err)
+		}
+		if _, err := os.Stat(filepath.Join(c.cfgs[i].DataDir, "raft.db")); err == nil {
+			t.Fatalf("%s: a raft.db beside the wal", c.cfgs[i].ID)
+		}
+	}
+	for i := range c.members {
+		c.stop(i)
+	}
+	for i := range c.members {
+		c.restart(i)
+	}
+	c.waitLeader()
+	pv, err := c.client.ActivePolicy(ctx, "p", false)
+	if err != nil || pv.Text != okPolicy {
+		t.Fatalf("after restarting every member: %+v, %v", pv, err)
+	}
+
+	// the other kind of log store on the same folder: refused, nothing made
+	cfg := c.cfgs[0]
+	c.stop(0)
+	cfg.LogStore, cfg.Bootstrap, cfg.Join = LogStoreBolt, false, nil
+	_, err = Start(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "--log-store wal") {
+		t.Fatalf("a wal folder opened as bolt: %v, want a refusal naming --log-store wal", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "raft.db")); err == nil {
+		t.Error("the refused start made a raft.db")
+	}
+	cfg.LogStore = "leveldb"
+	if _, err := Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), `"leveldb"`) {
+		t.Fatalf("log store leveldb: %v, want a refusal naming it", err)
+	}
+}
