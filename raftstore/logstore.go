@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -42,6 +43,37 @@ type walStore struct {
 
 func (w walStore) Close() error { return errors.Join(w.WAL.Close(), w.meta.Close()) }
 
+// closedDrops is a log store whose stable-store writes after Close are
+// dropped rather than failed. raft answers heartbeats on the transport's
+// goroutines, which can still be running one when the member shuts down:
+// a heartbeat of a new term then saves the term, and raft panics when
+// that fails. Only that fast path reaches the store after raft.Shutdown
+// (votes and appends go through raft's stopped main loop), and a
+// heartbeat's term needs no persisting: the member learns it again.
+type closedDrops struct {
+	logStore
+	closed atomic.Bool
+}
+
+func (c *closedDrops) Close() error {
+	c.closed.Store(true)
+	return c.logStore.Close()
+}
+
+func (c *closedDrops) Set(k, v []byte) error {
+	if c.closed.Load() {
+		return nil
+	}
+	return c.logStore.Set(k, v)
+}
+
+func (c *closedDrops) SetUint64(k []byte, v uint64) error {
+	if c.closed.Load() {
+		return nil
+	}
+	return c.logStore.SetUint64(k, v)
+}
+
 // openLogStore opens the member's log store, refusing a data folder that
 // holds the other kind: starting on it would begin an empty log beside
 // the real one, and the member would come back with nothing.
@@ -60,7 +92,7 @@ func openLogStore(cfg Config, hl hclog.Logger) (logStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open log store %s: %w", boltPath, err)
 		}
-		return b, nil
+		return &closedDrops{logStore: b}, nil
 	case LogStoreWAL:
 		if exists(boltPath) && !exists(walDir) {
 			return nil, other("BoltDB", LogStoreBolt)
@@ -74,7 +106,7 @@ func openLogStore(cfg Config, hl hclog.Logger) (logStore, error) {
 			meta.Close()
 			return nil, fmt.Errorf("open log store %s: %w", walDir, err)
 		}
-		return walStore{w, meta}, nil
+		return &closedDrops{logStore: walStore{w, meta}}, nil
 	}
 	return nil, errors.New("unknown log store " + cfg.LogStore)
 }

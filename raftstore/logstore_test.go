@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // TestWALLogStore: a cluster whose members keep their log in raft-wal
@@ -52,5 +54,34 @@ func TestWALLogStore(t *testing.T) {
 	cfg.LogStore = "leveldb"
 	if _, err := Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), `"leveldb"`) {
 		t.Fatalf("log store leveldb: %v, want a refusal naming it", err)
+	}
+}
+
+// TestClosedStoreDropsTermWrites: after Close, the stable store takes a
+// write without failing (raft would panic on a heartbeat's term that a
+// transport goroutine still delivers while the member shuts down), and
+// the write is not kept.
+func TestClosedStoreDropsTermWrites(t *testing.T) {
+	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
+		cfg := Config{DataDir: t.TempDir(), LogStore: kind}
+		st, err := openLogStore(cfg, newHclog(zerolog.Nop(), "log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetUint64([]byte("CurrentTerm"), 2); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if err := st.SetUint64([]byte("CurrentTerm"), 3); err != nil {
+			t.Errorf("%s: a term saved after Close failed: %v", kind, err)
+		}
+		st, err = openLogStore(cfg, newHclog(zerolog.Nop(), "log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := st.GetUint64([]byte("CurrentTerm")); err != nil || v != 2 {
+			t.Errorf("%s: term %d, %v after reopening, want 2", kind, v, err)
+		}
+		st.Close()
 	}
 }
