@@ -31,15 +31,11 @@ func applies(t *testing.T, m *Member, command string) uint64 {
 	return 0
 }
 
-// TestHeartbeatsCostTheLogNothing: a worker's first heartbeat is written;
-// the next ones, through the leader or a follower, are kept by the leader
-// alone; a worker that stops is marked down in one write, seen by a
-// follower's stale read, and is written again when it comes back; a new
-// leader gives every worker one TTL before it marks anyone down.
-func TestHeartbeatsCostTheLogNothing(t *testing.T) {
-	const ttl = 1500 * time.Millisecond
-	c := startCluster(t, 3, func(cfg *Config) { cfg.WorkerTTL, cfg.SweepInterval = ttl, 100*time.Millisecond })
-	ctx := ctxT(t)
+// livenessCluster is a 3-member cluster with a short worker TTL, its
+// leader, and a client that talks to a follower only.
+func livenessCluster(t *testing.T) (*testCluster, *Member, *Client) {
+	t.Helper()
+	c := startCluster(t, 3, func(cfg *Config) { cfg.WorkerTTL, cfg.SweepInterval = livenessTTL, 100*time.Millisecond })
 	lead := c.members[c.waitLeader()]
 	follower := 0
 	for i, m := range c.members {
@@ -47,10 +43,23 @@ func TestHeartbeatsCostTheLogNothing(t *testing.T) {
 			follower = i
 		}
 	}
-	fc, err := testClient(t, []string{c.cfgs[follower].HTTPAddr}) // talks to a follower only
+	fc, err := testClient(t, []string{c.cfgs[follower].HTTPAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, lead, fc
+}
+
+const livenessTTL = 1500 * time.Millisecond
+
+// TestHeartbeatsCostTheLogNothing: a worker's first heartbeat is written;
+// the next ones, through the leader or a follower, are kept by the leader
+// alone; a worker that stops is marked down in one write, seen by a
+// follower's stale read, and is written again when it comes back; a new
+// leader gives every worker one TTL before it marks anyone down.
+func TestHeartbeatsCostTheLogNothing(t *testing.T) {
+	c, lead, fc := livenessCluster(t)
+	ctx := ctxT(t)
 	beat := func(id string) {
 		t.Helper()
 		for _, cl := range []*Client{c.client, fc} {
@@ -90,10 +99,10 @@ func TestHeartbeatsCostTheLogNothing(t *testing.T) {
 	}
 
 	// w2 stops: marked down within a TTL and a sweep, on the follower too
-	deadline := time.Now().Add(5 * ttl)
+	deadline := time.Now().Add(5 * livenessTTL)
 	for live("w2") {
 		if time.Now().After(deadline) {
-			t.Fatalf("w2 silent for %v and still live", 5*ttl)
+			t.Fatalf("w2 silent for %v and still live", 5*livenessTTL)
 		}
 		beat("w1")
 		time.Sleep(100 * time.Millisecond)
@@ -170,20 +179,8 @@ func TestSweepForgetsOnlyWorkersDownForAnHour(t *testing.T) {
 // another cluster, a worker marked down, and a load that names another
 // host (refused, naming the field, changing nothing) are not handed on.
 func TestHeartbeatsCarryPeersLoads(t *testing.T) {
-	const ttl = 1500 * time.Millisecond
-	c := startCluster(t, 3, func(cfg *Config) { cfg.WorkerTTL, cfg.SweepInterval = ttl, 100*time.Millisecond })
+	c, lead, fc := livenessCluster(t)
 	ctx := ctxT(t)
-	lead := c.members[c.waitLeader()]
-	follower := 0
-	for i, m := range c.members {
-		if m != lead {
-			follower = i
-		}
-	}
-	fc, err := testClient(t, []string{c.cfgs[follower].HTTPAddr})
-	if err != nil {
-		t.Fatal(err)
-	}
 	load := func(host, cluster string, cpu int64) *HostLoad {
 		return &HostLoad{Host: host, Cluster: cluster, ConnectionState: "connected", CPUUsedMHz: cpu, CPUCapacityMHz: 10000, MemUsedMB: 10, MemCapacityMB: 100, At: time.Now().UnixNano()}
 	}
@@ -217,7 +214,7 @@ func TestHeartbeatsCarryPeersLoads(t *testing.T) {
 	}
 
 	// a load naming another host: refused, naming the field; nothing kept
-	_, err = c.client.Heartbeat(ctx, HeartbeatRequest{ID: "a", Host: "h-a", Addr: "127.0.0.1:1", Load: load("h-b", "domain-c1", 7777)})
+	_, err := c.client.Heartbeat(ctx, HeartbeatRequest{ID: "a", Host: "h-a", Addr: "127.0.0.1:1", Load: load("h-b", "domain-c1", 7777)})
 	var e *Error
 	if !errors.As(err, &e) || e.Code != CodeBadRequest || e.Field != "load.host" {
 		t.Fatalf("a load of another host: %v, want bad_request on load.host", err)
