@@ -64,14 +64,23 @@ func (s *Store) peerLoads(id, cluster string, now time.Time, ttl time.Duration) 
 	defer s.live.mu.Unlock()
 	var out []HostLoad
 	s.fsm.read(func(st *State) {
-		for wid, l := range s.live.loads {
-			w := st.Workers[wid]
-			if wid == id || l.Cluster != cluster || w == nil || w.Down || w.Host != l.Host || now.Sub(s.live.beats[wid]) > ttl {
-				continue
-			}
-			out = append(out, l)
-		}
+		out = st.peerLoads(id, cluster, s.live.loads, func(wid string) bool { return now.Sub(s.live.beats[wid]) <= ttl })
 	})
+	return out
+}
+
+// peerLoads picks, from the loads the leader (or Mem) keeps by worker,
+// those of the workers other than id in cluster that the state has as
+// live on the host the load names and that were heard recently.
+func (st *State) peerLoads(id, cluster string, loads map[string]HostLoad, recent func(worker string) bool) []HostLoad {
+	var out []HostLoad
+	for wid, l := range loads {
+		w := st.Workers[wid]
+		if wid == id || l.Cluster != cluster || w == nil || w.Down || w.Host != l.Host || !recent(wid) {
+			continue
+		}
+		out = append(out, l)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
 	return out
 }

@@ -3,7 +3,6 @@ package raftstore
 import (
 	"context"
 	"encoding/json"
-	"sort"
 	"sync"
 	"time"
 
@@ -30,12 +29,8 @@ type Mem struct {
 	index     uint64
 	lastSweep time.Time
 	now       func() time.Time
-	loads     map[string]memLoad // worker -> the load its last heartbeat carried
-}
-
-type memLoad struct {
-	HostLoad
-	heard time.Time
+	loads     map[string]HostLoad  // worker -> the load its last heartbeat carried
+	heard     map[string]time.Time // worker -> when
 }
 
 // NewMem returns an empty in-memory store with cfg's lease lock-delay,
@@ -187,18 +182,12 @@ func (m *Mem) Heartbeat(_ context.Context, req HeartbeatRequest) (*HeartbeatRepl
 	defer m.mu.Unlock()
 	reply.PeersKnown = true
 	if m.loads == nil {
-		m.loads = map[string]memLoad{}
+		m.loads, m.heard = map[string]HostLoad{}, map[string]time.Time{}
 	}
-	m.loads[req.ID] = memLoad{*load, now}
+	m.loads[req.ID], m.heard[req.ID] = *load, now
 	m.fsm.read(func(st *State) {
-		for id, l := range m.loads {
-			w := st.Workers[id]
-			if id != req.ID && l.Cluster == load.Cluster && w != nil && !w.Down && w.Host == l.Host && now.Sub(l.heard) <= m.cfg.WorkerTTL {
-				reply.Peers = append(reply.Peers, l.HostLoad)
-			}
-		}
+		reply.Peers = st.peerLoads(req.ID, load.Cluster, m.loads, func(wid string) bool { return now.Sub(m.heard[wid]) <= m.cfg.WorkerTTL })
 	})
-	sort.Slice(reply.Peers, func(i, j int) bool { return reply.Peers[i].Host < reply.Peers[j].Host })
 	return reply, nil
 }
 
