@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +77,7 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 	skew := fs.Float64("skew", 0, "share of VMs on a quarter of the hosts (0: spread evenly, a steady state where nothing migrates)")
 	util := fs.Float64("utilisation", 0.3, "total CPU demand over capacity")
 	baseline := fs.Bool("baseline", false, "first run the same fleet with every heartbeat written to the log (parley store --heartbeats-to-log), and report both")
+	memProfile := fs.String("memprofile", "", "write a heap profile of this process (the workers) to this file at the end of the measurement")
 	out := fs.String("o", "table", "output format: table or json")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
@@ -83,15 +86,19 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley bench fleet: --workers 2..5000, --vms-per-host positive, positive durations, --skew 0..1, --utilisation 0..1")
 		return exitUsage
 	}
+	o := fleetOpts{workers: *n, perHost: *perHost, duration: *duration, warmup: *warmup, interval: *interval, skew: *skew, util: *util}
 	var base *fleetLoad
 	if *baseline {
 		var err error
-		if base, err = c.runFleet(ctx, *n, *perHost, *duration, *warmup, *interval, *skew, *util, true); err != nil {
+		bo := o
+		bo.heartbeatsToLog = true
+		if base, err = c.runFleet(ctx, bo); err != nil {
 			fmt.Fprintln(c.stderr, "parley bench fleet: baseline:", err)
 			return exitFailed
 		}
 	}
-	r, err := c.runFleet(ctx, *n, *perHost, *duration, *warmup, *interval, *skew, *util, false)
+	o.memProfile = *memProfile
+	r, err := c.runFleet(ctx, o)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley bench fleet:", err)
 		return exitFailed
@@ -128,13 +135,23 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-func (c *cli) runFleet(ctx context.Context, n, perHost int, duration, warmup, interval time.Duration, skew, util float64, heartbeatsToLog bool) (*fleetLoad, error) {
+// fleetOpts is one fleet run's settings (see benchFleet's flags).
+type fleetOpts struct {
+	workers, perHost           int
+	duration, warmup, interval time.Duration
+	skew, util                 float64
+	heartbeatsToLog            bool
+	memProfile                 string
+}
+
+func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
+	n, perHost, duration, warmup, interval, skew, util := o.workers, o.perHost, o.duration, o.warmup, o.interval, o.skew, o.util
 	dir, err := os.MkdirTemp("", "parley-bench-fleet-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	st, err := startFleetStore(ctx, dir, heartbeatsToLog)
+	st, err := startFleetStore(ctx, dir, o.heartbeatsToLog)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +217,11 @@ func (c *cli) runFleet(ctx context.Context, n, perHost int, duration, warmup, in
 	case <-time.After(duration):
 	}
 	secs := time.Since(start).Seconds()
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return nil, err
+		}
+	}
 	s1, err := st.admin.Status(ctx)
 	if err != nil {
 		return nil, err
@@ -477,4 +499,18 @@ func (st *fleetStore) appliesByCommand(ctx context.Context, id string) map[strin
 		}
 	}
 	return out
+}
+
+// writeHeapProfile writes this process's live heap, after a collection.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

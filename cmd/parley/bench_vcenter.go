@@ -24,6 +24,7 @@ type vcenterLoad struct {
 	VMs               int                `json:"vms"`
 	Workers           int                `json:"workers"`
 	Interval          string             `json:"interval"`
+	DriftEvery        string             `json:"drift_every"`
 	Inventory         string             `json:"inventory"` // watch or poll
 	Seconds           float64            `json:"seconds"`
 	CallsPerS         float64            `json:"calls_per_s"`
@@ -37,12 +38,14 @@ type vcenterLoad struct {
 // worker per host, dry run so that nothing moves and the figures are the
 // steady state's) and counts what the simulator serves after a warm-up.
 func (c *cli) benchVCenter(ctx context.Context, args []string) int {
-	fs := c.newFlags("bench vcenter", "bench vcenter --hosts N --vms M [--duration D] [--interval I] [-o table|json]")
+	fs := c.newFlags("bench vcenter", "bench vcenter --hosts N --vms M [--workers K] [--duration D] [--interval I] [-o table|json]")
 	hosts := fs.Int("hosts", 64, "hosts, one worker each")
 	vms := fs.Int("vms", 1000, "VMs")
 	duration := fs.Duration("duration", 20*time.Second, "how long to count, after the warm-up")
 	warmup := fs.Duration("warmup", 5*time.Second, "how long the workers run before counting starts")
 	interval := fs.Duration("interval", 2*time.Second, "workers' tick (the worker's default is 2s)")
+	driftEvery := fs.Duration("drift-every", 2*time.Second, "how often a tenth of the VMs' demand changes (vCenter refreshes quickStats every 20s)")
+	nWorkers := fs.Int("workers", 0, "run workers on only this many hosts, spread evenly (default: one on every host); the others are hosts without parley")
 	invFrom := fs.String("inventory", "watch", "how the workers follow the inventory: watch or poll (see parley worker --inventory)")
 	out := fs.String("o", "table", "output format: table or json")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
@@ -52,12 +55,12 @@ func (c *cli) benchVCenter(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley bench vcenter: --inventory watch or poll")
 		return exitUsage
 	}
-	if *hosts < 2 || *hosts > 1024 || *vms < 1 || *vms > 20000 || *duration <= 0 || *warmup < 0 || *interval <= 0 {
-		fmt.Fprintln(c.stderr, "parley bench vcenter: --hosts 2..1024, --vms 1..20000, positive durations")
+	if *hosts < 2 || *hosts > 1024 || *vms < 1 || *vms > 20000 || *duration <= 0 || *warmup < 0 || *interval <= 0 || *nWorkers < 0 || *driftEvery <= 0 || *nWorkers > *hosts {
+		fmt.Fprintln(c.stderr, "parley bench vcenter: --hosts 2..1024, --vms 1..20000, --workers 0..hosts, positive durations")
 		return exitUsage
 	}
-	l, err := local.Start(ctx, local.Config{Hosts: *hosts, VMs: *vms, Seed: 1, Drift: true, DryRun: true,
-		MigrateTime: time.Second, Interval: *interval, PollInventory: *invFrom == "poll", Logger: c.log.Level(zerolog.ErrorLevel)})
+	l, err := local.Start(ctx, local.Config{Hosts: *hosts, VMs: *vms, Seed: 1, Drift: true, DriftEvery: *driftEvery, DryRun: true,
+		MigrateTime: time.Second, Interval: *interval, PollInventory: *invFrom == "poll", Workers: *nWorkers, Logger: c.log.Level(zerolog.ErrorLevel)})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley bench vcenter:", err)
 		return exitFailed
@@ -71,7 +74,7 @@ func (c *cli) benchVCenter(ctx context.Context, args []string) int {
 	case <-time.After(*duration):
 	}
 	after, secs := l.Sim.APIStats(), time.Since(start).Seconds()
-	r := vcenterLoad{Inventory: *invFrom, Hosts: *hosts, VMs: *vms, Workers: len(l.Workers), Interval: interval.String(), Seconds: secs,
+	r := vcenterLoad{Inventory: *invFrom, Hosts: *hosts, VMs: *vms, Workers: len(l.Workers), Interval: interval.String(), DriftEvery: driftEvery.String(), Seconds: secs,
 		CallsPerS: float64(after.Calls-before.Calls) / secs, ObjectsPerS: float64(after.Objects-before.Objects) / secs, ByMethodPerS: map[string]float64{}}
 	r.CallsPerWorkerS, r.ObjectsPerWorkerS = r.CallsPerS/float64(r.Workers), r.ObjectsPerS/float64(r.Workers)
 	for m, n := range after.ByMethod {
@@ -85,7 +88,7 @@ func (c *cli) benchVCenter(ctx context.Context, args []string) int {
 		enc.Encode(r)
 		return exitOK
 	}
-	fmt.Fprintf(c.stdout, "%d hosts, %d VMs, %d workers ticking every %s, inventory by %s; counted for %.1f s after %s\n", r.Hosts, r.VMs, r.Workers, r.Interval, r.Inventory, r.Seconds, *warmup)
+	fmt.Fprintf(c.stdout, "%d hosts, %d VMs (a tenth drifting every %s), %d workers ticking every %s, inventory by %s; counted for %.1f s after %s\n", r.Hosts, r.VMs, r.DriftEvery, r.Workers, r.Interval, r.Inventory, r.Seconds, *warmup)
 	t := newTable(c.stdout, "", "PER SECOND", "PER WORKER PER SECOND")
 	t.row("SDK calls", fmt.Sprintf("%.1f", r.CallsPerS), fmt.Sprintf("%.2f", r.CallsPerWorkerS))
 	t.row("objects returned", fmt.Sprintf("%.1f", r.ObjectsPerS), fmt.Sprintf("%.1f", r.ObjectsPerWorkerS))

@@ -38,6 +38,7 @@ type Config struct {
 	Policy       string  // shipped policies the workers follow, comma-separated; default balance (evacuate is pushed too)
 	PolicyText   []byte  // overrides the shipped text of the first policy when set
 	Drift        bool
+	DriftEvery   time.Duration // sim.Config.DriftEvery; default 2s
 	MigrateTime  time.Duration
 	Interval     time.Duration
 	DryRun       bool
@@ -53,6 +54,10 @@ type Config struct {
 	// with one WaitForUpdatesEx filter each and their peers through the
 	// store (vsphere.Watched, the default).
 	PollInventory bool
+	// Workers runs workers on only this many hosts, spread evenly over
+	// the layout (the others are hosts parley does not run on); default
+	// one on every host.
+	Workers int
 }
 
 // System is a running in-process parley.
@@ -127,7 +132,7 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 	if err = pki.InitCA(l.PKI); err != nil {
 		return nil, err
 	}
-	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Skew: cfg.Skew, Utilisation: cfg.Utilisation, Drift: cfg.Drift, MigrateTime: cfg.MigrateTime,
+	if l.Sim, err = sim.New(sim.Config{Hosts: cfg.Hosts, VMs: cfg.VMs, Seed: cfg.Seed, Skew: cfg.Skew, Utilisation: cfg.Utilisation, Drift: cfg.Drift, DriftEvery: cfg.DriftEvery, MigrateTime: cfg.MigrateTime,
 		Clusters: cfg.Clusters, DRS: cfg.DRS, ZonedStorage: cfg.ZonedStorage}); err != nil {
 		return nil, err
 	}
@@ -196,6 +201,9 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.cancel = cancel
 	for i, h := range l.Sim.Layout.Hosts {
+		if n := len(l.Sim.Layout.Hosts); cfg.Workers > 0 && cfg.Workers < n && !sampled(i, cfg.Workers, n) {
+			continue
+		}
 		vc, err := vsphere.Connect(ctx, vcfg, quieter(cfg.Logger))
 		if err != nil {
 			return nil, err
@@ -224,6 +232,13 @@ func Start(ctx context.Context, cfg Config) (l *System, err error) {
 		go func() { defer l.wg.Done(); w.Run(wctx) }()
 	}
 	return l, nil
+}
+
+// sampled says whether host i of n gets one of k workers spread evenly:
+// hosts 0, n/k, 2n/k, ...
+func sampled(i, k, n int) bool {
+	j := (i*k + n - 1) / n // the first j whose j*n/k >= i
+	return j*n/k == i
 }
 
 // quieter logs at most warnings: the store's raft and vCenter sessions

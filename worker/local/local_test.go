@@ -42,3 +42,29 @@ func TestDryRunMovesNothing(t *testing.T) {
 	}
 	t.Fatal("no would-migrate entry in the journal")
 }
+
+func TestSampledSpreadsWorkersOverHosts(t *testing.T) {
+	for _, c := range []struct{ n, k int }{{512, 64}, {10, 3}, {7, 7}, {5, 1}, {100, 99}} {
+		var picked []int
+		for i := 0; i < c.n; i++ {
+			if sampled(i, c.k, c.n) {
+				picked = append(picked, i)
+			}
+		}
+		if len(picked) != c.k {
+			t.Fatalf("%d of %d hosts: %d picked (%v)", c.k, c.n, len(picked), picked)
+		}
+		// Spread evenly: no gap between picked hosts is more than one
+		// larger than another.
+		if c.k > 1 {
+			lo, hi := c.n, 0
+			for j := 1; j < len(picked); j++ {
+				g := picked[j] - picked[j-1]
+				lo, hi = min(lo, g), max(hi, g)
+			}
+			if hi-lo > 1 {
+				t.Fatalf("%d of %d hosts: gaps %d..%d in %v", c.k, c.n, lo, hi, picked)
+			}
+		}
+	}
+}
