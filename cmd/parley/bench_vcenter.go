@@ -47,6 +47,7 @@ func (c *cli) benchVCenter(ctx context.Context, args []string) int {
 	driftEvery := fs.Duration("drift-every", 2*time.Second, "how often a tenth of the VMs' demand changes (vCenter refreshes quickStats every 20s)")
 	nWorkers := fs.Int("workers", 0, "run workers on only this many hosts, spread evenly (default: one on every host); the others are hosts without parley")
 	invFrom := fs.String("inventory", "watch", "how the workers follow the inventory: watch or poll (see parley worker --inventory)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the counted window to this file")
 	out := fs.String("o", "table", "output format: table or json")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
@@ -67,6 +68,14 @@ func (c *cli) benchVCenter(ctx context.Context, args []string) int {
 	}
 	defer l.Close()
 	time.Sleep(*warmup)
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(c.stderr, "parley bench vcenter:", err)
+			return exitFailed
+		}
+		defer stop()
+	}
 	before, start := l.Sim.APIStats(), time.Now()
 	select {
 	case <-ctx.Done():
