@@ -61,6 +61,7 @@ var routeAccess = map[string]access{
 	"POST /v1/hosts/{name}/report":               workers,
 	"POST /v1/workers/heartbeat":                 workers,
 	"GET /v1/workers":                            readers,
+	"GET /v1/roster":                             readers,
 	"GET /v1/journal":                            readers,
 	"POST /v1/journal":                           workers,
 	"GET /v1/cluster/status":                     readers,

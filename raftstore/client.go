@@ -346,6 +346,13 @@ func (c *Client) Workers(ctx context.Context, stale bool) ([]Worker, error) {
 	return out, c.do(ctx, http.MethodGet, withQuery("/v1/workers", staleQuery(stale)), nil, &out)
 }
 
+// Roster reads the live workers and the host states at once, with the
+// roster index they are as of (compare HeartbeatReply.RosterIndex).
+func (c *Client) Roster(ctx context.Context, stale bool) (*Roster, error) {
+	var out Roster
+	return &out, c.do(ctx, http.MethodGet, withQuery("/v1/roster", staleQuery(stale)), nil, &out)
+}
+
 // AppendJournal appends entries.
 func (c *Client) AppendJournal(ctx context.Context, entries ...JournalEntry) error {
 	return c.do(ctx, http.MethodPost, "/v1/journal", JournalRequest{Entries: entries}, nil)

@@ -15,6 +15,7 @@ func (h *api) hostRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/workers", h.read(func(_ *http.Request, s *State) (any, *Error) {
 		return s.liveWorkers(time.Now().UnixNano(), 0), nil // the leader marks workers down (liveness.go)
 	}))
+	mux.HandleFunc("GET /v1/roster", h.read(func(_ *http.Request, s *State) (any, *Error) { return s.roster(time.Now().UnixNano(), 0), nil }))
 }
 
 func (h *api) drain(on bool) http.HandlerFunc {
@@ -68,6 +69,7 @@ func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
 	if wk, kept := h.s.beat(req); kept && r.Header.Get(HeaderRequestID) == "" {
 		// the leader keeps it: nothing changed, nothing written
 		reply := HeartbeatReply{Worker: wk}
+		h.s.fsm.read(func(st *State) { reply.RosterIndex = st.RosterIndex })
 		if req.Load != nil {
 			reply.PeersKnown, reply.Peers = true, h.s.peerLoads(req.ID, req.Load.Cluster, time.Now(), h.s.cfg.WorkerTTL)
 		}

@@ -246,6 +246,7 @@ func (s *State) sweep(now int64, req *SweepRequest) *Result {
 	for _, id := range req.Down {
 		if w := s.Workers[id]; w != nil && !w.Down {
 			w.Down, w.LastSeen = true, now
+			s.RosterIndex = s.LastIndex
 		}
 	}
 	dropped := 0
@@ -262,6 +263,7 @@ func (s *State) sweep(now int64, req *SweepRequest) *Result {
 	for id, w := range s.Workers {
 		if workerForgotten(w, now) {
 			delete(s.Workers, id)
+			s.RosterIndex = s.LastIndex
 		}
 	}
 	return okResult(map[string]int{"dropped": dropped})

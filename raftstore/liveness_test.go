@@ -237,3 +237,78 @@ func TestHeartbeatsCarryPeersLoads(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestRosterIndexMovesOnlyWithTheRoster: the leader's heartbeat replies
+// carry the roster index, which moves when a worker registers, when an
+// operator drains a host, and when a worker is marked down, and not on
+// other writes or heartbeats that change nothing; GET /v1/roster, through
+// a follower, says the same index with the workers and drains.
+func TestRosterIndexMovesOnlyWithTheRoster(t *testing.T) {
+	c, _, fc := livenessCluster(t)
+	ctx := ctxT(t)
+	beat := func(id string) uint64 {
+		t.Helper()
+		r, err := c.client.Heartbeat(ctx, HeartbeatRequest{ID: id, Host: "h-" + id, Addr: "127.0.0.1:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.RosterIndex
+	}
+	roster := func() *Roster {
+		t.Helper()
+		r, err := fc.Roster(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if got := beat("a"); got != 0 {
+		t.Fatalf("a written heartbeat's reply says roster index %d, want 0 (nothing said)", got)
+	}
+	r1 := beat("a")
+	if r1 == 0 {
+		t.Fatal("a kept heartbeat's reply carries no roster index")
+	}
+	if r := roster(); r.Index != r1 || len(r.Workers) != 1 || r.Workers[0].ID != "a" {
+		t.Fatalf("roster %+v, want index %d with worker a", r, r1)
+	}
+	// writes that leave the roster alone: a lease, a host report
+	if _, err := c.client.Acquire(ctx, AcquireRequest{Holder: "a", TTLMillis: 5000, Items: []AcquireItem{{Key: "vm/x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.client.ReportHost(ctx, HostReport{Name: "h-a", State: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := beat("a"); got != r1 {
+		t.Fatalf("roster index %d after a lease and a host report, want %d", got, r1)
+	}
+	beat("b") // registered
+	r2 := beat("a")
+	if r2 <= r1 {
+		t.Fatalf("roster index %d after b registered, want more than %d", r2, r1)
+	}
+	if _, err := c.client.Drain(ctx, "h-a", "op", true); err != nil {
+		t.Fatal(err)
+	}
+	r3 := beat("a")
+	if r3 <= r2 {
+		t.Fatalf("roster index %d after a drain, want more than %d", r3, r2)
+	}
+	if r := roster(); r.Index != r3 || len(r.Hosts) != 1 || !r.Hosts[0].Drain {
+		t.Fatalf("roster %+v, want index %d with h-a draining", r, r3)
+	}
+	// b stops: marked down, the index moves and the roster leaves b out
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r4 := beat("a"); r4 > r3 {
+			if r := roster(); len(r.Workers) != 1 || r.Workers[0].ID != "a" || r.Index != r4 {
+				t.Fatalf("roster %+v after b was marked down, want a alone at %d", r, r4)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("roster index still %d after b stopped", r3)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -207,6 +207,14 @@ func (m *Mem) Journal(_ context.Context, since uint64, limit int) ([]JournalEntr
 	return read(m, func(s *State) ([]JournalEntry, *Error) { return s.journalSince(since, limit), nil })
 }
 
+// Roster reads the live workers and the host states. Mem's heartbeat
+// replies carry no roster index (its liveness is each worker's TTL, read
+// at the time), so a worker on Mem reads the roster at every tick.
+func (m *Mem) Roster(_ context.Context, _ bool) (*Roster, error) {
+	now := m.now().UnixNano()
+	return read(m, func(s *State) (*Roster, *Error) { r := s.roster(now, m.cfg.WorkerTTL); return &r, nil })
+}
+
 // Hosts lists drain requests and reports.
 func (m *Mem) Hosts(_ context.Context, _ bool) ([]HostState, error) {
 	return read(m, func(s *State) ([]HostState, *Error) { return s.hostList(), nil })

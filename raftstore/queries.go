@@ -126,6 +126,12 @@ func (s *State) liveWorkers(now int64, ttl time.Duration) []Worker {
 	return out
 }
 
+// roster is the live workers and the host states, with the roster index
+// they are as of.
+func (s *State) roster(now int64, ttl time.Duration) Roster {
+	return Roster{Index: s.RosterIndex, Workers: s.liveWorkers(now, ttl), Hosts: s.hostList()}
+}
+
 func (s *State) journalSince(since uint64, max int) []JournalEntry {
 	i := sort.Search(len(s.Journal), func(i int) bool { return s.Journal[i].Index > since })
 	out := s.Journal[i:]

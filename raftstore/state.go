@@ -42,6 +42,10 @@ type State struct {
 	RequestOrder []string                 `json:"request_order"`
 	LastTime     int64                    `json:"last_time"`
 	LastIndex    uint64                   `json:"last_index"`
+	// RosterIndex is the raft index of the last change to the workers (one
+	// registered, moved, marked down, back, forgotten) or to a host's drain
+	// request: a worker reads the roster again only when it moves.
+	RosterIndex uint64 `json:"roster_index,omitempty"`
 }
 
 func newState() *State {
@@ -192,6 +196,9 @@ func (s *State) heartbeat(now int64, req *HeartbeatRequest) *Result {
 	if _, known := s.Workers[req.ID]; !known && len(s.Workers) >= maxWorkers {
 		return refused(errf(CodeQuota, "id", "the store holds %d workers, its limit", maxWorkers))
 	}
+	if old := s.Workers[req.ID]; old == nil || old.Down || old.Host != req.Host || old.Addr != req.Addr {
+		s.RosterIndex = s.LastIndex
+	}
 	w := &Worker{ID: req.ID, Host: req.Host, Addr: req.Addr, LastSeen: now}
 	s.Workers[req.ID] = w
 	return okResult(w)
@@ -250,6 +257,7 @@ func (s *State) restore(index uint64, c *Command) *Result {
 	}
 	s.Policies, s.Leases, s.Workers, s.Hosts = b.Policies, b.Leases, b.Workers, b.Hosts
 	s.Journal, s.JournalNext = b.Journal, max(b.JournalNext, 1)
+	s.RosterIndex = index
 	n := 0
 	for _, p := range s.Policies {
 		n += len(p.Versions)
@@ -282,6 +290,9 @@ func (s *State) hostDrain(now int64, req *HostRequest) *Result {
 		return refused(errf(CodeQuota, "name", "the store holds %d hosts, its limit", maxHosts))
 	}
 	h := s.host(req.Name)
+	if h.Drain != req.Drain {
+		s.RosterIndex = s.LastIndex
+	}
 	h.Drain, h.RequestedBy, h.RequestedAt, h.Updated = req.Drain, req.Who, now, now
 	if req.Drain {
 		h.State, h.Reason = "draining", "requested"

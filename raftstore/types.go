@@ -212,6 +212,18 @@ type HeartbeatReply struct {
 	Worker
 	PeersKnown bool       `json:"peers_known,omitempty"`
 	Peers      []HostLoad `json:"peers,omitempty"`
+	// RosterIndex is the store's roster index (State.RosterIndex) when the
+	// leader kept the heartbeat: while it stays the same, the roster the
+	// worker last read is current. 0 says nothing: read the roster.
+	RosterIndex uint64 `json:"roster_index,omitempty"`
+}
+
+// Roster is what a worker needs of its peers and of the operators' drain
+// requests, as of one roster index (GET /v1/roster).
+type Roster struct {
+	Index   uint64      `json:"roster_index"`
+	Workers []Worker    `json:"workers"` // live workers
+	Hosts   []HostState `json:"hosts"`
 }
 
 // JournalRequest appends entries; Limit is set by the leader.

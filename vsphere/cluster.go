@@ -273,27 +273,57 @@ func clusterOf(p types.DynamicProperty) string {
 
 // Scope is the part of the inventory in one cluster: its hosts, the VMs
 // on them, and the cluster itself. A worker sees only its own cluster,
-// since vMotion and DRS both stay within one.
+// since vMotion and DRS both stay within one. The result is shared (the
+// inventory itself when all of it is in that cluster, and the same scope
+// for every caller asking again): treat it as read-only, as the inventory.
 func (inv *Inventory) Scope(clusterID string) *Inventory {
-	out := &Inventory{}
-	in := map[string]bool{}
-	for _, h := range inv.Hosts {
-		if h.Cluster == clusterID {
-			out.Hosts = append(out.Hosts, h)
-			in[h.ID] = true
+	inv.scopeMu.Lock()
+	defer inv.scopeMu.Unlock()
+	if sc, ok := inv.scoped[clusterID]; ok {
+		return sc
+	}
+	out := inv
+	if !inv.within(clusterID) {
+		out = &Inventory{}
+		in := map[string]bool{}
+		for _, h := range inv.Hosts {
+			if h.Cluster == clusterID {
+				out.Hosts = append(out.Hosts, h)
+				in[h.ID] = true
+			}
+		}
+		for _, v := range inv.VMs {
+			if in[v.Host] {
+				out.VMs = append(out.VMs, v)
+			}
+		}
+		for _, c := range inv.Clusters {
+			if c.ID == clusterID {
+				out.Clusters = append(out.Clusters, c)
+			}
 		}
 	}
-	for _, v := range inv.VMs {
-		if in[v.Host] {
-			out.VMs = append(out.VMs, v)
+	if inv.scoped == nil {
+		inv.scoped = map[string]*Inventory{}
+	}
+	inv.scoped[clusterID] = out
+	return out
+}
+
+// within says whether every host and cluster of the inventory is
+// clusterID's: its scope is then the inventory itself.
+func (inv *Inventory) within(clusterID string) bool {
+	for _, h := range inv.Hosts {
+		if h.Cluster != clusterID {
+			return false
 		}
 	}
 	for _, c := range inv.Clusters {
-		if c.ID == clusterID {
-			out.Clusters = append(out.Clusters, c)
+		if c.ID != clusterID {
+			return false
 		}
 	}
-	return out
+	return true
 }
 
 func refList(p types.DynamicProperty) []string {

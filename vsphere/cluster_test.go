@@ -390,3 +390,30 @@ func zoneHosts(inv *vsphere.Inventory) (blind, seeing []vsphere.Host) {
 	}
 	return blind, seeing
 }
+
+// TestScopeIsShared: every worker of a cluster scopes the same inventory
+// each tick (and the fleet benchmark's thousand workers share one), so a
+// scope is built once per inventory, and an inventory all in one cluster
+// is its own scope.
+func TestScopeIsShared(t *testing.T) {
+	one := &vsphere.Inventory{Hosts: []vsphere.Host{{ID: "h1", Cluster: "c1"}, {ID: "h2", Cluster: "c1"}},
+		VMs: []vsphere.VM{{ID: "v1", Host: "h1"}, {ID: "v2", Host: "h2"}}, Clusters: []vsphere.Cluster{{ID: "c1"}}}
+	if sc := one.Scope("c1"); sc != one {
+		t.Errorf("an inventory all in c1 scoped to c1: a copy")
+	}
+	if n := testing.AllocsPerRun(100, func() { one.Scope("c1") }); n != 0 {
+		t.Errorf("scoping an inventory all in one cluster allocates %.0f times", n)
+	}
+	two := &vsphere.Inventory{Hosts: []vsphere.Host{{ID: "h1", Cluster: "c1"}, {ID: "h2", Cluster: "c2"}},
+		VMs: []vsphere.VM{{ID: "v1", Host: "h1"}, {ID: "v2", Host: "h2"}}, Clusters: []vsphere.Cluster{{ID: "c1"}, {ID: "c2"}}}
+	a, b := two.Scope("c2"), two.Scope("c2")
+	if a != b {
+		t.Errorf("the scope of c2 was built twice")
+	}
+	if len(a.Hosts) != 1 || a.Hosts[0].ID != "h2" || len(a.VMs) != 1 || a.VMs[0].ID != "v2" || len(a.Clusters) != 1 {
+		t.Errorf("scope of c2: %+v", a)
+	}
+	if n := testing.AllocsPerRun(100, func() { two.Scope("c1") }); n != 0 {
+		t.Errorf("scoping to c1 again allocates %.0f times", n)
+	}
+}

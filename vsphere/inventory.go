@@ -66,6 +66,9 @@ type Inventory struct {
 	once   sync.Once
 	byHost map[string][]VM
 	byName map[string]int // VM name and id -> index in VMs
+
+	scopeMu sync.Mutex
+	scoped  map[string]*Inventory // Scope's results, by cluster
 }
 
 // Host returns the host with id or name, or false.

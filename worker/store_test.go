@@ -125,7 +125,7 @@ func observingWorker(t *testing.T, host string, vs VSphere, st Store) *Worker {
 	if err := w.Observe(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.refreshPeers(context.Background()); err != nil {
+	if err := w.readRoster(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return w

@@ -46,7 +46,7 @@ type Store interface {
 	ActivePolicy(ctx context.Context, name string, stale bool) (*raftstore.PolicyVersion, error)
 	PolicyVersion(ctx context.Context, name string, version int) (*raftstore.PolicyVersion, error)
 	Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) (*raftstore.HeartbeatReply, error)
-	Workers(ctx context.Context, stale bool) ([]raftstore.Worker, error)
+	Roster(ctx context.Context, stale bool) (*raftstore.Roster, error)
 	Acquire(ctx context.Context, req raftstore.AcquireRequest) (*raftstore.Grant, error)
 	Renew(ctx context.Context, req raftstore.RenewRequest) (*raftstore.Grant, error)
 	Release(ctx context.Context, req raftstore.RenewRequest) error
@@ -136,6 +136,8 @@ type Worker struct {
 	running     map[string]bool      // interactions this worker started
 	reserveMu   sync.Mutex           // one reservation decision at a time on this host
 	drain       *raftstore.HostState // this host's drain request, if any
+	rosterIndex uint64               // the roster index of the last roster read (roster.go)
+	rosterAt    time.Time            // when it was read
 	refused     counters             // messages refused, by reason (in /metrics)
 	mx          *workerMetrics       // what /metrics serves (metrics.go)
 	paramCache  sync.Map             // *lcc.Program -> policies.Params
@@ -300,20 +302,9 @@ func (w *Worker) Tick(ctx context.Context) {
 		w.log.Warn().Err(err).Msg("store unreachable: holding off negotiations")
 		return
 	}
-	w.notePeers(reply) // peerloads.go
-	if err := w.refreshPeers(tctx); err != nil {
-		w.log.Warn().Err(err).Msg("list peers")
-	}
-	if hs, err := w.store.Hosts(tctx, true); err == nil {
-		var mine *raftstore.HostState
-		for i := range hs {
-			if hs[i].Name == w.cfg.Host && hs[i].Drain {
-				mine = &hs[i]
-			}
-		}
-		w.mu.Lock()
-		w.drain = mine
-		w.mu.Unlock()
+	w.notePeers(reply)                                              // peerloads.go
+	if err := w.followRoster(tctx, reply.RosterIndex); err != nil { // roster.go
+		w.log.Warn().Err(err).Msg("read the roster of peers and drains")
 	}
 	if err := w.Observe(tctx); err != nil {
 		w.log.Warn().Err(err).Msg("observe host")
@@ -455,37 +446,6 @@ func (w *Worker) resolve(ctx context.Context, ref lcc.PolicyRef) (*lcc.Program, 
 		return nil, fmt.Errorf("%w: the store's %s has hash %.12s, the message names %.12s", lcc.ErrPolicyMismatch, p.Ref, p.Ref.Hash, ref.Hash)
 	}
 	return p, nil
-}
-
-func (w *Worker) refreshPeers(ctx context.Context) error {
-	ws, err := w.store.Workers(ctx, true)
-	if err != nil {
-		return err
-	}
-	peers := map[string]raftstore.Worker{}
-	addrs := map[string]string{}
-	for _, x := range ws {
-		peers[x.ID] = x
-		addrs[x.ID] = x.Addr
-	}
-	w.mu.Lock()
-	w.peers = peers
-	w.mu.Unlock()
-	w.tr.setPeers(addrs)
-	return nil
-}
-
-func (w *Worker) peerAddrs(ctx context.Context) (map[string]string, error) {
-	if err := w.refreshPeers(ctx); err != nil {
-		return nil, err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := map[string]string{}
-	for id, p := range w.peers {
-		out[id] = p.Addr
-	}
-	return out, nil
 }
 
 // trace logs every LCC step at debug level, with the interaction and the

@@ -1,0 +1,77 @@
+package worker
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parleyhq/parley/raftstore"
+)
+
+// rosterStore is raftstore.Mem, standing in for the raft store, whose
+// heartbeat replies carry a roster index the test sets (as the leader's
+// do) and which counts the worker's roster reads.
+type rosterStore struct {
+	*raftstore.Mem
+	index atomic.Uint64
+	reads atomic.Int32
+}
+
+func (s *rosterStore) Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) (*raftstore.HeartbeatReply, error) {
+	r, err := s.Mem.Heartbeat(ctx, req)
+	if r != nil {
+		r.RosterIndex = s.index.Load()
+	}
+	return r, err
+}
+
+func (s *rosterStore) Roster(ctx context.Context, stale bool) (*raftstore.Roster, error) {
+	s.reads.Add(1)
+	r, err := s.Mem.Roster(ctx, stale)
+	if r != nil {
+		r.Index = s.index.Load()
+	}
+	return r, err
+}
+
+// TestWorkerReadsTheRosterOnlyWhenItMoves: while the heartbeat replies
+// carry the roster index the worker last read, a tick reads no roster;
+// when it moves (here: an operator drains the worker's host) the next
+// tick reads it and sees the drain; a reply that says nothing (0) means a
+// read at every tick.
+func TestWorkerReadsTheRosterOnlyWhenItMoves(t *testing.T) {
+	ctx := context.Background()
+	st := &rosterStore{Mem: raftstore.NewMem(raftstore.Config{})}
+	st.index.Store(5)
+	w, err := New(Config{ID: "w1", Host: "h1", Logger: zerolog.Nop(), DryRun: true}, newTestDC(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	for range 4 {
+		w.Tick(ctx)
+	}
+	if n := st.reads.Load(); n != 1 {
+		t.Fatalf("4 ticks at an unchanged roster index read the roster %d times, want 1", n)
+	}
+	if w.draining() {
+		t.Fatal("draining before any drain")
+	}
+	if _, err := st.Drain(ctx, "h1", "op", true); err != nil {
+		t.Fatal(err)
+	}
+	st.index.Store(6)
+	w.Tick(ctx)
+	w.Tick(ctx)
+	if n := st.reads.Load(); n != 2 || !w.draining() {
+		t.Fatalf("after the roster moved: %d reads (want 2), draining %v", n, w.draining())
+	}
+	st.index.Store(0)
+	w.Tick(ctx)
+	w.Tick(ctx)
+	if n := st.reads.Load(); n != 4 {
+		t.Fatalf("two ticks whose replies say no roster index: %d reads in all, want 4", n)
+	}
+}
