@@ -46,6 +46,7 @@ type fleetMember struct {
 type fleetLoad struct {
 	Workers          int           `json:"workers"`
 	VMs              int           `json:"vms"`
+	ClusterSize      int           `json:"cluster_size"`
 	Interval         string        `json:"interval"`
 	Seconds          float64       `json:"seconds"`
 	AppliesPerS      float64       `json:"applies_per_s"`
@@ -77,16 +78,17 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 	skew := fs.Float64("skew", 0, "share of VMs on a quarter of the hosts (0: spread evenly, a steady state where nothing migrates)")
 	util := fs.Float64("utilisation", 0.3, "total CPU demand over capacity")
 	baseline := fs.Bool("baseline", false, "first run the same fleet with every heartbeat written to the log (parley store --heartbeats-to-log), and report both")
+	clusterSize := fs.Int("cluster-size", 64, "hosts per vSphere cluster (vSphere 8 allows 96); workers negotiate within theirs")
 	memProfile := fs.String("memprofile", "", "write a heap profile of this process (the workers) to this file at the end of the measurement")
 	out := fs.String("o", "table", "output format: table or json")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
 	}
-	if *n < 2 || *n > 5000 || *perHost < 1 || *duration <= 0 || *warmup < 0 || *interval <= 0 || *skew < 0 || *skew >= 1 || *util <= 0 || *util > 1 {
-		fmt.Fprintln(c.stderr, "parley bench fleet: --workers 2..5000, --vms-per-host positive, positive durations, --skew 0..1, --utilisation 0..1")
+	if *n < 2 || *n > 5000 || *perHost < 1 || *duration <= 0 || *warmup < 0 || *interval <= 0 || *skew < 0 || *skew >= 1 || *util <= 0 || *util > 1 || *clusterSize < 2 {
+		fmt.Fprintln(c.stderr, "parley bench fleet: --workers 2..5000, --vms-per-host positive, positive durations, --skew 0..1, --utilisation 0..1, --cluster-size 2 or more")
 		return exitUsage
 	}
-	o := fleetOpts{workers: *n, perHost: *perHost, duration: *duration, warmup: *warmup, interval: *interval, skew: *skew, util: *util}
+	o := fleetOpts{workers: *n, perHost: *perHost, clusterSize: *clusterSize, duration: *duration, warmup: *warmup, interval: *interval, skew: *skew, util: *util}
 	var base *fleetLoad
 	if *baseline {
 		var err error
@@ -114,7 +116,7 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stdout, "baseline (every heartbeat written): %.1f applies/s, leader CPU %.1f%%\n", base.AppliesPerS, base.StoreCPUPercent)
 		fmt.Fprintf(c.stdout, "now: %.1f applies/s (%s), leader CPU %.1f%% (%s)\n", r.AppliesPerS, ratio(r.AppliesPerS, base.AppliesPerS), r.StoreCPUPercent, ratio(r.StoreCPUPercent, base.StoreCPUPercent))
 	}
-	fmt.Fprintf(c.stdout, "%d workers, %d VMs, ticking every %s; measured for %.1f s after %s\n", r.Workers, r.VMs, r.Interval, r.Seconds, *warmup)
+	fmt.Fprintf(c.stdout, "%d workers in clusters of %d hosts, %d VMs, ticking every %s; measured for %.1f s after %s\n", r.Workers, r.ClusterSize, r.VMs, r.Interval, r.Seconds, *warmup)
 	cmds := make([]string, 0, len(r.AppliesByCommand))
 	for k := range r.AppliesByCommand {
 		cmds = append(cmds, k)
@@ -137,11 +139,11 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 
 // fleetOpts is one fleet run's settings (see benchFleet's flags).
 type fleetOpts struct {
-	workers, perHost           int
-	duration, warmup, interval time.Duration
-	skew, util                 float64
-	heartbeatsToLog            bool
-	memProfile                 string
+	workers, perHost, clusterSize int
+	duration, warmup, interval    time.Duration
+	skew, util                    float64
+	heartbeatsToLog               bool
+	memProfile                    string
 }
 
 func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
@@ -164,7 +166,7 @@ func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
 		skew = 0.25 // a quarter of the VMs on a quarter of the hosts: even
 	}
 	l := sim.Generate(n, n*perHost, 1, skew, util)
-	dc := sim.NewMemDC(l)
+	dc := sim.NewMemDCClusters(l, o.clusterSize)
 	tr := lcc.NewMemTransport()
 	workers := make([]*worker.Worker, n)
 	errs := make(chan error, n)
@@ -230,7 +232,7 @@ func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
 	by1 := leaderMetrics()
 	negs := mergedHistogram(workers, "parley_worker_negotiation_seconds").minus(negs0)
 	react := mergedHistogram(workers, "parley_worker_reaction_seconds").minus(react0)
-	r := &fleetLoad{Workers: n, VMs: n * perHost, Interval: interval.String(), Seconds: secs, AppliesPerS: float64(s1.Applied-s0.Applied) / secs,
+	r := &fleetLoad{Workers: n, VMs: n * perHost, ClusterSize: o.clusterSize, Interval: interval.String(), Seconds: secs, AppliesPerS: float64(s1.Applied-s0.Applied) / secs,
 		Migrations: dc.Moves() - moves0, Negotiations: negs.count, NegotiationP50MS: negs.quantile(0.5) * 1000, NegotiationP99MS: negs.quantile(0.99) * 1000,
 		ReactionP50MS: react.quantile(0.5) * 1000, ReactionP99MS: react.quantile(0.99) * 1000}
 	r.AppliesByCommand = map[string]float64{}

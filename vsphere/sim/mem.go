@@ -29,6 +29,7 @@ type MemDC struct {
 	vmIdx    map[string]int // VM id -> index
 	hostIdx  map[string]int // host id -> index
 	inflight map[string]bool
+	clusters []vsphere.Cluster
 	inv      *vsphere.Inventory // cached until the next change
 	moves    int
 	record   []Move
@@ -68,13 +69,33 @@ func NewMemDC(l Layout) *MemDC {
 	return dc
 }
 
+// NewMemDCClusters is NewMemDC with the hosts in clusters of size hosts
+// each, in layout order (domain-c1, domain-c2, ...; the last may be
+// smaller), DRS off: vSphere caps a cluster's hosts (96 in vSphere 8), so
+// a thousand hosts are a dozen clusters or more. size <= 0 is one
+// standalone group, as NewMemDC.
+func NewMemDCClusters(l Layout, size int) *MemDC {
+	dc := NewMemDC(l)
+	if size <= 0 {
+		return dc
+	}
+	for i := range dc.hosts {
+		id := fmt.Sprintf("domain-c%d", i/size+1)
+		dc.hosts[i].Cluster = id
+		if i%size == 0 {
+			dc.clusters = append(dc.clusters, vsphere.Cluster{ID: id, Name: fmt.Sprintf("cluster-%d", i/size+1)})
+		}
+	}
+	return dc
+}
+
 // Inventory returns every host and VM. The result is shared until the
 // next change: callers must not modify it.
 func (dc *MemDC) Inventory(context.Context) (*vsphere.Inventory, error) {
 	dc.mu.Lock()
 	defer dc.mu.Unlock()
 	if dc.inv == nil {
-		dc.inv = &vsphere.Inventory{Hosts: append([]vsphere.Host(nil), dc.hosts...), VMs: append([]vsphere.VM(nil), dc.vms...)}
+		dc.inv = &vsphere.Inventory{Hosts: append([]vsphere.Host(nil), dc.hosts...), VMs: append([]vsphere.VM(nil), dc.vms...), Clusters: dc.clusters}
 	}
 	return dc.inv, nil
 }

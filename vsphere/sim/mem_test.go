@@ -85,3 +85,29 @@ func TestMemDCIsStrict(t *testing.T) {
 		t.Fatalf("target load %d -> %d for a VM of %d MHz; moves %d", before.CPUUsedMHz, now.CPUUsedMHz, vm.CPUDemandMHz, dc.Moves())
 	}
 }
+
+// TestMemDCClusters: hosts go into clusters of the size asked, in layout
+// order, the last one smaller, and each worker's scope is its cluster.
+func TestMemDCClusters(t *testing.T) {
+	inv, _ := NewMemDCClusters(Generate(7, 14, 1, 0.5, 0.45), 3).Inventory(context.Background())
+	if len(inv.Clusters) != 3 {
+		t.Fatalf("7 hosts in clusters of 3: %d clusters, want 3", len(inv.Clusters))
+	}
+	per := map[string]int{}
+	for i, h := range inv.Hosts {
+		per[h.Cluster]++
+		if want := inv.Clusters[i/3].ID; h.Cluster != want {
+			t.Errorf("host %d is in %q, want %q", i, h.Cluster, want)
+		}
+	}
+	if per["domain-c1"] != 3 || per["domain-c2"] != 3 || per["domain-c3"] != 1 {
+		t.Errorf("hosts per cluster: %v", per)
+	}
+	sc := inv.Scope("domain-c3")
+	if len(sc.Hosts) != 1 || len(sc.Clusters) != 1 || len(sc.VMs) != len(inv.VMsOn(sc.Hosts[0].ID)) {
+		t.Errorf("scope of domain-c3: %d hosts, %d clusters, %d VMs", len(sc.Hosts), len(sc.Clusters), len(sc.VMs))
+	}
+	if one, _ := NewMemDCClusters(Generate(7, 14, 1, 0.5, 0.45), 0).Inventory(context.Background()); len(one.Clusters) != 0 || one.Hosts[0].Cluster != "" {
+		t.Errorf("size 0: %d clusters, host 0 in %q; want none", len(one.Clusters), one.Hosts[0].Cluster)
+	}
+}
