@@ -229,6 +229,21 @@ func (w *Worker) metrics(rw http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(w.mx.reg, promhttp.HandlerOpts{}).ServeHTTP(rw, r)
 }
 
+// Latency is one of the worker's latency histograms by its series name
+// (parley_worker_negotiation_seconds, parley_worker_reaction_seconds),
+// nil for another name. A benchmark running a thousand workers in one
+// process merges these directly: a registry's Gather starts goroutines
+// and yields to every runnable one, minutes in all on a loaded process.
+func (w *Worker) Latency(name string) prometheus.Collector {
+	switch name {
+	case "parley_worker_negotiation_seconds":
+		return w.mx.negotiation
+	case "parley_worker_reaction_seconds":
+		return w.mx.reaction
+	}
+	return nil
+}
+
 // Metrics is the worker's registry, for benchmarks that run many workers
 // in one process and merge their series.
 func (w *Worker) Metrics() prometheus.Gatherer { return w.mx.reg }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
 	"github.com/parleyhq/parley/lcc"
@@ -172,6 +174,7 @@ func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
+	began := time.Now()
 	for i, h := range l.Hosts {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -191,6 +194,7 @@ func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
 	if err := <-errs; err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(c.stderr, "parley bench fleet: %d workers ready in %s; warming up for %s\n", n, time.Since(began).Round(time.Second), warmup)
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var run sync.WaitGroup
 	for _, w := range workers {
@@ -305,6 +309,7 @@ func startFleetStore(ctx context.Context, dir string, heartbeatsToLog bool) (*fl
 			args = append(args, "--join", st.addrs[0], "--token-file", adminFile)
 		}
 		cmd := exec.Command(self, args...)
+		dieWithParent(cmd) // a bench killed outright leaves no store running
 		cmd.Env = append(os.Environ(), "PARLEY_LOG_LEVEL=error")
 		logf, err := os.Create(filepath.Join(dir, id+".log"))
 		if err != nil {
@@ -417,29 +422,31 @@ type histogram struct {
 func mergedHistogram(ws []*worker.Worker, name string) histogram {
 	var h histogram
 	for _, w := range ws {
-		mfs, err := w.Metrics().Gather()
-		if err != nil {
+		c := w.Latency(name)
+		if c == nil {
 			continue
 		}
-		for _, f := range mfs {
-			if f.GetName() != name {
+		ch := make(chan prometheus.Metric, 256) // one per policy label: far fewer
+		c.Collect(ch)
+		close(ch)
+		for m := range ch {
+			var d dto.Metric
+			if m.Write(&d) != nil || d.GetHistogram() == nil {
 				continue
 			}
-			for _, m := range f.GetMetric() {
-				hist := m.GetHistogram()
-				if h.bounds == nil {
-					for _, b := range hist.GetBucket() {
-						h.bounds = append(h.bounds, b.GetUpperBound())
-					}
-					h.counts = make([]uint64, len(h.bounds))
+			hist := d.GetHistogram()
+			if h.bounds == nil {
+				for _, b := range hist.GetBucket() {
+					h.bounds = append(h.bounds, b.GetUpperBound())
 				}
-				for i, b := range hist.GetBucket() {
-					if i < len(h.counts) {
-						h.counts[i] += b.GetCumulativeCount()
-					}
-				}
-				h.count += hist.GetSampleCount()
+				h.counts = make([]uint64, len(h.bounds))
 			}
+			for i, b := range hist.GetBucket() {
+				if i < len(h.counts) {
+					h.counts[i] += b.GetCumulativeCount()
+				}
+			}
+			h.count += hist.GetSampleCount()
 		}
 	}
 	return h
