@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
 )
 
 // TestBlockingQueryOnTheActivePolicy: a blocking query answers at once
@@ -63,5 +66,48 @@ func TestBlockingQueryOnTheActivePolicy(t *testing.T) {
 			t.Fatalf("wait=%s: %v %v, want 400", bad, resp, err)
 		}
 		resp.Body.Close()
+	}
+}
+
+// TestOnlyPolicyWritesWakeBlockingQueries: the channel blocking queries
+// wait on is closed by a push (and an activation, a restore), not by the
+// lease, heartbeat and journal writes that make up nearly all applies.
+func TestOnlyPolicyWritesWakeBlockingQueries(t *testing.T) {
+	f := NewFSM(zerolog.Nop())
+	index := uint64(0)
+	apply := func(typ string, body any) {
+		t.Helper()
+		data, err := encodeCommand(typ, "", "", time.Now().UnixNano(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		if r, ok := f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: data}).(*Result); !ok || r.Error != nil {
+			t.Fatalf("%s: %+v", typ, r)
+		}
+	}
+	woken := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	ch := f.changes()
+	apply(cmdAcquire, AcquireRequest{Holder: "w", TTLMillis: 1000, Items: []AcquireItem{{Key: "vm/a"}}})
+	apply(cmdHeartbeat, HeartbeatRequest{ID: "w", Host: "h", Addr: "127.0.0.1:1"})
+	apply(cmdJournal, JournalRequest{Entries: []JournalEntry{{Kind: "negotiation"}}})
+	if woken(ch) {
+		t.Fatal("a lease, a heartbeat or a journal write woke the blocking queries")
+	}
+	apply(cmdPush, PushRequest{Name: "p", Text: okPolicy})
+	if !woken(ch) {
+		t.Fatal("a push did not wake the blocking queries")
+	}
+	ch = f.changes()
+	apply(cmdActivate, ActivateRequest{Name: "p", Version: 1})
+	if !woken(ch) {
+		t.Fatal("an activation did not wake the blocking queries")
 	}
 }

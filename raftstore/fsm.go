@@ -19,8 +19,12 @@ type FSM struct {
 	mu    sync.RWMutex
 	state *State
 	log   zerolog.Logger
-	// changed is closed (and replaced) after every apply and restore:
-	// blocking queries wait on it (http_policies.go).
+	// changed is closed (and replaced) after every apply that may change
+	// a policy's active version (policyCommands) and every snapshot
+	// restore: blocking queries wait on it (http_policies.go). Other
+	// applies leave it alone: a thousand workers each wait on a policy,
+	// and waking them all at every lease and journal write cost each
+	// member more than the writes did.
 	changed chan struct{}
 }
 
@@ -29,13 +33,18 @@ func NewFSM(log zerolog.Logger) *FSM {
 	return &FSM{state: newState(), log: log, changed: make(chan struct{})}
 }
 
+// policyCommands are the commands that may change a policy's active
+// version.
+var policyCommands = map[string]bool{cmdPush: true, cmdActivate: true, cmdRestore: true}
+
 // notify wakes the blocking queries; f.mu is held.
 func (f *FSM) notify() {
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
 
-// changes returns a channel closed at the next change of the state.
+// changes returns a channel closed at the next change that may touch a
+// policy's active version.
 func (f *FSM) changes() <-chan struct{} {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -54,7 +63,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	defer f.notify()
+	if policyCommands[c.Type] {
+		defer f.notify()
+	}
 	return f.applyRecovered(l.Index, c)
 }
 

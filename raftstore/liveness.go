@@ -19,15 +19,41 @@ import (
 type liveness struct {
 	mu        sync.Mutex
 	beats     map[string]time.Time // worker -> last heartbeat this leader heard
-	loads     map[string]HostLoad  // worker -> the load its last heartbeat carried
+	loads     loadBook             // the load each worker's last heartbeat carried
 	termStart time.Time
 }
+
+// loadBook keeps the latest load of each worker by cluster, so that a
+// heartbeat's peers are picked among its cluster's workers rather than
+// the whole fleet's (a thousand workers heartbeating every 2 s would
+// otherwise cost a million look-ups a second).
+type loadBook struct {
+	byCluster map[string]map[string]HostLoad // cluster -> worker -> load
+	clusterOf map[string]string              // worker -> the cluster of its last load
+}
+
+// put records a worker's load, leaving the cluster it was in before.
+func (b *loadBook) put(worker string, l HostLoad) {
+	if b.byCluster == nil {
+		b.byCluster, b.clusterOf = map[string]map[string]HostLoad{}, map[string]string{}
+	}
+	if old, ok := b.clusterOf[worker]; ok && old != l.Cluster {
+		delete(b.byCluster[old], worker)
+	}
+	if b.byCluster[l.Cluster] == nil {
+		b.byCluster[l.Cluster] = map[string]HostLoad{}
+	}
+	b.byCluster[l.Cluster][worker], b.clusterOf[worker] = l, l.Cluster
+}
+
+// in is the loads of a cluster's workers, by worker.
+func (b *loadBook) in(cluster string) map[string]HostLoad { return b.byCluster[cluster] }
 
 // leading resets the leader-local record at the start of a term.
 func (l *liveness) leading(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.beats, l.loads, l.termStart = map[string]time.Time{}, map[string]HostLoad{}, now
+	l.beats, l.loads, l.termStart = map[string]time.Time{}, loadBook{}, now
 }
 
 // beat records a heartbeat on the leader and reports whether the log
@@ -48,7 +74,7 @@ func (s *Store) beat(req HeartbeatRequest) (Worker, bool) {
 	if s.live.beats != nil {
 		s.live.beats[req.ID] = time.Now()
 		if req.Load != nil {
-			s.live.loads[req.ID] = *req.Load
+			s.live.loads.put(req.ID, *req.Load)
 		}
 	} else {
 		known = false // not leading yet as far as liveness goes: write it
@@ -64,7 +90,7 @@ func (s *Store) peerLoads(id, cluster string, now time.Time, ttl time.Duration) 
 	defer s.live.mu.Unlock()
 	var out []HostLoad
 	s.fsm.read(func(st *State) {
-		out = st.peerLoads(id, cluster, s.live.loads, func(wid string) bool { return now.Sub(s.live.beats[wid]) <= ttl })
+		out = st.peerLoads(id, cluster, s.live.loads.in(cluster), func(wid string) bool { return now.Sub(s.live.beats[wid]) <= ttl })
 	})
 	return out
 }

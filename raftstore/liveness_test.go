@@ -312,3 +312,19 @@ func TestRosterIndexMovesOnlyWithTheRoster(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestLoadBookKeepsEachWorkerInOneCluster: loads are kept by cluster, and
+// a worker whose host moved to another cluster leaves the first one.
+func TestLoadBookKeepsEachWorkerInOneCluster(t *testing.T) {
+	var b loadBook
+	b.put("a", HostLoad{Host: "h-a", Cluster: "c1", CPUUsedMHz: 1})
+	b.put("b", HostLoad{Host: "h-b", Cluster: "c1", CPUUsedMHz: 2})
+	b.put("x", HostLoad{Host: "h-x", Cluster: "c2", CPUUsedMHz: 3})
+	if len(b.in("c1")) != 2 || len(b.in("c2")) != 1 || len(b.in("c3")) != 0 {
+		t.Fatalf("c1 %v, c2 %v, c3 %v", b.in("c1"), b.in("c2"), b.in("c3"))
+	}
+	b.put("a", HostLoad{Host: "h-a", Cluster: "c2", CPUUsedMHz: 4})
+	if _, still := b.in("c1")["a"]; still || b.in("c2")["a"].CPUUsedMHz != 4 || len(b.in("c1")) != 1 {
+		t.Fatalf("after a moved to c2: c1 %v, c2 %v", b.in("c1"), b.in("c2"))
+	}
+}

@@ -29,7 +29,7 @@ type Mem struct {
 	index     uint64
 	lastSweep time.Time
 	now       func() time.Time
-	loads     map[string]HostLoad  // worker -> the load its last heartbeat carried
+	loads     loadBook             // the load each worker's last heartbeat carried
 	heard     map[string]time.Time // worker -> when
 }
 
@@ -181,12 +181,13 @@ func (m *Mem) Heartbeat(_ context.Context, req HeartbeatRequest) (*HeartbeatRepl
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	reply.PeersKnown = true
-	if m.loads == nil {
-		m.loads, m.heard = map[string]HostLoad{}, map[string]time.Time{}
+	if m.heard == nil {
+		m.heard = map[string]time.Time{}
 	}
-	m.loads[req.ID], m.heard[req.ID] = *load, now
+	m.loads.put(req.ID, *load)
+	m.heard[req.ID] = now
 	m.fsm.read(func(st *State) {
-		reply.Peers = st.peerLoads(req.ID, load.Cluster, m.loads, func(wid string) bool { return now.Sub(m.heard[wid]) <= m.cfg.WorkerTTL })
+		reply.Peers = st.peerLoads(req.ID, load.Cluster, m.loads.in(load.Cluster), func(wid string) bool { return now.Sub(m.heard[wid]) <= m.cfg.WorkerTTL })
 	})
 	return reply, nil
 }
