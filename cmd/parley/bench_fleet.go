@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,7 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 	util := fs.Float64("utilisation", 0.3, "total CPU demand over capacity")
 	baseline := fs.Bool("baseline", false, "first run the same fleet with every heartbeat written to the log (parley store --heartbeats-to-log), and report both")
 	clusterSize := fs.Int("cluster-size", 64, "hosts per vSphere cluster (vSphere 8 allows 96); workers negotiate within theirs")
+	storeProfiles := fs.String("store-cpuprofile", "", "write each store member's CPU profile to this folder (ID.prof)")
 	memProfile := fs.String("memprofile", "", "write a heap profile of this process (the workers) to this file at the end of the measurement")
 	out := fs.String("o", "table", "output format: table or json")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
@@ -101,7 +103,7 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 			return exitFailed
 		}
 	}
-	o.memProfile = *memProfile
+	o.memProfile, o.storeProfiles = *memProfile, *storeProfiles
 	r, err := c.runFleet(ctx, o)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley bench fleet:", err)
@@ -145,7 +147,7 @@ type fleetOpts struct {
 	duration, warmup, interval    time.Duration
 	skew, util                    float64
 	heartbeatsToLog               bool
-	memProfile                    string
+	memProfile, storeProfiles     string
 }
 
 func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
@@ -155,7 +157,7 @@ func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	st, err := startFleetStore(ctx, dir, o.heartbeatsToLog)
+	st, err := startFleetStore(ctx, dir, o.heartbeatsToLog, o.storeProfiles)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +276,7 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startFleetStore(ctx context.Context, dir string, heartbeatsToLog bool) (*fleetStore, error) {
+func startFleetStore(ctx context.Context, dir string, heartbeatsToLog bool, profiles string) (*fleetStore, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -302,6 +304,9 @@ func startFleetStore(ctx context.Context, dir string, heartbeatsToLog bool) (*fl
 			"--tls-ca", filepath.Join(ca, pki.CAFile), "--tls-cert", pki.CertFile(ca, id), "--tls-key", pki.KeyFile(ca, id)}
 		if heartbeatsToLog {
 			args = append(args, "--heartbeats-to-log")
+		}
+		if profiles != "" {
+			args = append(args, "--cpuprofile", filepath.Join(profiles, id+".prof"))
 		}
 		if i == 0 {
 			args = append(args, "--bootstrap", "--admin-token-file", adminFile)
@@ -354,10 +359,16 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
+// stop asks the members to shut down (they write their profiles then),
+// and kills those still running after 5 s.
 func (st *fleetStore) stop() {
 	for _, p := range st.procs {
-		p.Process.Kill()
+		p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range st.procs {
+		t := time.AfterFunc(5*time.Second, func() { p.Process.Kill() })
 		p.Wait()
+		t.Stop()
 	}
 }
 

@@ -50,6 +50,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	tokenFile := addTokenFlag(fs)
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics without a token")
 	logStore := fs.String("log-store", raftstore.LogStoreBolt, "where the raft log lives: bolt (BoltDB, raft.db) or wal (hashicorp/raft-wal, wal/); a member's data folder keeps the kind it was started with")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this member, from its start to its shutdown, to this file")
 	heartbeatsToLog := fs.Bool("heartbeats-to-log", false, "write every worker heartbeat to the raft log (the leader keeps those that change nothing by default); for comparisons")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
@@ -102,6 +103,14 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	}
 	if cfg.Insecure {
 		c.log.Warn().Msg("--insecure: the store serves plaintext and checks no token; anyone who reaches its ports may do anything")
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(c.stderr, "parley store:", err)
+			return exitFailed
+		}
+		defer stop()
 	}
 	m, err := raftstore.Start(ctx, cfg)
 	if err != nil {
