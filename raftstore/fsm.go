@@ -126,6 +126,7 @@ func decodeState(r io.Reader) (*State, error) {
 	if s.Hosts == nil { // snapshots from before host drains
 		s.Hosts = map[string]*HostState{}
 	}
+	s.indexTokens()
 	if err := validateState(s); err != nil {
 		return nil, fmt.Errorf("raftstore: snapshot: %w", err)
 	}

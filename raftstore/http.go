@@ -261,8 +261,24 @@ func (h *api) read(fn func(r *http.Request, s *State) (any, *Error)) http.Handle
 			w.Write(b)
 			return
 		}
+		if c, ok := out.(compactJSON); ok {
+			writeCompactJSON(w, http.StatusOK, c.v)
+			return
+		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// compactJSON is a read's answer to send on one line: the answers
+// workers ask for at every tick or every change, where indenting cost a
+// member more than the rest of the request.
+type compactJSON struct{ v any }
+
+// writeCompactJSON is writeJSON without the indentation.
+func writeCompactJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v) // a client gone mid-response is not the server's error
 }
 
 // rawJSON is a read's answer already encoded (under the lock, so that it

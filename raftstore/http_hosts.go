@@ -15,7 +15,9 @@ func (h *api) hostRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/workers", h.read(func(_ *http.Request, s *State) (any, *Error) {
 		return s.liveWorkers(time.Now().UnixNano(), 0), nil // the leader marks workers down (liveness.go)
 	}))
-	mux.HandleFunc("GET /v1/roster", h.read(func(_ *http.Request, s *State) (any, *Error) { return s.roster(time.Now().UnixNano(), 0), nil }))
+	mux.HandleFunc("GET /v1/roster", h.read(func(_ *http.Request, s *State) (any, *Error) {
+		return compactJSON{s.roster(time.Now().UnixNano(), 0)}, nil
+	}))
 }
 
 func (h *api) drain(on bool) http.HandlerFunc {
@@ -73,7 +75,7 @@ func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
 		if req.Load != nil {
 			reply.PeersKnown, reply.Peers = true, h.s.peerLoads(req.ID, req.Load.Cluster, time.Now(), h.s.cfg.WorkerTTL)
 		}
-		writeJSON(w, http.StatusOK, reply)
+		writeCompactJSON(w, http.StatusOK, reply)
 		return
 	}
 	req.Load = nil                        // loads live in the leader's memory, never in the log

@@ -46,6 +46,8 @@ type State struct {
 	// registered, moved, marked down, back, forgotten) or to a host's drain
 	// request: a worker reads the roster again only when it moves.
 	RosterIndex uint64 `json:"roster_index,omitempty"`
+
+	tokensByHash map[string]*Token // Tokens by hash (tokens.go), never encoded
 }
 
 func newState() *State {

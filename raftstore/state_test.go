@@ -333,3 +333,40 @@ func TestUnifiedDiff(t *testing.T) {
 		t.Error("diff of equal texts is not empty")
 	}
 }
+
+// TestTokensAreFoundByHash: a token is found by its secret once created,
+// after the state went through a snapshot, and not after it is revoked;
+// a wrong secret finds nothing.
+func TestTokensAreFoundByHash(t *testing.T) {
+	s := newState()
+	secret := NewToken()
+	if r := s.createToken(1, &TokenRequest{Name: "w1", Role: RoleWorker, Hash: HashToken(secret)}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if r := s.createToken(1, &TokenRequest{Name: "root", Role: RoleAdmin, Hash: HashToken(NewToken())}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if tk, ok := s.tokenBySecret(secret); !ok || tk.Name != "w1" {
+		t.Fatalf("w1's secret found %v %v", tk, ok)
+	}
+	if _, ok := s.tokenBySecret(NewToken()); ok {
+		t.Fatal("a wrong secret found a token")
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := decodeState(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk, ok := again.tokenBySecret(secret); !ok || tk.Name != "w1" {
+		t.Fatalf("after a snapshot, w1's secret found %v %v", tk, ok)
+	}
+	if r := again.revokeToken(&TokenRequest{Name: "w1"}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if _, ok := again.tokenBySecret(secret); ok {
+		t.Fatal("a revoked token's secret still finds it")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/lcc"
@@ -104,13 +105,16 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	if cfg.Insecure {
 		c.log.Warn().Msg("--insecure: the store serves plaintext and checks no token; anyone who reaches its ports may do anything")
 	}
+	stopProfile := func() {}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
 			fmt.Fprintln(c.stderr, "parley store:", err)
 			return exitFailed
 		}
-		defer stop()
+		var once sync.Once
+		stopProfile = func() { once.Do(stop) }
+		defer stopProfile()
 	}
 	m, err := raftstore.Start(ctx, cfg)
 	if err != nil {
@@ -123,6 +127,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	case err := <-m.Err():
 		c.log.Error().Err(err).Msg("http server stopped")
 	}
+	stopProfile() // before the shutdown, which may outlast whoever waits for the profile
 	if err := m.Close(); err != nil {
 		c.log.Warn().Err(err).Msg("shutdown")
 	}
