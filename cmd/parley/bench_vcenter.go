@@ -60,6 +60,7 @@ func (c *cli) benchVCenter(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "parley bench vcenter: --hosts 2..1024, --vms 1..20000, --workers 0..hosts, positive durations")
 		return exitUsage
 	}
+	routeVCSimLog(c.log)
 	l, err := local.Start(ctx, local.Config{Hosts: *hosts, VMs: *vms, Seed: 1, Drift: true, DriftEvery: *driftEvery, DryRun: true,
 		MigrateTime: time.Second, Interval: *interval, PollInventory: *invFrom == "poll", Workers: *nWorkers, Logger: c.log.Level(zerolog.ErrorLevel)})
 	if err != nil {

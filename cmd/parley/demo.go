@@ -67,6 +67,7 @@ func (c *cli) demo(ctx context.Context, args []string) int {
 	}
 	started := time.Now()
 	fmt.Fprintf(c.stdout, "parley demo: %d hosts, %d VMs (seed %d), policy %s; a 3-member store, one worker per host\n", *hosts, *vms, *seed, *policy)
+	routeVCSimLog(c.log)
 	l, err := local.Start(ctx, local.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Policy: *policy, Drift: *drift,
 		MigrateTime: *migrate, Interval: *interval, Logger: log, Skew: skew, Utilisation: util})
 	if err != nil {
