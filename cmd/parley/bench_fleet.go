@@ -82,6 +82,7 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 	util := fs.Float64("utilisation", 0.3, "total CPU demand over capacity")
 	baseline := fs.Bool("baseline", false, "first run the same fleet with every heartbeat written to the log (parley store --heartbeats-to-log), and report both")
 	clusterSize := fs.Int("cluster-size", 64, "hosts per vSphere cluster (vSphere 8 allows 96); workers negotiate within theirs")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the workers) over the measurement to this file")
 	storeProfiles := fs.String("store-cpuprofile", "", "write each store member's CPU profile to this folder (ID.prof)")
 	memProfile := fs.String("memprofile", "", "write a heap profile of this process (the workers) to this file at the end of the measurement")
 	out := fs.String("o", "table", "output format: table or json")
@@ -103,7 +104,7 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 			return exitFailed
 		}
 	}
-	o.memProfile, o.storeProfiles = *memProfile, *storeProfiles
+	o.memProfile, o.storeProfiles, o.cpuProfile = *memProfile, *storeProfiles, *cpuProfile
 	r, err := c.runFleet(ctx, o)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley bench fleet:", err)
@@ -148,6 +149,7 @@ type fleetOpts struct {
 	skew, util                    float64
 	heartbeatsToLog               bool
 	memProfile, storeProfiles     string
+	cpuProfile                    string
 }
 
 func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
@@ -216,6 +218,13 @@ func (c *cli) runFleet(ctx context.Context, o fleetOpts) (*fleetLoad, error) {
 	}
 	leaderMetrics := func() map[string]float64 { return st.appliesByCommand(ctx, s0.Leader) }
 	by0 := leaderMetrics()
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 	cpu0, moves0, start := st.cpu(), dc.Moves(), time.Now()
 	negs0 := mergedHistogram(workers, "parley_worker_negotiation_seconds")
 	react0 := mergedHistogram(workers, "parley_worker_reaction_seconds")
