@@ -347,10 +347,22 @@ func (c *Client) Workers(ctx context.Context, stale bool) ([]Worker, error) {
 }
 
 // Roster reads the live workers and the host states at once, with the
-// roster index they are as of (compare HeartbeatReply.RosterIndex).
-func (c *Client) Roster(ctx context.Context, stale bool) (*Roster, error) {
+// roster index they are as of (compare HeartbeatReply.RosterIndex); with
+// a cluster, only its workers and their hosts' states (nil: all).
+func (c *Client) Roster(ctx context.Context, cluster *string, stale bool) (*Roster, error) {
 	var out Roster
-	return &out, c.do(ctx, http.MethodGet, withQuery("/v1/roster", staleQuery(stale)), nil, &out)
+	q := url.Values{}
+	if stale {
+		q.Set("stale", "true")
+	}
+	if cluster != nil {
+		q.Set("cluster", *cluster)
+	}
+	path := "/v1/roster"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return &out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
 
 // AppendJournal appends entries.

@@ -15,8 +15,9 @@ func (h *api) hostRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/workers", h.read(func(_ *http.Request, s *State) (any, *Error) {
 		return s.liveWorkers(time.Now().UnixNano(), 0), nil // the leader marks workers down (liveness.go)
 	}))
-	mux.HandleFunc("GET /v1/roster", h.read(func(_ *http.Request, s *State) (any, *Error) {
-		return compactJSON{s.roster(time.Now().UnixNano(), 0)}, nil
+	mux.HandleFunc("GET /v1/roster", h.read(func(r *http.Request, s *State) (any, *Error) {
+		q := r.URL.Query()
+		return compactJSON{s.roster(time.Now().UnixNano(), 0, q.Has("cluster"), q.Get("cluster"))}, nil
 	}))
 }
 
@@ -66,6 +67,9 @@ func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
 	if e := badLoad(&req); e != nil {
 		writeErr(w, e)
 		return
+	}
+	if req.Load != nil {
+		req.Cluster = req.Load.Cluster
 	}
 	// a request with an idempotency key asks for the log's deduplication: written
 	if wk, kept := h.s.beat(req); kept && r.Header.Get(HeaderRequestID) == "" {

@@ -67,7 +67,7 @@ func (s *Store) beat(req HeartbeatRequest) (Worker, bool) {
 	known := false
 	s.fsm.read(func(st *State) {
 		if w := st.Workers[req.ID]; w != nil {
-			wk, known = *w, !w.Down && w.Host == req.Host && w.Addr == req.Addr
+			wk, known = *w, !w.Down && w.Host == req.Host && w.Addr == req.Addr && w.Cluster == req.Cluster
 		}
 	})
 	s.live.mu.Lock()

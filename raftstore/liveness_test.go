@@ -256,7 +256,7 @@ func TestRosterIndexMovesOnlyWithTheRoster(t *testing.T) {
 	}
 	roster := func() *Roster {
 		t.Helper()
-		r, err := fc.Roster(ctx, false)
+		r, err := fc.Roster(ctx, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,6 +310,26 @@ func TestRosterIndexMovesOnlyWithTheRoster(t *testing.T) {
 			t.Fatalf("roster index still %d after b stopped", r3)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// a worker whose load says cluster c2: the roster of c2 holds it and a
+	// (whose heartbeats never said a cluster), with the drained host; the
+	// roster of standalone hosts leaves it out
+	for range 2 {
+		if _, err := c.client.Heartbeat(ctx, HeartbeatRequest{ID: "x", Host: "h-x", Addr: "127.0.0.1:1",
+			Load: &HostLoad{Host: "h-x", Cluster: "c2", ConnectionState: "connected"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c2, none := "c2", ""
+	r, err := fc.Roster(ctx, &c2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Workers) != 2 || r.Workers[0].ID != "a" || r.Workers[1].ID != "x" || r.Workers[1].Cluster != "c2" || len(r.Hosts) != 1 || r.Hosts[0].Name != "h-a" {
+		t.Fatalf("roster of c2: %+v, want workers a and x and the drain of h-a", r)
+	}
+	if r, err = fc.Roster(ctx, &none, false); err != nil || len(r.Workers) != 1 || r.Workers[0].ID != "a" {
+		t.Fatalf("roster of standalone hosts: %+v %v, want worker a", r, err)
 	}
 }
 

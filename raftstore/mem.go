@@ -168,6 +168,9 @@ func (m *Mem) Heartbeat(_ context.Context, req HeartbeatRequest) (*HeartbeatRepl
 		return nil, e
 	}
 	load := req.Load
+	if load != nil {
+		req.Cluster = load.Cluster
+	}
 	req.Load = nil
 	var wk Worker
 	if err := m.apply(cmdHeartbeat, req, &wk); err != nil {
@@ -211,9 +214,19 @@ func (m *Mem) Journal(_ context.Context, since uint64, limit int) ([]JournalEntr
 // Roster reads the live workers and the host states. Mem's heartbeat
 // replies carry no roster index (its liveness is each worker's TTL, read
 // at the time), so a worker on Mem reads the roster at every tick.
-func (m *Mem) Roster(_ context.Context, _ bool) (*Roster, error) {
+func (m *Mem) Roster(_ context.Context, cluster *string, _ bool) (*Roster, error) {
 	now := m.now().UnixNano()
-	return read(m, func(s *State) (*Roster, *Error) { r := s.roster(now, m.cfg.WorkerTTL); return &r, nil })
+	return read(m, func(s *State) (*Roster, *Error) {
+		r := s.roster(now, m.cfg.WorkerTTL, cluster != nil, deref(cluster))
+		return &r, nil
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Hosts lists drain requests and reports.

@@ -127,9 +127,33 @@ func (s *State) liveWorkers(now int64, ttl time.Duration) []Worker {
 }
 
 // roster is the live workers and the host states, with the roster index
-// they are as of.
-func (s *State) roster(now int64, ttl time.Duration) Roster {
-	return Roster{Index: s.RosterIndex, Workers: s.liveWorkers(now, ttl), Hosts: s.hostList()}
+// they are as of; with scoped, only the workers of cluster and those whose
+// cluster the store does not know (a worker's first heartbeat, an older
+// worker that does not say), and the states of their hosts and of every
+// host with a drain request (a worker negotiates within its cluster, and
+// reads only its own host's drain, which is there even while the store
+// does not know its cluster yet).
+func (s *State) roster(now int64, ttl time.Duration, scoped bool, cluster string) Roster {
+	r := Roster{Index: s.RosterIndex, Workers: s.liveWorkers(now, ttl), Hosts: s.hostList()}
+	if !scoped {
+		return r
+	}
+	hosts := map[string]bool{}
+	ws := r.Workers[:0]
+	for _, w := range r.Workers {
+		if w.Cluster == cluster || w.Cluster == "" {
+			ws = append(ws, w)
+			hosts[w.Host] = true
+		}
+	}
+	hs := r.Hosts[:0]
+	for _, h := range r.Hosts {
+		if hosts[h.Name] || h.Drain {
+			hs = append(hs, h)
+		}
+	}
+	r.Workers, r.Hosts = ws, hs
+	return r
 }
 
 func (s *State) journalSince(since uint64, max int) []JournalEntry {

@@ -190,7 +190,7 @@ func (s *State) heartbeat(now int64, req *HeartbeatRequest) *Result {
 	if req.ID == "" {
 		return refused(badRequest("id", "a worker id is required"))
 	}
-	for _, f := range []struct{ name, v string }{{"id", req.ID}, {"host", req.Host}, {"addr", req.Addr}} {
+	for _, f := range []struct{ name, v string }{{"id", req.ID}, {"host", req.Host}, {"addr", req.Addr}, {"cluster", req.Cluster}} {
 		if e := badText(f.name, f.v, maxShortString, false); e != nil {
 			return refused(e)
 		}
@@ -198,10 +198,10 @@ func (s *State) heartbeat(now int64, req *HeartbeatRequest) *Result {
 	if _, known := s.Workers[req.ID]; !known && len(s.Workers) >= maxWorkers {
 		return refused(errf(CodeQuota, "id", "the store holds %d workers, its limit", maxWorkers))
 	}
-	if old := s.Workers[req.ID]; old == nil || old.Down || old.Host != req.Host || old.Addr != req.Addr {
+	if old := s.Workers[req.ID]; old == nil || old.Down || old.Host != req.Host || old.Addr != req.Addr || old.Cluster != req.Cluster {
 		s.RosterIndex = s.LastIndex
 	}
-	w := &Worker{ID: req.ID, Host: req.Host, Addr: req.Addr, LastSeen: now}
+	w := &Worker{ID: req.ID, Host: req.Host, Cluster: req.Cluster, Addr: req.Addr, LastSeen: now}
 	s.Workers[req.ID] = w
 	return okResult(w)
 }

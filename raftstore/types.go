@@ -53,6 +53,7 @@ type LeaseView struct {
 type Worker struct {
 	ID       string `json:"id"`
 	Host     string `json:"host"`
+	Cluster  string `json:"cluster,omitempty"` // its host's cluster, as its heartbeats last said
 	Addr     string `json:"addr"`
 	LastSeen int64  `json:"last_seen"` // the last write about it: registered, back, or marked down
 	// Down: the leader heard no heartbeat within the worker TTL. Heartbeats
@@ -187,6 +188,9 @@ type HeartbeatRequest struct {
 	Host string    `json:"host"`
 	Addr string    `json:"addr"`
 	Load *HostLoad `json:"load,omitempty"`
+	// Cluster is the host's cluster; the store takes it from the load
+	// when there is one.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // HostLoad is what a worker reports of its host with each heartbeat.

@@ -28,11 +28,21 @@ func (w *Worker) followRoster(ctx context.Context, index uint64) error {
 	return w.readRoster(ctx)
 }
 
-// readRoster reads the roster from any member and takes it in. The
-// index kept is the one the roster is as of: a member behind the leader
-// answers with an older one, and the next tick reads again.
+// readRoster reads the roster from any member and takes it in: once the
+// worker knows its host's cluster, only that cluster's workers (it
+// negotiates with no others) and their hosts' states. The index kept is
+// the one the roster is as of: a member behind the leader answers with
+// an older one, and the next tick reads again.
 func (w *Worker) readRoster(ctx context.Context) error {
-	r, err := w.store.Roster(ctx, true)
+	var cluster *string
+	w.mu.Lock()
+	if w.inv != nil {
+		if h, ok := w.inv.Host(w.cfg.Host); ok {
+			cluster = &h.Cluster
+		}
+	}
+	w.mu.Unlock()
+	r, err := w.store.Roster(ctx, cluster, true)
 	if err != nil {
 		return err
 	}

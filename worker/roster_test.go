@@ -15,8 +15,9 @@ import (
 // do) and which counts the worker's roster reads.
 type rosterStore struct {
 	*raftstore.Mem
-	index atomic.Uint64
-	reads atomic.Int32
+	index  atomic.Uint64
+	reads  atomic.Int32
+	scoped atomic.Int32 // reads that named a cluster
 }
 
 func (s *rosterStore) Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) (*raftstore.HeartbeatReply, error) {
@@ -27,9 +28,12 @@ func (s *rosterStore) Heartbeat(ctx context.Context, req raftstore.HeartbeatRequ
 	return r, err
 }
 
-func (s *rosterStore) Roster(ctx context.Context, stale bool) (*raftstore.Roster, error) {
+func (s *rosterStore) Roster(ctx context.Context, cluster *string, stale bool) (*raftstore.Roster, error) {
 	s.reads.Add(1)
-	r, err := s.Mem.Roster(ctx, stale)
+	if cluster != nil {
+		s.scoped.Add(1)
+	}
+	r, err := s.Mem.Roster(ctx, cluster, stale)
 	if r != nil {
 		r.Index = s.index.Load()
 	}
@@ -73,5 +77,9 @@ func TestWorkerReadsTheRosterOnlyWhenItMoves(t *testing.T) {
 	w.Tick(ctx)
 	if n := st.reads.Load(); n != 4 {
 		t.Fatalf("two ticks whose replies say no roster index: %d reads in all, want 4", n)
+	}
+	// every read after the first tick's observation names the host's cluster
+	if n := st.scoped.Load(); n != 3 {
+		t.Fatalf("%d of 4 roster reads named the host's cluster, want 3 (all but the first, before any observation)", n)
 	}
 }

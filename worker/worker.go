@@ -46,7 +46,7 @@ type Store interface {
 	ActivePolicy(ctx context.Context, name string, stale bool) (*raftstore.PolicyVersion, error)
 	PolicyVersion(ctx context.Context, name string, version int) (*raftstore.PolicyVersion, error)
 	Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) (*raftstore.HeartbeatReply, error)
-	Roster(ctx context.Context, stale bool) (*raftstore.Roster, error)
+	Roster(ctx context.Context, cluster *string, stale bool) (*raftstore.Roster, error)
 	Acquire(ctx context.Context, req raftstore.AcquireRequest) (*raftstore.Grant, error)
 	Renew(ctx context.Context, req raftstore.RenewRequest) (*raftstore.Grant, error)
 	Release(ctx context.Context, req raftstore.RenewRequest) error
