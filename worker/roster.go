@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"time"
 
 	"github.com/parleyhq/parley/raftstore"
@@ -43,6 +45,9 @@ func (w *Worker) readRoster(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 	r, err := w.store.Roster(ctx, cluster, true)
+	if missingRoute(err) {
+		r, err = w.rosterFromLists(ctx) // a store from before the roster, during an upgrade
+	}
 	if err != nil {
 		return err
 	}
@@ -64,6 +69,28 @@ func (w *Worker) readRoster(ctx context.Context) error {
 	w.mu.Unlock()
 	w.tr.setPeers(addrs)
 	return nil
+}
+
+// missingRoute says whether the store answered 404 for the route itself:
+// a store older than the call (an unknown name gets its own not_found).
+func missingRoute(err error) bool {
+	var e *raftstore.Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound && e.Code != raftstore.CodeNotFound
+}
+
+// rosterFromLists reads the roster as workers did before the store kept
+// one: every live worker and every host state, with no index (so the
+// next tick reads them again).
+func (w *Worker) rosterFromLists(ctx context.Context) (*raftstore.Roster, error) {
+	ws, err := w.store.Workers(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := w.store.Hosts(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	return &raftstore.Roster{Workers: ws, Hosts: hs}, nil
 }
 
 // peerAddrs reads the roster again for the transport, which asks when a

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"net/http"
 	"sync/atomic"
 	"testing"
 
@@ -81,5 +82,36 @@ func TestWorkerReadsTheRosterOnlyWhenItMoves(t *testing.T) {
 	// every read after the first tick's observation names the host's cluster
 	if n := st.scoped.Load(); n != 3 {
 		t.Fatalf("%d of 4 roster reads named the host's cluster, want 3 (all but the first, before any observation)", n)
+	}
+}
+
+// oldStore is raftstore.Mem standing in for a store from before GET
+// /v1/roster: the route answers 404 as Go's mux does.
+type oldStore struct{ *raftstore.Mem }
+
+func (oldStore) Roster(context.Context, *string, bool) (*raftstore.Roster, error) {
+	return nil, &raftstore.Error{Status: http.StatusNotFound, Code: "internal", Message: "404 page not found"}
+}
+
+// TestWorkerReadsPeersFromAStoreWithoutTheRoster: during an upgrade a
+// worker may meet a store that has no roster; it lists workers and hosts
+// as before, and sees its peers and its host's drain.
+func TestWorkerReadsPeersFromAStoreWithoutTheRoster(t *testing.T) {
+	ctx := context.Background()
+	st := oldStore{raftstore.NewMem(raftstore.Config{})}
+	if _, err := st.Heartbeat(ctx, raftstore.HeartbeatRequest{ID: "w2", Host: "h2", Addr: "127.0.0.1:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Drain(ctx, "h1", "op", true); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Config{ID: "w1", Host: "h1", Logger: zerolog.Nop(), DryRun: true}, newTestDC(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	w.Tick(ctx)
+	if host, ok := w.peerHost("w2"); !ok || host != "h2" || !w.draining() {
+		t.Fatalf("peer w2 on %q (%v), draining %v; want h2 and a drain", host, ok, w.draining())
 	}
 }

@@ -47,6 +47,7 @@ type Store interface {
 	PolicyVersion(ctx context.Context, name string, version int) (*raftstore.PolicyVersion, error)
 	Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) (*raftstore.HeartbeatReply, error)
 	Roster(ctx context.Context, cluster *string, stale bool) (*raftstore.Roster, error)
+	Workers(ctx context.Context, stale bool) ([]raftstore.Worker, error) // a store without GET /v1/roster
 	Acquire(ctx context.Context, req raftstore.AcquireRequest) (*raftstore.Grant, error)
 	Renew(ctx context.Context, req raftstore.RenewRequest) (*raftstore.Grant, error)
 	Release(ctx context.Context, req raftstore.RenewRequest) error
