@@ -277,7 +277,7 @@ func (s *Store) leaderLoop() {
 			s.log.Info().Msg("became leader")
 			s.live.leading(time.Now())
 			s.lastApply.Store(time.Now().UnixNano())
-			if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
+			if err := s.wait(s.raft.Barrier(s.cfg.ApplyTimeout)); err != nil {
 				s.log.Warn().Err(err).Msg("barrier after election")
 				continue
 			}
@@ -321,7 +321,7 @@ func (s *Store) ApplyAs(typ, reqID, who string, body any) (*Result, error) {
 	}
 	start := time.Now()
 	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
+	if err := s.wait(f); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
 			return nil, ErrNotLeader
 		}
@@ -334,6 +334,20 @@ func (s *Store) ApplyAs(typ, reqID, who string, body any) (*Result, error) {
 		return nil, fmt.Errorf("raftstore: unexpected apply response %T", f.Response())
 	}
 	return r, nil
+}
+
+// wait is f.Error(), except that a member shutting down stops waiting:
+// raft can shut down with an apply still queued and never answer it (a
+// sweep from the leader's loop held a member's Close for ever in CI).
+func (s *Store) wait(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-s.stop:
+		return raft.ErrRaftShutdown
+	}
 }
 
 // ApplyRaw proposes an already encoded payload, for the benchmark's bare
