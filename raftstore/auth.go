@@ -192,7 +192,7 @@ func (h *api) lookupToken(secret string) *Token {
 		if x, ok := s.tokenBySecret(secret); ok {
 			c := *x
 			t = &c
-		} else if len(s.Tokens) == 0 && h.s.cfg.AdminToken != "" && HashToken(secret) == HashToken(h.s.cfg.AdminToken) {
+		} else if !s.hasAdmin() && h.s.cfg.AdminToken != "" && HashToken(secret) == HashToken(h.s.cfg.AdminToken) {
 			// a new cluster between its bootstrap and the seeding of this token
 			t = &Token{Name: "admin", Role: RoleAdmin}
 		}

@@ -433,14 +433,18 @@ func (s *Store) Close() error {
 }
 
 // seedAdminToken records the configured admin token as token "admin"
-// when the cluster has no token at all (a new cluster's first leader).
+// when the cluster has no admin token (a new cluster's first leader). Not
+// "no token at all": the bootstrap secret may already have created a
+// reader's token before the seed landed, and the admin would then have
+// been locked out (the last admin token cannot be revoked, so a cluster
+// once seeded always has one).
 func (s *Store) seedAdminToken() {
 	if s.cfg.AdminToken == "" {
 		return
 	}
-	n := 0
-	s.fsm.read(func(st *State) { n = len(st.Tokens) })
-	if n > 0 {
+	seeded := false
+	s.fsm.read(func(st *State) { seeded = st.hasAdmin() })
+	if seeded {
 		return
 	}
 	r, err := s.ApplyAs(cmdTokenCreate, "", s.cfg.ID, TokenRequest{Name: "admin", Role: RoleAdmin, Hash: HashToken(s.cfg.AdminToken), By: s.cfg.ID})

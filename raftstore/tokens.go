@@ -132,6 +132,16 @@ func (s *State) revokeToken(req *TokenRequest) *Result {
 	return okResult(t.public())
 }
 
+// hasAdmin says whether any token has the admin role.
+func (s *State) hasAdmin() bool {
+	for _, t := range s.Tokens {
+		if t.Role == RoleAdmin {
+			return true
+		}
+	}
+	return false
+}
+
 // indexTokens rebuilds the lookup of tokens by hash; the state's write
 // lock (or sole ownership) is held. Every request looks its token up: a
 // scan of every token cost a store with a thousand workers a tenth of a
