@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 3, "rounds per system and client count, interleaved")
 	systemsFlag := fs.String("systems", "parley,raft,etcd", "systems to measure")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured rounds to FILE")
-	logStore := fs.String("log-store", "bolt", "parley's raft log store: bolt or wal (parley store --log-store)")
+	logStore := fs.String("log-store", "", "parley's raft log store: bolt or wal (parley store --log-store; unset, bolt: a new folder's default)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}

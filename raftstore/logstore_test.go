@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -83,5 +84,53 @@ func TestClosedStoreDropsTermWrites(t *testing.T) {
 			t.Errorf("%s: term %d, %v after reopening, want 2", kind, v, err)
 		}
 		st.Close()
+	}
+}
+
+// TestUnsetLogStoreFollowsTheFolder: with no log store named, a member
+// keeps the kind its data folder holds (a member started once with
+// --log-store wal is not refused when restarted without it) and a new
+// folder gets BoltDB.
+func TestUnsetLogStoreFollowsTheFolder(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *Config) {
+		if cfg.ID == "s1" {
+			cfg.LogStore = LogStoreWAL
+		} else {
+			cfg.LogStore = LogStoreAuto
+		}
+	})
+	ctx := ctxT(t)
+	if _, err := c.client.Push(ctx, PushRequest{Name: "p", Text: okPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	kinds := func(i int) (bolt, wal bool) {
+		_, errB := os.Stat(filepath.Join(c.cfgs[i].DataDir, "raft.db"))
+		_, errW := os.Stat(filepath.Join(c.cfgs[i].DataDir, "wal"))
+		return errB == nil, errW == nil
+	}
+	for i := 1; i < 3; i++ {
+		if bolt, wal := kinds(i); !bolt || wal {
+			t.Fatalf("%s, a new folder with no log store named: raft.db %v, wal %v; want raft.db only", c.cfgs[i].ID, bolt, wal)
+		}
+	}
+	// s1 restarts with no log store named: it keeps its raft-wal log
+	c.stop(0)
+	c.cfgs[0].LogStore = LogStoreAuto
+	c.restart(0)
+	if bolt, wal := kinds(0); bolt || !wal {
+		t.Fatalf("s1, a wal folder restarted with no log store named: raft.db %v, wal %v; want wal only", bolt, wal)
+	}
+	c.waitLeader()
+	s1, _ := testClient(t, []string{c.cfgs[0].HTTPAddr})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := s1.ActivePolicy(ctx, "p", true) // s1's own state
+		if err == nil && v.Text == okPolicy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("s1 after its restart: %+v, %v; want the pushed policy", v, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -21,7 +21,7 @@ import (
 type Config struct {
 	ID            string // raft server id
 	DataDir       string
-	LogStore      string // bolt (default) or wal: where the raft log and stable state live (logstore.go)
+	LogStore      string // bolt, wal, or "" for the folder's kind (bolt for a new folder): where the raft log and stable state live (logstore.go)
 	RaftAddr      string // bind address for raft's TCP transport
 	RaftAdvertise string // address peers dial; defaults to RaftAddr
 	HTTPAddr      string // bind address of the HTTP API

@@ -50,7 +50,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	adminFile := fs.String("admin-token-file", "", "with --bootstrap: the first admin token (written there, mode 0600, when the file does not exist)")
 	tokenFile := addTokenFlag(fs)
 	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics without a token")
-	logStore := fs.String("log-store", raftstore.LogStoreBolt, "where the raft log lives: bolt (BoltDB, raft.db) or wal (hashicorp/raft-wal, wal/); a member's data folder keeps the kind it was started with")
+	logStore := fs.String("log-store", raftstore.LogStoreAuto, "where the raft log lives: bolt (BoltDB, raft.db) or wal (hashicorp/raft-wal, wal/); unset, the kind the data folder holds, and bolt for a new folder")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this member, from its start to its shutdown, to this file")
 	heartbeatsToLog := fs.Bool("heartbeats-to-log", false, "write every worker heartbeat to the raft log (the leader keeps those that change nothing by default); for comparisons")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
