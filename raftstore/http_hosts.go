@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 )
@@ -76,10 +77,11 @@ func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
 		// the leader keeps it: nothing changed, nothing written
 		reply := HeartbeatReply{Worker: wk}
 		h.s.fsm.read(func(st *State) { reply.RosterIndex = st.RosterIndex })
-		if req.Load != nil {
-			reply.PeersKnown, reply.Peers = true, h.s.peerLoads(req.ID, req.Load.Cluster, time.Now(), h.s.cfg.WorkerTTL)
+		if req.Load == nil {
+			writeCompactJSON(w, http.StatusOK, reply)
+			return
 		}
-		writeCompactJSON(w, http.StatusOK, reply)
+		writeKeptReply(w, reply, h.s.peerLoads(req.ID, req.Load.Cluster, time.Now(), h.s.cfg.WorkerTTL))
 		return
 	}
 	req.Load = nil                        // loads live in the leader's memory, never in the log
@@ -98,4 +100,39 @@ func badLoad(req *HeartbeatRequest) *Error {
 		return errf(CodeBadRequest, "load", "load figures must not be negative")
 	}
 	return badText("load.cluster", l.Cluster, maxShortString, false)
+}
+
+// writeKeptReply writes reply with PeersKnown set and peers' loads as
+// each was encoded when it arrived: a thousand workers' heartbeats would
+// otherwise encode every load again for each of its cluster's peers.
+func writeKeptReply(w http.ResponseWriter, reply HeartbeatReply, peers []*loadEntry) {
+	reply.PeersKnown, reply.Peers = false, nil
+	head, err := json.Marshal(reply)
+	if err != nil { // a HeartbeatReply always encodes
+		writeErr(w, unavailable("encode the reply: %v", err))
+		return
+	}
+	n := len(head) + 40
+	for _, p := range peers {
+		n += len(p.json) + 1
+	}
+	b := append(make([]byte, 0, n), head[:len(head)-1]...) // without its closing brace
+	if len(head) > 2 {
+		b = append(b, ',')
+	}
+	b = append(b, `"peers_known":true`...)
+	if len(peers) > 0 {
+		b = append(b, `,"peers":[`...)
+		for i, p := range peers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p.json...)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
 }

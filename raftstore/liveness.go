@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"encoding/json"
 	"errors"
 	"sort"
 	"sync"
@@ -28,26 +29,92 @@ type liveness struct {
 // the whole fleet's (a thousand workers heartbeating every 2 s would
 // otherwise cost a million look-ups a second).
 type loadBook struct {
-	byCluster map[string]map[string]HostLoad // cluster -> worker -> load
-	clusterOf map[string]string              // worker -> the cluster of its last load
+	byCluster map[string]map[string]*loadEntry // cluster -> worker -> its latest load
+	clusterOf map[string]string                // worker -> the cluster of its last load
 }
 
-// put records a worker's load, leaving the cluster it was in before.
-func (b *loadBook) put(worker string, l HostLoad) {
+// loadEntry is one worker's latest load. It is encoded once, when it
+// arrives, since every peer's reply carries it; and whether the state has
+// the worker live on the load's host is decided once per roster index
+// (State.RosterIndex moves with every change to a worker).
+type loadEntry struct {
+	load     HostLoad
+	json     []byte    // load, encoded
+	heard    time.Time // the worker's last heartbeat
+	rosterAt uint64    // the roster index live was decided at
+	decided  bool
+	live     bool // the state has the worker, not down, on load.Host
+}
+
+// put records a worker's load, heard at, leaving the cluster it was in
+// before.
+func (b *loadBook) put(worker string, l HostLoad, at time.Time) {
 	if b.byCluster == nil {
-		b.byCluster, b.clusterOf = map[string]map[string]HostLoad{}, map[string]string{}
+		b.byCluster, b.clusterOf = map[string]map[string]*loadEntry{}, map[string]string{}
 	}
 	if old, ok := b.clusterOf[worker]; ok && old != l.Cluster {
 		delete(b.byCluster[old], worker)
 	}
 	if b.byCluster[l.Cluster] == nil {
-		b.byCluster[l.Cluster] = map[string]HostLoad{}
+		b.byCluster[l.Cluster] = map[string]*loadEntry{}
 	}
-	b.byCluster[l.Cluster][worker], b.clusterOf[worker] = l, l.Cluster
+	enc, err := json.Marshal(l)
+	if err != nil { // a HostLoad always encodes
+		panic(err)
+	}
+	e := b.byCluster[l.Cluster][worker]
+	if e == nil || e.load.Host != l.Host {
+		e = &loadEntry{}
+		b.byCluster[l.Cluster][worker] = e
+	}
+	e.load, e.json, e.heard = l, enc, at
+	b.clusterOf[worker] = l.Cluster
+}
+
+// heard records a heartbeat that carried no load: the worker's last load
+// stays, and the worker counts as heard.
+func (b *loadBook) heard(worker string, at time.Time) {
+	if c, ok := b.clusterOf[worker]; ok {
+		b.byCluster[c][worker].heard = at
+	}
 }
 
 // in is the loads of a cluster's workers, by worker.
-func (b *loadBook) in(cluster string) map[string]HostLoad { return b.byCluster[cluster] }
+func (b *loadBook) in(cluster string) map[string]*loadEntry { return b.byCluster[cluster] }
+
+// peers picks the loads of the workers other than id in cluster that the
+// state has as live on the host the load names and that were heard
+// within ttl of now, by host.
+func (b *loadBook) peers(st *State, id, cluster string, now time.Time, ttl time.Duration) []*loadEntry {
+	var out []*loadEntry
+	for wid, e := range b.byCluster[cluster] {
+		if wid == id || now.Sub(e.heard) > ttl {
+			continue
+		}
+		if !e.decided || e.rosterAt != st.RosterIndex {
+			w := st.Workers[wid]
+			e.live = w != nil && !w.Down && w.Host == e.load.Host
+			e.rosterAt, e.decided = st.RosterIndex, true
+		}
+		if e.live {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].load.Host < out[j].load.Host })
+	return out
+}
+
+// loadsOf is the loads of entries.
+func loadsOf(es []*loadEntry) []HostLoad {
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]HostLoad, len(es))
+	for i, e := range es {
+		out[i] = e.load
+	}
+	return out
+}
 
 // leading resets the leader-local record at the start of a term.
 func (l *liveness) leading(now time.Time) {
@@ -72,9 +139,12 @@ func (s *Store) beat(req HeartbeatRequest) (Worker, bool) {
 	})
 	s.live.mu.Lock()
 	if s.live.beats != nil {
-		s.live.beats[req.ID] = time.Now()
+		now := time.Now()
+		s.live.beats[req.ID] = now
 		if req.Load != nil {
-			s.live.loads.put(req.ID, *req.Load)
+			s.live.loads.put(req.ID, *req.Load, now)
+		} else {
+			s.live.loads.heard(req.ID, now)
 		}
 	} else {
 		known = false // not leading yet as far as liveness goes: write it
@@ -85,29 +155,11 @@ func (s *Store) beat(req HeartbeatRequest) (Worker, bool) {
 
 // peerLoads is the latest load of every live worker other than id whose
 // host is in cluster, heard from within ttl in this term, by host name.
-func (s *Store) peerLoads(id, cluster string, now time.Time, ttl time.Duration) []HostLoad {
+func (s *Store) peerLoads(id, cluster string, now time.Time, ttl time.Duration) []*loadEntry {
 	s.live.mu.Lock()
 	defer s.live.mu.Unlock()
-	var out []HostLoad
-	s.fsm.read(func(st *State) {
-		out = st.peerLoads(id, cluster, s.live.loads.in(cluster), func(wid string) bool { return now.Sub(s.live.beats[wid]) <= ttl })
-	})
-	return out
-}
-
-// peerLoads picks, from the loads the leader (or Mem) keeps by worker,
-// those of the workers other than id in cluster that the state has as
-// live on the host the load names and that were heard recently.
-func (st *State) peerLoads(id, cluster string, loads map[string]HostLoad, recent func(worker string) bool) []HostLoad {
-	var out []HostLoad
-	for wid, l := range loads {
-		w := st.Workers[wid]
-		if wid == id || l.Cluster != cluster || w == nil || w.Down || w.Host != l.Host || !recent(wid) {
-			continue
-		}
-		out = append(out, l)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
+	var out []*loadEntry
+	s.fsm.read(func(st *State) { out = s.live.loads.peers(st, id, cluster, now, ttl) })
 	return out
 }
 

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http/httptest"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -337,14 +341,88 @@ func TestRosterIndexMovesOnlyWithTheRoster(t *testing.T) {
 // a worker whose host moved to another cluster leaves the first one.
 func TestLoadBookKeepsEachWorkerInOneCluster(t *testing.T) {
 	var b loadBook
-	b.put("a", HostLoad{Host: "h-a", Cluster: "c1", CPUUsedMHz: 1})
-	b.put("b", HostLoad{Host: "h-b", Cluster: "c1", CPUUsedMHz: 2})
-	b.put("x", HostLoad{Host: "h-x", Cluster: "c2", CPUUsedMHz: 3})
+	now := time.Now()
+	b.put("a", HostLoad{Host: "h-a", Cluster: "c1", CPUUsedMHz: 1}, now)
+	b.put("b", HostLoad{Host: "h-b", Cluster: "c1", CPUUsedMHz: 2}, now)
+	b.put("x", HostLoad{Host: "h-x", Cluster: "c2", CPUUsedMHz: 3}, now)
 	if len(b.in("c1")) != 2 || len(b.in("c2")) != 1 || len(b.in("c3")) != 0 {
 		t.Fatalf("c1 %v, c2 %v, c3 %v", b.in("c1"), b.in("c2"), b.in("c3"))
 	}
-	b.put("a", HostLoad{Host: "h-a", Cluster: "c2", CPUUsedMHz: 4})
-	if _, still := b.in("c1")["a"]; still || b.in("c2")["a"].CPUUsedMHz != 4 || len(b.in("c1")) != 1 {
+	b.put("a", HostLoad{Host: "h-a", Cluster: "c2", CPUUsedMHz: 4}, now)
+	if _, still := b.in("c1")["a"]; still || b.in("c2")["a"].load.CPUUsedMHz != 4 || len(b.in("c1")) != 1 {
 		t.Fatalf("after a moved to c2: c1 %v, c2 %v", b.in("c1"), b.in("c2"))
+	}
+}
+
+// TestLoadBookPicksLivePeersAsTheStateHasThem: a load goes out encoded as
+// it came in; a peer is handed on only while the state has its worker
+// live on the load's host and it was heard within the TTL; and a change
+// to the workers (the roster index moves) is seen at the next pick
+// although liveness is decided once per roster index.
+func TestLoadBookPicksLivePeersAsTheStateHasThem(t *testing.T) {
+	st := newState()
+	st.RosterIndex = 7
+	st.Workers["a"] = &Worker{ID: "a", Host: "h-a"}
+	st.Workers["b"] = &Worker{ID: "b", Host: "h-b"}
+	st.Workers["c"] = &Worker{ID: "c", Host: "h-c"}
+	var b loadBook
+	t0 := time.Now()
+	b.put("a", HostLoad{Host: "h-a", Cluster: "c1", CPUUsedMHz: 1, At: 11}, t0)
+	b.put("b", HostLoad{Host: "h-b", Cluster: "c1", CPUUsedMHz: 2}, t0)
+	b.put("c", HostLoad{Host: "h-c", Cluster: "c1", CPUUsedMHz: 3}, t0.Add(-20*time.Second)) // not heard within the TTL
+	names := func(es []*loadEntry) (out []string) {
+		for _, e := range es {
+			out = append(out, e.load.Host)
+		}
+		return out
+	}
+	if got := names(b.peers(st, "b", "c1", t0, 10*time.Second)); !slices.Equal(got, []string{"h-a"}) {
+		t.Fatalf("b's peers %v, want [h-a] (c not heard within the TTL)", got)
+	}
+	if got := names(b.peers(st, "x", "c1", t0, 10*time.Second)); !slices.Equal(got, []string{"h-a", "h-b"}) {
+		t.Fatalf("x's peers %v, want [h-a h-b]", got)
+	}
+	want, _ := json.Marshal(HostLoad{Host: "h-a", Cluster: "c1", CPUUsedMHz: 1, At: 11})
+	if e := b.in("c1")["a"]; string(e.json) != string(want) {
+		t.Fatalf("a's load encoded %s, want %s", e.json, want)
+	}
+	b.heard("c", t0) // a heartbeat without a load: c's last load counts again
+	if got := names(b.peers(st, "x", "c1", t0, 10*time.Second)); !slices.Equal(got, []string{"h-a", "h-b", "h-c"}) {
+		t.Fatalf("after c was heard: %v, want [h-a h-b h-c]", got)
+	}
+	// the state marks a down and moves b: the roster index moves with it
+	st.Workers["a"].Down = true
+	st.Workers["b"] = &Worker{ID: "b", Host: "h-z"}
+	st.RosterIndex = 9
+	if got := names(b.peers(st, "x", "c1", t0, 10*time.Second)); !slices.Equal(got, []string{"h-c"}) {
+		t.Fatalf("after a went down and b moved: %v, want [h-c]", got)
+	}
+}
+
+// TestKeptReplyDecodesAsTheReply: the reply written from encoded loads
+// reads back as the HeartbeatReply it stands for.
+func TestKeptReplyDecodesAsTheReply(t *testing.T) {
+	var b loadBook
+	now := time.Now()
+	loads := []HostLoad{{Host: "h-a", Cluster: "c1", ConnectionState: "connected", CPUUsedMHz: 1, CPUCapacityMHz: 9, At: 5},
+		{Host: "h-b", Cluster: "c1", InMaintenance: true, MemUsedMB: 7}}
+	st := newState()
+	for i, l := range loads {
+		id := fmt.Sprint("w", i)
+		st.Workers[id] = &Worker{ID: id, Host: l.Host}
+		b.put(id, l, now)
+	}
+	for _, peers := range [][]*loadEntry{nil, b.peers(st, "x", "c1", now, time.Minute)} {
+		reply := HeartbeatReply{Worker: Worker{ID: "x", Host: "h-x", Cluster: "c1", LastSeen: 3}, RosterIndex: 42}
+		rec := httptest.NewRecorder()
+		writeKeptReply(rec, reply, peers)
+		var got HeartbeatReply
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("%s: %v", rec.Body, err)
+		}
+		reply.PeersKnown, reply.Peers = true, loadsOf(peers)
+		if !reflect.DeepEqual(got, reply) {
+			t.Fatalf("reply read back as %+v, want %+v (%s)", got, reply, rec.Body)
+		}
 	}
 }

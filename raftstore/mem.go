@@ -30,7 +30,6 @@ type Mem struct {
 	lastSweep time.Time
 	now       func() time.Time
 	loads     loadBook             // the load each worker's last heartbeat carried
-	heard     map[string]time.Time // worker -> when
 }
 
 // NewMem returns an empty in-memory store with cfg's lease lock-delay,
@@ -184,14 +183,8 @@ func (m *Mem) Heartbeat(_ context.Context, req HeartbeatRequest) (*HeartbeatRepl
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	reply.PeersKnown = true
-	if m.heard == nil {
-		m.heard = map[string]time.Time{}
-	}
-	m.loads.put(req.ID, *load)
-	m.heard[req.ID] = now
-	m.fsm.read(func(st *State) {
-		reply.Peers = st.peerLoads(req.ID, load.Cluster, m.loads.in(load.Cluster), func(wid string) bool { return now.Sub(m.heard[wid]) <= m.cfg.WorkerTTL })
-	})
+	m.loads.put(req.ID, *load, now)
+	m.fsm.read(func(st *State) { reply.Peers = loadsOf(m.loads.peers(st, req.ID, load.Cluster, now, m.cfg.WorkerTTL)) })
 	return reply, nil
 }
 
