@@ -29,7 +29,7 @@ type Mem struct {
 	index     uint64
 	lastSweep time.Time
 	now       func() time.Time
-	loads     loadBook             // the load each worker's last heartbeat carried
+	loads     loadBook // the load each worker's last heartbeat carried
 }
 
 // NewMem returns an empty in-memory store with cfg's lease lock-delay,
