@@ -3,6 +3,7 @@ package raftstore
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -133,6 +134,7 @@ func writeKeptReply(w http.ResponseWriter, reply HeartbeatReply, peers []*loadEn
 	}
 	b = append(b, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b))) // one write, not chunks
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 }
