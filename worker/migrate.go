@@ -43,6 +43,17 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if _, ok := s.inv.VM(vm); !ok {
+		// A watched inventory drops a VM that left this host until its next
+		// whole read (vsphere.Watched.merge): an earlier negotiation may
+		// have moved it, this one having taken its leases once that one
+		// gave them back. Read again to tell a moved VM from an unknown one.
+		if err := w.refresh(ctx); err == nil {
+			if s, err = w.snap(); err != nil {
+				return false, err
+			}
+		}
+	}
 	v, vmOK := s.inv.VM(vm)
 	h, hostOK := s.inv.Host(target)
 	if !vmOK || !hostOK {

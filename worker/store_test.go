@@ -161,6 +161,38 @@ func TestMigrateOfAVMThatLeftTheHostMovesNothing(t *testing.T) {
 	}
 }
 
+// TestMigrateOfAVMGoneFromTheWorkersViewIsSkipped: the worker's view no
+// longer has the VM at all (a watched inventory drops a VM that left the
+// host until its next whole read), and vCenter has it on another host:
+// the worker reads again, relocates nothing and journals a skip, not a
+// failure. (fakeDC stands in for vCenter.)
+func TestMigrateOfAVMGoneFromTheWorkersViewIsSkipped(t *testing.T) {
+	ctx := context.Background()
+	st := raftstore.NewMem(raftstore.Config{})
+	dc := newTestDC()
+	w, g := migrateGoal(t, st, dc, "web1", "i-3", func() {
+		vms := append([]vsphere.VM(nil), dc.inv.VMs...)
+		vms[0].Host = "host-2"
+		dc.inv = &vsphere.Inventory{Hosts: dc.inv.Hosts, VMs: vms}
+	})
+	w.mu.Lock()
+	w.inv = &vsphere.Inventory{Hosts: dc.inv.Hosts, VMs: dc.inv.VMs[1:]} // the view without web1
+	w.mu.Unlock()
+	if ok, err := w.cMigrate(ctx, g); ok || err != nil {
+		t.Fatalf("migrate of a VM gone from the view: ok=%v err=%v", ok, err)
+	}
+	if len(dc.migrated) != 0 {
+		t.Fatalf("vCenter was asked to relocate: %v", dc.migrated)
+	}
+	if ls, _ := st.Leases(ctx, "", false); len(ls) != 0 {
+		t.Fatalf("leases left held: %+v", ls)
+	}
+	js, _ := st.Journal(ctx, 0, 10)
+	if len(js) != 1 || js[0].Outcome != "skipped" || !strings.Contains(js[0].Reason, "not on this host") {
+		t.Fatalf("journal: %+v", js)
+	}
+}
+
 // migrateGoal sets up a migrate/4 of vm from w1 (on h1) to w2: both
 // workers live, w2's reservation and w1's leases taken, as the
 // negotiation leaves them. move, if set, changes vCenter after w1 has
