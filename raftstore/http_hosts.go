@@ -106,7 +106,7 @@ func badLoad(req *HeartbeatRequest) *Error {
 // writeKeptReply writes reply with PeersKnown set and peers' loads as
 // each was encoded when it arrived: a thousand workers' heartbeats would
 // otherwise encode every load again for each of its cluster's peers.
-func writeKeptReply(w http.ResponseWriter, reply HeartbeatReply, peers []*loadEntry) {
+func writeKeptReply(w http.ResponseWriter, reply HeartbeatReply, peers [][]byte) {
 	reply.PeersKnown, reply.Peers = false, nil
 	head, err := json.Marshal(reply)
 	if err != nil { // a HeartbeatReply always encodes
@@ -115,7 +115,7 @@ func writeKeptReply(w http.ResponseWriter, reply HeartbeatReply, peers []*loadEn
 	}
 	n := len(head) + 40
 	for _, p := range peers {
-		n += len(p.json) + 1
+		n += len(p) + 1
 	}
 	b := append(make([]byte, 0, n), head[:len(head)-1]...) // without its closing brace
 	if len(head) > 2 {
@@ -128,7 +128,7 @@ func writeKeptReply(w http.ResponseWriter, reply HeartbeatReply, peers []*loadEn
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, p.json...)
+			b = append(b, p...)
 		}
 		b = append(b, ']')
 	}

@@ -155,11 +155,19 @@ func (s *Store) beat(req HeartbeatRequest) (Worker, bool) {
 
 // peerLoads is the latest load of every live worker other than id whose
 // host is in cluster, heard from within ttl in this term, by host name.
-func (s *Store) peerLoads(id, cluster string, now time.Time, ttl time.Duration) []*loadEntry {
+// Each is the load as encoded when it arrived (taken under the lock: a
+// later heartbeat replaces an entry's encoding, never changes it).
+func (s *Store) peerLoads(id, cluster string, now time.Time, ttl time.Duration) [][]byte {
 	s.live.mu.Lock()
 	defer s.live.mu.Unlock()
-	var out []*loadEntry
-	s.fsm.read(func(st *State) { out = s.live.loads.peers(st, id, cluster, now, ttl) })
+	var out [][]byte
+	s.fsm.read(func(st *State) {
+		es := s.live.loads.peers(st, id, cluster, now, ttl)
+		out = make([][]byte, len(es))
+		for i, e := range es {
+			out[i] = e.json
+		}
+	})
 	return out
 }
 

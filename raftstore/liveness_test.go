@@ -415,7 +415,11 @@ func TestKeptReplyDecodesAsTheReply(t *testing.T) {
 	for _, peers := range [][]*loadEntry{nil, b.peers(st, "x", "c1", now, time.Minute)} {
 		reply := HeartbeatReply{Worker: Worker{ID: "x", Host: "h-x", Cluster: "c1", LastSeen: 3}, RosterIndex: 42}
 		rec := httptest.NewRecorder()
-		writeKeptReply(rec, reply, peers)
+		var encoded [][]byte
+		for _, e := range peers {
+			encoded = append(encoded, e.json)
+		}
+		writeKeptReply(rec, reply, encoded)
 		var got HeartbeatReply
 		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 			t.Fatalf("%s: %v", rec.Body, err)
