@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -428,5 +429,45 @@ func TestKeptReplyDecodesAsTheReply(t *testing.T) {
 		if !reflect.DeepEqual(got, reply) {
 			t.Fatalf("reply read back as %+v, want %+v (%s)", got, reply, rec.Body)
 		}
+	}
+}
+
+// TestConcurrentHeartbeatsHandOnWholeLoads: workers of one cluster
+// heartbeating at once each get their peers' loads whole, every one as
+// some heartbeat of that peer carried it. Run with -race (as CI does):
+// the reply is written from encodings that later heartbeats replace.
+func TestConcurrentHeartbeatsHandOnWholeLoads(t *testing.T) {
+	c, _, _ := livenessCluster(t)
+	ctx := ctxT(t)
+	const workers, rounds = 6, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprint("w", i)
+			for r := range rounds {
+				// a worker's CPU is always its index times 1000 plus the round
+				l := &HostLoad{Host: "h-" + id, Cluster: "domain-c1", ConnectionState: "connected", CPUUsedMHz: int64(i*1000 + r), CPUCapacityMHz: 100000, At: int64(r)}
+				reply, err := c.client.Heartbeat(ctx, HeartbeatRequest{ID: id, Host: "h-" + id, Addr: "127.0.0.1:1", Load: l})
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, p := range reply.Peers {
+					var j int
+					if _, err := fmt.Sscanf(p.Host, "h-w%d", &j); err != nil || p.CPUUsedMHz != int64(j*1000)+p.At || p.Cluster != "domain-c1" || p.CPUCapacityMHz != 100000 {
+						errs <- fmt.Errorf("%s was handed %+v", id, p)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
