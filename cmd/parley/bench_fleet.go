@@ -105,6 +105,12 @@ func (c *cli) benchFleet(ctx context.Context, args []string) int {
 		}
 	}
 	o.memProfile, o.storeProfiles, o.cpuProfile = *memProfile, *storeProfiles, *cpuProfile
+	if o.storeProfiles != "" {
+		if err := os.MkdirAll(o.storeProfiles, 0o750); err != nil {
+			fmt.Fprintln(c.stderr, "parley bench fleet: --store-cpuprofile:", err)
+			return exitFailed
+		}
+	}
 	r, err := c.runFleet(ctx, o)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley bench fleet:", err)
