@@ -23,36 +23,52 @@ func (w *Worker) leftToDRS(inv *vsphere.Inventory, h vsphere.Host) (bool, vspher
 }
 
 // noteDRS says, when it changes, that this host's balancing is left to
-// DRS: in the log, the journal and the host list. Observe calls it.
+// DRS: in the log, the journal and the host list. Observe calls it. A
+// report the store did not take (it was electing, or does not know this
+// worker yet) is sent again at the next observation.
 func (w *Worker) noteDRS(ctx context.Context, inv *vsphere.Inventory, h vsphere.Host) {
 	left, c := w.leftToDRS(inv, h)
 	w.mu.Lock()
 	changed := left != w.drsLeft
 	w.drsLeft = left
-	draining := w.drain != nil
 	w.mu.Unlock()
-	if !changed {
+	if changed {
+		state, reason := "", ""
+		if left {
+			behavior := c.DRSBehavior
+			if behavior == "" {
+				behavior = "fullyAutomated (vCenter's default)"
+			}
+			reason = fmt.Sprintf("DRS (%s) balances cluster %s; parley acts there only with --coexist-drs, and still drains", behavior, c.Name)
+			state = "drs"
+			w.log.Warn().Str("cluster", c.Name).Str("drs", behavior).Msg("leaving this cluster's balancing to DRS")
+		} else {
+			reason = "parley balances this host"
+			w.log.Info().Str("cluster", c.Name).Msg("parley balances this cluster")
+		}
+		w.journal(ctx, raftstore.JournalEntry{Kind: "drs", From: w.cfg.Host, Outcome: map[bool]string{true: "left to DRS", false: "balanced by parley"}[left], Reason: reason})
+		w.mu.Lock()
+		w.drsReport = &raftstore.HostReport{Name: w.cfg.Host, State: state, Reason: reason}
+		w.mu.Unlock()
+	}
+	w.mu.Lock()
+	report, draining := w.drsReport, w.drain != nil
+	if draining {
+		w.drsReport = nil // the drain's state is the host's until it ends
+	}
+	w.mu.Unlock()
+	if report == nil || draining {
 		return
 	}
-	state, reason := "", ""
-	if left {
-		behavior := c.DRSBehavior
-		if behavior == "" {
-			behavior = "fullyAutomated (vCenter's default)"
-		}
-		reason = fmt.Sprintf("DRS (%s) balances cluster %s; parley acts there only with --coexist-drs, and still drains", behavior, c.Name)
-		state = "drs"
-		w.log.Warn().Str("cluster", c.Name).Str("drs", behavior).Msg("leaving this cluster's balancing to DRS")
-	} else {
-		reason = "parley balances this host"
-		w.log.Info().Str("cluster", c.Name).Msg("parley balances this cluster")
+	if err := w.store.ReportHost(ctx, *report); err != nil {
+		w.log.Warn().Err(err).Msg("report the DRS state (again at the next observation)")
+		return
 	}
-	w.journal(ctx, raftstore.JournalEntry{Kind: "drs", From: w.cfg.Host, Outcome: map[bool]string{true: "left to DRS", false: "balanced by parley"}[left], Reason: reason})
-	if !draining {
-		if err := w.store.ReportHost(ctx, raftstore.HostReport{Name: w.cfg.Host, State: state, Reason: reason}); err != nil {
-			w.log.Warn().Err(err).Msg("report the DRS state")
-		}
+	w.mu.Lock()
+	if w.drsReport == report {
+		w.drsReport = nil
 	}
+	w.mu.Unlock()
 }
 
 // movable says whether a VM may be offered: vSphere lets it move

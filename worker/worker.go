@@ -124,9 +124,10 @@ type Worker struct {
 	inv         *vsphere.Inventory
 	observed    time.Time // when inv was read
 	hostID      string
-	drsLeft     bool       // this host's cluster is left to DRS (cluster.go)
-	traces      *traceBook // the last interactions' steps (traces.go); nil in the placement harness
-	samples     []float64  // recent CPU load samples of this host
+	drsLeft     bool                  // this host's cluster is left to DRS (cluster.go)
+	drsReport   *raftstore.HostReport // the DRS state not yet taken by the store (cluster.go)
+	traces      *traceBook            // the last interactions' steps (traces.go); nil in the placement harness
+	samples     []float64             // recent CPU load samples of this host
 	memSamples  []float64
 	highSince   time.Time
 	reactedTo   time.Time // the crossing whose first vMotion parley_worker_reaction_seconds has counted
