@@ -79,9 +79,9 @@ func TestWorkerReadsTheRosterOnlyWhenItMoves(t *testing.T) {
 	if n := st.reads.Load(); n != 4 {
 		t.Fatalf("two ticks whose replies say no roster index: %d reads in all, want 4", n)
 	}
-	// every read after the first tick's observation names the host's cluster
-	if n := st.scoped.Load(); n != 3 {
-		t.Fatalf("%d of 4 roster reads named the host's cluster, want 3 (all but the first, before any observation)", n)
+	// every read names the host's cluster: the first tick observes first
+	if n := st.scoped.Load(); n != 4 {
+		t.Fatalf("%d of 4 roster reads named the host's cluster, want 4", n)
 	}
 }
 
@@ -113,5 +113,41 @@ func TestWorkerReadsPeersFromAStoreWithoutTheRoster(t *testing.T) {
 	w.Tick(ctx)
 	if host, ok := w.peerHost("w2"); !ok || host != "h2" || !w.draining() {
 		t.Fatalf("peer w2 on %q (%v), draining %v; want h2 and a drain", host, ok, w.draining())
+	}
+}
+
+// firstBeatStore is raftstore.Mem, standing in for the store, keeping
+// the heartbeats it was sent.
+type firstBeatStore struct {
+	*raftstore.Mem
+	beats []raftstore.HeartbeatRequest
+}
+
+func (s *firstBeatStore) Heartbeat(ctx context.Context, req raftstore.HeartbeatRequest) (*raftstore.HeartbeatReply, error) {
+	s.beats = append(s.beats, req)
+	return s.Mem.Heartbeat(ctx, req)
+}
+
+// TestFirstHeartbeatCarriesTheLoad: a worker observes its host before
+// its first heartbeat, so that the store learns its cluster at once (and
+// writes it once), and a tick observes only once.
+func TestFirstHeartbeatCarriesTheLoad(t *testing.T) {
+	ctx := context.Background()
+	st := &firstBeatStore{Mem: raftstore.NewMem(raftstore.Config{})}
+	dc := newTestDC()
+	w, err := New(Config{ID: "w1", Host: "h1", Logger: zerolog.Nop(), DryRun: true}, dc, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	w.Tick(ctx)
+	if len(st.beats) != 1 || st.beats[0].Load == nil || st.beats[0].Load.Host != "h1" || st.beats[0].Load.CPUCapacityMHz != 10000 {
+		t.Fatalf("first heartbeat: %+v", st.beats)
+	}
+	w.mu.Lock()
+	samples := len(w.samples)
+	w.mu.Unlock()
+	if samples != 1 {
+		t.Fatalf("the first tick took %d samples of the host's load, want 1", samples)
 	}
 }

@@ -299,7 +299,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (w *Worker) Tick(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, w.cfg.Interval*3)
 	defer cancel()
-	reply, err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr(), Load: w.ownLoad()})
+	load, observed := w.ownLoad(), false
+	if load == nil {
+		// Not observed yet (the first tick): observe first, so that the
+		// first heartbeat carries the host's load and cluster and the
+		// store does not write the worker twice.
+		if observed = w.Observe(tctx) == nil; observed {
+			load = w.ownLoad()
+		}
+	}
+	reply, err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr(), Load: load})
 	if err != nil {
 		w.log.Warn().Err(err).Msg("store unreachable: holding off negotiations")
 		return
@@ -308,9 +317,11 @@ func (w *Worker) Tick(ctx context.Context) {
 	if err := w.followRoster(tctx, reply.RosterIndex); err != nil { // roster.go
 		w.log.Warn().Err(err).Msg("read the roster of peers and drains")
 	}
-	if err := w.Observe(tctx); err != nil {
-		w.log.Warn().Err(err).Msg("observe host")
-		return
+	if !observed {
+		if err := w.Observe(tctx); err != nil {
+			w.log.Warn().Err(err).Msg("observe host")
+			return
+		}
 	}
 	now := time.Now()
 	for _, prog := range w.followPolicies(tctx) {
