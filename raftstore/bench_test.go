@@ -126,7 +126,9 @@ func BenchmarkStoreLeases(b *testing.B) {
 // were the default before, for comparison.
 func BenchmarkFailover(b *testing.B) {
 	def := DefaultConfig()
-	b.Run("default", func(b *testing.B) { benchFailover(b, def.HeartbeatTimeout, def.ElectionTimeout, def.LeaderLeaseTimeout) })
+	b.Run("default", func(b *testing.B) {
+		benchFailover(b, def.HeartbeatTimeout, def.ElectionTimeout, def.LeaderLeaseTimeout)
+	})
 	b.Run("1s", func(b *testing.B) { benchFailover(b, time.Second, time.Second, 500*time.Millisecond) })
 }
 
