@@ -434,3 +434,37 @@ func TestPolicyListComposes(t *testing.T) {
 	}
 	outs.checkOneVersion(t)
 }
+
+// TestMigrationsGiveBackTheTargetsReservation: once a migration is over,
+// the room its target reserved is given back at once, not when the
+// reservation expires (lease_ttl, 30 s). The store lets the migrating
+// worker release the target's reservation only while it holds the VM's
+// lease; released the other way round, the release was refused and the
+// target declined every offer until expiry (real store, TLS and worker
+// tokens).
+func TestMigrationsGiveBackTheTargetsReservation(t *testing.T) {
+	l, _, ctx := runPolicy(t, local.Config{Hosts: 4, VMs: 16, Seed: 7, Skew: 0.25, Utilisation: 0.3}, nil)
+	waitUntil(t, 90*time.Second, "a migration done and none in flight", func() bool {
+		return len(l.Sim.Relocations()) > 0 && l.Quiet(ctx)
+	})
+	held := func() []string {
+		ls, err := l.Store.Leases(ctx, "reserve/", false)
+		if err != nil {
+			return []string{err.Error()}
+		}
+		var out []string
+		for _, x := range ls {
+			if x.State == "held" {
+				out = append(out, x.Key)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(held()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("reservations still held 5 s after the migrations ended: %v", held())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
