@@ -79,9 +79,6 @@ func (b *loadBook) heard(worker string, at time.Time) {
 	}
 }
 
-// in is the loads of a cluster's workers, by worker.
-func (b *loadBook) in(cluster string) map[string]*loadEntry { return b.byCluster[cluster] }
-
 // peers picks the loads of the workers other than id in cluster that the
 // state has as live on the host the load names and that were heard
 // within ttl of now, by host.

@@ -338,6 +338,9 @@ func TestRosterIndexMovesOnlyWithTheRoster(t *testing.T) {
 	}
 }
 
+// in is the loads of a cluster's workers, by worker.
+func (b *loadBook) in(cluster string) map[string]*loadEntry { return b.byCluster[cluster] }
+
 // TestLoadBookKeepsEachWorkerInOneCluster: loads are kept by cluster, and
 // a worker whose host moved to another cluster leaves the first one.
 func TestLoadBookKeepsEachWorkerInOneCluster(t *testing.T) {

@@ -185,6 +185,16 @@ func (w *Worker) releaseKeys(ctx context.Context, holder string, token uint64, k
 	}
 }
 
+// giveBack releases what a migration took: the target's reservation
+// first, since the store lets the migrator give it back only while the
+// migrator holds the VM's lease. In the other order the release was
+// refused, and the target counted the VM's room as taken until the
+// reservation expired (lease_ttl, 30 s), declining every offer meanwhile.
+func (w *Worker) giveBack(ctx context.Context, res, lease leaseRef) {
+	w.releaseKeys(ctx, res.holder, res.token, res.keys)
+	w.releaseKeys(ctx, lease.holder, lease.token, lease.keys)
+}
+
 func (w *Worker) cRelease(ctx context.Context, g *lcc.Goal) (bool, error) {
 	l, err := parseLease(g.Arg(0), w.cfg.ID)
 	if err != nil {

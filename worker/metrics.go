@@ -51,13 +51,13 @@ func (c *counters) snapshot() map[string]uint64 {
 	return out
 }
 
-// refusalReasons are every reason handleMessage counts, exported even at zero.
 // reactionBuckets bound parley_worker_reaction_seconds. The time includes
 // hold_time (3 s in the shipped policies), so the buckets are a quarter
 // of a second apart from 3 s to 4 s: what the goal of hold_time plus one
 // second is read against.
 var reactionBuckets = []float64{0.5, 1, 2, 3, 3.25, 3.5, 3.75, 4, 4.5, 5, 6, 8, 10, 15, 20, 30, 60, 120}
 
+// refusalReasons are every reason handleMessage counts, exported even at zero.
 var refusalReasons = []string{"bad_message", "forged", "misdirected", "overloaded", "policy_mismatch", "too_large", "unauthenticated", "unavailable", "unregistered"}
 
 // The shipped policies' vocabulary for bids, awards and refusals: a

@@ -63,8 +63,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		entry.Outcome, entry.Reason = "failed", fmt.Sprintf("vCenter's inventory has no VM %q or no host %q", vm, target)
 		w.log.Warn().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).Msg(entry.Reason)
 		w.journal(rctx, entry)
-		w.releaseKeys(rctx, res.holder, res.token, res.keys) // while the VM's lease still says this worker may
-		w.releaseKeys(rctx, lease.holder, lease.token, lease.keys)
+		w.giveBack(rctx, res, lease)
 		return false, nil
 	}
 	vmID, targetID := v.ID, h.ID
@@ -78,8 +77,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		entry.Outcome, entry.Reason = "skipped", fmt.Sprintf("the VM is not on this host any more (vCenter: host %s, err %v)", st.Host, err)
 		w.log.Warn().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).Msg(entry.Reason)
 		w.journal(rctx, entry)
-		w.releaseKeys(rctx, res.holder, res.token, res.keys) // while the VM's lease still says this worker may
-		w.releaseKeys(rctx, lease.holder, lease.token, lease.keys)
+		w.giveBack(rctx, res, lease)
 		return false, nil
 	}
 	ttl := w.params(g.Program).LeaseTTL
@@ -152,13 +150,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		log.Warn().Err(merr).Msg("migration failed")
 	}
 	w.journal(rctx, entry)
-	// The target's reservation first: the store lets the migrator give it
-	// back only while the migrator holds the VM's lease. In the other
-	// order it was refused, and the target counted the VM's room as taken
-	// until the reservation expired (lease_ttl, 30 s), declining every
-	// offer meanwhile.
-	w.releaseKeys(rctx, res.holder, res.token, res.keys)
-	w.releaseKeys(rctx, lease.holder, lease.token, lease.keys)
+	w.giveBack(rctx, res, lease)
 	return merr == nil, nil
 }
 
