@@ -92,12 +92,12 @@ func writeTerm(b *strings.Builder, t Term, depth int) {
 func writeArith(b *strings.Builder, x *Compound, depth int) {
 	if len(x.Args) == 1 { // unary minus
 		arg := Deref(x.Args[0])
-		switch arg.(type) {
+		switch a := arg.(type) {
 		case *Var, *Ref, *Atom:
 			b.WriteByte('-')
 			writeTerm(b, arg, depth+1)
 		case *Compound:
-			if !isArith(arg.(*Compound)) {
+			if !isArith(a) {
 				b.WriteByte('-')
 				writeTerm(b, arg, depth+1)
 				return

@@ -94,8 +94,7 @@ func markModelGround(m *Model) {
 			markGround(a.ID)
 		}
 	}
-	var lits func([]Lit)
-	lits = func(ls []Lit) {
+	lits := func(ls []Lit) {
 		walkLits(ls, func(l Lit) {
 			switch x := l.(type) {
 			case *Call:

@@ -290,10 +290,7 @@ func (v *verifier) search(init *mState) {
 					v.witness[pi] = true
 				}
 			}
-			idx := int32(-1)
-			if old, ok := v.seen[h]; ok {
-				idx = old
-			} else {
+			if _, ok := v.seen[h]; !ok {
 				if len(v.nodes) >= v.cfg.MaxStates {
 					if complete {
 						v.addFinding(&Finding{Kind: "bound", Severity: "warning", Summary: fmt.Sprintf("state limit reached: more than %d states, so this is not a proof", v.cfg.MaxStates)}, q.idx)
@@ -301,7 +298,7 @@ func (v *verifier) search(init *mState) {
 					complete = false
 					continue
 				}
-				idx = int32(len(v.nodes))
+				idx := int32(len(v.nodes))
 				v.nodes = append(v.nodes, vnode{parent: q.idx, depth: int32(depth + 1), t: x.t, choices: x.choices})
 				v.seen[h] = idx
 				queue = append(queue, queued{idx, x.s})

@@ -28,51 +28,25 @@ var (
 	admins    = access{}
 )
 
-// routeAccess holds the rule of every route, by its ServeMux pattern.
-var routeAccess = map[string]access{
-	"GET /healthz": anyone,
-	"GET /readyz":  anyone,
-	"GET /metrics": readers,
-	"GET /ui/":     anyone, // the dashboard's page and assets: no data
-	"GET /ui":      anyone,
+// router registers each route with its access rule, in one call, so that
+// no route is served without a rule: the rule table is the registration.
+type router struct {
+	mux   *http.ServeMux
+	rules map[string]access // by ServeMux pattern
+}
 
-	"GET /v1/whoami":            readers,
-	"GET /v1/events":            readers,
-	"GET /v1/fleet":             readers,
-	"GET /v1/interactions/{id}": readers,
+func newRouter() *router { return &router{mux: http.NewServeMux(), rules: map[string]access{}} }
 
-	"GET /v1/policies":                           readers,
-	"GET /v1/policies/{name}":                    readers,
-	"GET /v1/policies/{name}/versions":           readers,
-	"GET /v1/policies/{name}/versions/{version}": readers,
-	"GET /v1/policies/{name}/history":            readers,
-	"GET /v1/policies/{name}/diff":               readers,
-	"POST /v1/policies/{name}":                   operators,
-	"POST /v1/policies/{name}/activate":          operators,
-	"POST /v1/policies/{name}/rollback":          operators,
-	"POST /v1/validate":                          operators,
-	"GET /v1/leases":                             readers,
-	"POST /v1/leases/acquire":                    workers,
-	"POST /v1/leases/renew":                      workers,
-	"POST /v1/leases/release":                    releasers,
-	"GET /v1/hosts":                              readers,
-	"POST /v1/hosts/{name}/drain":                operators,
-	"POST /v1/hosts/{name}/undrain":              operators,
-	"POST /v1/hosts/{name}/report":               workers,
-	"POST /v1/workers/heartbeat":                 workers,
-	"GET /v1/workers":                            readers,
-	"GET /v1/roster":                             readers,
-	"GET /v1/journal":                            readers,
-	"POST /v1/journal":                           workers,
-	"GET /v1/cluster/status":                     readers,
-	"POST /v1/cluster/join":                      admins,
-	"POST /v1/cluster/remove":                    admins,
-	"POST /v1/cluster/transfer":                  admins,
-	"GET /v1/cluster/snapshot":                   admins,
-	"POST /v1/cluster/restore":                   admins,
-	"GET /v1/tokens":                             admins,
-	"POST /v1/tokens":                            admins,
-	"POST /v1/tokens/{name}/revoke":              admins,
+func (rt *router) handle(pattern string, rule access, h http.Handler) {
+	if _, dup := rt.rules[pattern]; dup {
+		panic("raftstore: route registered twice: " + pattern) // a programming error, at start
+	}
+	rt.rules[pattern] = rule
+	rt.mux.Handle(pattern, h)
+}
+
+func (rt *router) handleFunc(pattern string, rule access, h http.HandlerFunc) {
+	rt.handle(pattern, rule, h)
 }
 
 func (a access) allows(role string) bool {
@@ -108,16 +82,25 @@ func identityOf(r *http.Request) Identity {
 
 // authorize wraps the API: it finds the route's rule, authenticates the
 // caller (401 when it cannot) and checks the rule (403).
-func (h *api) authorize(mux *http.ServeMux) http.Handler {
+// A request that matches no route still needs a token (any role) before
+// the mux answers 404 or 405; a route without a rule (none can be
+// registered so) is refused to all but members and admins: it fails
+// closed.
+func (h *api) authorize(rt *router) http.Handler {
+	mux := rt.mux
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.s.cfg.Insecure {
 			mux.ServeHTTP(w, r)
 			return
 		}
 		_, pattern := mux.Handler(r)
-		rule, known := routeAccess[pattern]
-		if !known {
-			rule = readers // an unknown route still needs a token; the mux then answers 404 or 405
+		rule, known := rt.rules[pattern]
+		switch {
+		case known:
+		case pattern == "":
+			rule = readers // no such route: the mux answers 404 or 405 to whoever has a token
+		default:
+			rule = admins // a route with no rule: closed
 		}
 		if rule.public || (pattern == "GET /metrics" && h.s.cfg.MetricsPublic) {
 			mux.ServeHTTP(w, r)

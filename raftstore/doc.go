@@ -1,6 +1,6 @@
 // Package raftstore is parley's replicated store: a small Raft group
-// (hashicorp/raft, its log and stable store in BoltDB with fsync, file
-// snapshots, TCP transport) whose state machine keeps the versioned
+// (hashicorp/raft, its log and stable store in BoltDB with fsync, or in
+// hashicorp/raft-wal with --log-store wal, file snapshots, TCP transport) whose state machine keeps the versioned
 // policies with their audit, the leases that fence migrations (VM leases,
 // host slots, capacity reservations, cool-downs), live workers, host drain
 // requests and a bounded journal.

@@ -63,20 +63,20 @@ func httpStatus(code string) int {
 
 // Handler returns the member's HTTP API.
 func (s *Store) Handler() http.Handler {
-	mux := http.NewServeMux()
+	rt := newRouter()
 	h := &api{s: s, fwd: httpClient(s.cfg.TLS, 30*time.Second)}
-	h.policyRoutes(mux)
-	h.leaseRoutes(mux)
-	h.hostRoutes(mux)
-	h.journalRoutes(mux)
-	h.clusterRoutes(mux)
-	h.tokenRoutes(mux)
-	h.uiRoutes(mux)
-	mux.Handle("GET /metrics", s.metrics.handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	h.policyRoutes(rt)
+	h.leaseRoutes(rt)
+	h.hostRoutes(rt)
+	h.journalRoutes(rt)
+	h.clusterRoutes(rt)
+	h.tokenRoutes(rt)
+	h.uiRoutes(rt)
+	rt.handle("GET /metrics", readers, s.metrics.handler())
+	rt.handleFunc("GET /healthz", anyone, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	h.root = h.count(h.authorize(mux))
+	h.root = h.count(h.authorize(rt))
 	return h.root
 }
 

@@ -13,14 +13,14 @@ import (
 	"time"
 )
 
-func (h *api) clusterRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/cluster/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, h.s.Status()) })
-	mux.HandleFunc("POST /v1/cluster/join", h.join)
-	mux.HandleFunc("POST /v1/cluster/remove", h.remove)
-	mux.HandleFunc("POST /v1/cluster/transfer", h.transfer)
-	mux.HandleFunc("GET /v1/cluster/snapshot", h.snapshot)
-	mux.HandleFunc("POST /v1/cluster/restore", h.restore)
-	mux.HandleFunc("GET /readyz", h.ready)
+func (h *api) clusterRoutes(rt *router) {
+	rt.handleFunc("GET /v1/cluster/status", readers, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, h.s.Status()) })
+	rt.handleFunc("POST /v1/cluster/join", admins, h.join)
+	rt.handleFunc("POST /v1/cluster/remove", admins, h.remove)
+	rt.handleFunc("POST /v1/cluster/transfer", admins, h.transfer)
+	rt.handleFunc("GET /v1/cluster/snapshot", admins, h.snapshot)
+	rt.handleFunc("POST /v1/cluster/restore", admins, h.restore)
+	rt.handleFunc("GET /readyz", anyone, h.ready)
 }
 
 func (h *api) ready(w http.ResponseWriter, r *http.Request) {

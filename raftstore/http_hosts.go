@@ -8,16 +8,16 @@ import (
 )
 
 // Hosts (drain requests and reports) and workers (heartbeats, liveness).
-func (h *api) hostRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/hosts", h.read(func(_ *http.Request, s *State) (any, *Error) { return s.hostList(), nil }))
-	mux.HandleFunc("POST /v1/hosts/{name}/drain", h.drain(true))
-	mux.HandleFunc("POST /v1/hosts/{name}/undrain", h.drain(false))
-	mux.HandleFunc("POST /v1/hosts/{name}/report", h.hostReport)
-	mux.HandleFunc("POST /v1/workers/heartbeat", h.heartbeat)
-	mux.HandleFunc("GET /v1/workers", h.read(func(_ *http.Request, s *State) (any, *Error) {
+func (h *api) hostRoutes(rt *router) {
+	rt.handleFunc("GET /v1/hosts", readers, h.read(func(_ *http.Request, s *State) (any, *Error) { return s.hostList(), nil }))
+	rt.handleFunc("POST /v1/hosts/{name}/drain", operators, h.drain(true))
+	rt.handleFunc("POST /v1/hosts/{name}/undrain", operators, h.drain(false))
+	rt.handleFunc("POST /v1/hosts/{name}/report", workers, h.hostReport)
+	rt.handleFunc("POST /v1/workers/heartbeat", workers, h.heartbeat)
+	rt.handleFunc("GET /v1/workers", readers, h.read(func(_ *http.Request, s *State) (any, *Error) {
 		return s.liveWorkers(time.Now().UnixNano(), 0), nil // the leader marks workers down (liveness.go)
 	}))
-	mux.HandleFunc("GET /v1/roster", h.read(func(r *http.Request, s *State) (any, *Error) {
+	rt.handleFunc("GET /v1/roster", readers, h.read(func(r *http.Request, s *State) (any, *Error) {
 		q := r.URL.Query()
 		return compactJSON{s.roster(time.Now().UnixNano(), 0, q.Has("cluster"), q.Get("cluster"))}, nil
 	}))

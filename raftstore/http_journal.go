@@ -5,9 +5,9 @@ import (
 	"strconv"
 )
 
-func (h *api) journalRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/journal", h.appendJournal)
-	mux.HandleFunc("GET /v1/journal", h.read(h.journal))
+func (h *api) journalRoutes(rt *router) {
+	rt.handleFunc("POST /v1/journal", workers, h.appendJournal)
+	rt.handleFunc("GET /v1/journal", readers, h.read(h.journal))
 }
 
 func (h *api) appendJournal(w http.ResponseWriter, r *http.Request) {

@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-func (h *api) leaseRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/leases/acquire", h.acquire)
-	mux.HandleFunc("POST /v1/leases/renew", h.renewOrRelease(cmdRenew))
-	mux.HandleFunc("POST /v1/leases/release", h.renewOrRelease(cmdRelease))
-	mux.HandleFunc("GET /v1/leases", h.read(func(r *http.Request, s *State) (any, *Error) {
+func (h *api) leaseRoutes(rt *router) {
+	rt.handleFunc("POST /v1/leases/acquire", workers, h.acquire)
+	rt.handleFunc("POST /v1/leases/renew", workers, h.renewOrRelease(cmdRenew))
+	rt.handleFunc("POST /v1/leases/release", releasers, h.renewOrRelease(cmdRelease))
+	rt.handleFunc("GET /v1/leases", readers, h.read(func(r *http.Request, s *State) (any, *Error) {
 		return s.listLeases(r.URL.Query().Get("prefix"), time.Now().UnixNano()), nil
 	}))
 }

@@ -9,17 +9,17 @@ import (
 	"github.com/parleyhq/parley/lcc"
 )
 
-func (h *api) policyRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/policies", h.read(func(_ *http.Request, s *State) (any, *Error) { return s.policySummaries(), nil }))
-	mux.HandleFunc("GET /v1/policies/{name}", h.blocking(h.read(func(r *http.Request, s *State) (any, *Error) { return s.activeVersion(r.PathValue("name")) })))
-	mux.HandleFunc("GET /v1/policies/{name}/versions", h.read(h.listVersions))
-	mux.HandleFunc("GET /v1/policies/{name}/versions/{version}", h.read(h.getVersion))
-	mux.HandleFunc("GET /v1/policies/{name}/history", h.read(h.history))
-	mux.HandleFunc("GET /v1/policies/{name}/diff", h.read(h.diff))
-	mux.HandleFunc("POST /v1/policies/{name}", h.push)
-	mux.HandleFunc("POST /v1/policies/{name}/activate", h.activate(false))
-	mux.HandleFunc("POST /v1/policies/{name}/rollback", h.activate(true))
-	mux.HandleFunc("POST /v1/validate", h.validate)
+func (h *api) policyRoutes(rt *router) {
+	rt.handleFunc("GET /v1/policies", readers, h.read(func(_ *http.Request, s *State) (any, *Error) { return s.policySummaries(), nil }))
+	rt.handleFunc("GET /v1/policies/{name}", readers, h.blocking(h.read(func(r *http.Request, s *State) (any, *Error) { return s.activeVersion(r.PathValue("name")) })))
+	rt.handleFunc("GET /v1/policies/{name}/versions", readers, h.read(h.listVersions))
+	rt.handleFunc("GET /v1/policies/{name}/versions/{version}", readers, h.read(h.getVersion))
+	rt.handleFunc("GET /v1/policies/{name}/history", readers, h.read(h.history))
+	rt.handleFunc("GET /v1/policies/{name}/diff", readers, h.read(h.diff))
+	rt.handleFunc("POST /v1/policies/{name}", operators, h.push)
+	rt.handleFunc("POST /v1/policies/{name}/activate", operators, h.activate(false))
+	rt.handleFunc("POST /v1/policies/{name}/rollback", operators, h.activate(true))
+	rt.handleFunc("POST /v1/validate", operators, h.validate)
 }
 
 func (h *api) listVersions(r *http.Request, s *State) (any, *Error) {

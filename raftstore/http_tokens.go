@@ -4,10 +4,10 @@ import (
 	"net/http"
 )
 
-func (h *api) tokenRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/tokens", h.read(func(_ *http.Request, s *State) (any, *Error) { return s.tokenList(), nil }))
-	mux.HandleFunc("POST /v1/tokens", h.createToken)
-	mux.HandleFunc("POST /v1/tokens/{name}/revoke", h.revokeToken)
+func (h *api) tokenRoutes(rt *router) {
+	rt.handleFunc("GET /v1/tokens", admins, h.read(func(_ *http.Request, s *State) (any, *Error) { return s.tokenList(), nil }))
+	rt.handleFunc("POST /v1/tokens", admins, h.createToken)
+	rt.handleFunc("POST /v1/tokens/{name}/revoke", admins, h.revokeToken)
 }
 
 // createToken records a token. A client that sends the hash of a secret

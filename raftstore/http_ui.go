@@ -22,10 +22,10 @@ var uiFiles embed.FS
 // maxEventStreams bounds the event streams one member serves at once.
 const maxEventStreams = 64
 
-func (h *api) uiRoutes(mux *http.ServeMux) {
+func (h *api) uiRoutes(rt *router) {
 	sub, _ := fs.Sub(uiFiles, "ui")
 	files := http.StripPrefix("/ui/", http.FileServer(http.FS(sub)))
-	mux.Handle("GET /ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rt.handle("GET /ui/", anyone, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
 		// nothing from elsewhere: scripts, styles and requests stay on this origin
 		hdr.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
@@ -34,8 +34,8 @@ func (h *api) uiRoutes(mux *http.ServeMux) {
 		hdr.Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	}))
-	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
-	mux.HandleFunc("GET /v1/whoami", func(w http.ResponseWriter, r *http.Request) {
+	rt.handle("GET /ui", anyone, http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	rt.handleFunc("GET /v1/whoami", readers, func(w http.ResponseWriter, r *http.Request) {
 		id := identityOf(r)
 		role := id.Role
 		if id.Member {
@@ -46,9 +46,9 @@ func (h *api) uiRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"name": id.Name, "role": role, "member": h.s.cfg.ID})
 	})
-	mux.HandleFunc("GET /v1/events", h.events)
-	mux.HandleFunc("GET /v1/fleet", h.fleet)
-	mux.HandleFunc("GET /v1/interactions/{id}", h.interaction)
+	rt.handleFunc("GET /v1/events", readers, h.events)
+	rt.handleFunc("GET /v1/fleet", readers, h.fleet)
+	rt.handleFunc("GET /v1/interactions/{id}", readers, h.interaction)
 }
 
 // events streams a "change" event whenever this member's applied index

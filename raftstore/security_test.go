@@ -273,7 +273,8 @@ func TestEveryListenerRefusesStrangers(t *testing.T) {
 	// a join needs the joining member's own certificate, even with the
 	// admin's token: with none, or with another's, it is refused
 	for _, cert := range []string{"", "w7"} {
-		x := testTLS(t, "admin")
+		testTLS(t, "admin") // makes the cluster's CA
+		var x *pki.TLS
 		if cert != "" {
 			x = testTLS(t, cert)
 		} else {
@@ -352,7 +353,7 @@ func TestEveryListenerRefusesStrangers(t *testing.T) {
 func mixedTLS(t *testing.T, other string) *pki.TLS {
 	t.Helper()
 	testTLS(t, "admin") // makes the cluster's CA
-	x, err := pki.Load(pki.Files{CA: filepath.Join(testPKI.dir, pki.CAFile), Cert: pki.CertFile(other, "admin"), Key: pki.KeyFile(other, "admin")})
+	_, err := pki.Load(pki.Files{CA: filepath.Join(testPKI.dir, pki.CAFile), Cert: pki.CertFile(other, "admin"), Key: pki.KeyFile(other, "admin")})
 	if err == nil {
 		t.Fatal("pki.Load accepted a certificate its CA did not sign")
 	}
@@ -361,7 +362,7 @@ func mixedTLS(t *testing.T, other string) *pki.TLS {
 	a, _ := os.ReadFile(filepath.Join(testPKI.dir, pki.CAFile))
 	b, _ := os.ReadFile(filepath.Join(other, pki.CAFile))
 	os.WriteFile(both, append(a, b...), 0o644)
-	x, err = pki.Load(pki.Files{CA: both, Cert: pki.CertFile(other, "admin"), Key: pki.KeyFile(other, "admin")})
+	x, err := pki.Load(pki.Files{CA: both, Cert: pki.CertFile(other, "admin"), Key: pki.KeyFile(other, "admin")})
 	if err != nil {
 		t.Fatal(err)
 	}

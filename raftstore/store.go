@@ -30,9 +30,10 @@ type Config struct {
 	Bootstrap bool     // start a new cluster with this member alone
 	Join      []string // HTTP addresses of members to ask to add this one
 
-	// Raft timing. On loopback and a LAN, 1s heartbeat and election
-	// timeouts (raft's defaults) tolerate a loaded machine; tests that
-	// want fast failover set them lower.
+	// Raft timing. The defaults (400 ms heartbeat, election and leader
+	// lease timeouts) fail over in under a second on loopback and a LAN
+	// and still tolerate a loaded machine (DESIGN.md); a WAN or a slow
+	// disk wants them higher.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
@@ -154,8 +155,9 @@ type Store struct {
 // ErrNotLeader is returned by Apply on a member that is not the leader.
 var ErrNotLeader = errors.New("raftstore: not the leader")
 
-// Open starts a member: its log and stable store in BoltDB (fsync'd),
-// file snapshots and the TCP transport, all under DataDir.
+// Open starts a member: its log and stable store in BoltDB (fsync'd) or
+// hashicorp/raft-wal (Config.LogStore), file snapshots and the TCP
+// transport, all under DataDir.
 func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("raftstore: config: %w", err)

@@ -276,12 +276,6 @@ func (e *env) relocations() []sim.Relocation {
 	return recs
 }
 
-func (e *env) loads() map[string]float64 {
-	var m map[string]float64
-	getJSON(e.t, e.ctl, e.control+"/loads", &m)
-	return m
-}
-
 func (e *env) placement() map[string]string {
 	var m map[string]string
 	getJSON(e.t, e.ctl, e.control+"/placement", &m)

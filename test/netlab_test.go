@@ -105,12 +105,6 @@ func (l *netlab) node(name string) *netnode {
 	return n
 }
 
-// command runs argv inside a node's namespace.
-func (l *netlab) command(name string, argv ...string) *exec.Cmd {
-	n := l.node(name)
-	return exec.Command("ip", append([]string{"netns", "exec", n.ns}, argv...)...)
-}
-
 // cut drops traffic from node a to each of the others (one way); both
 // ways when both is true. heal undoes every cut of a.
 func (l *netlab) cut(a string, both bool, others ...string) {

@@ -12,11 +12,14 @@ import (
 // MemDC is a datacentre in memory, without vcsim or HTTP: the layout's
 // hosts and VMs with their demand, and relocations that move demand from
 // one host to another. It answers the calls a worker makes of vCenter
-// (Inventory, Migrate, VMState, SetMaintenance) with the strict
-// simulator's semantics: an unknown VM or host is vsphere.ErrNotFound, a
-// target that is disconnected or in maintenance is
+// (Inventory, Migrate, VMState, SetMaintenance) with a subset of the
+// strict simulator's refusals: an unknown VM or host is
+// vsphere.ErrNotFound, a target that is disconnected or in maintenance is
 // vsphere.ErrHostUnavailable, and a VM with a relocation in flight refuses
-// another with vsphere.ErrTaskInProgress. Relocations take MigrateTime
+// another with vsphere.ErrTaskInProgress. It does not refuse what the
+// strict simulator refuses by cluster, resource pool, DRS rule or
+// datastore (its layouts have one cluster, no rules and shared storage),
+// nor a target without room: callers check room. Relocations take MigrateTime
 // (instant by default). Host load here is the sum of its VMs' demand, with
 // no drift. The placement benchmark runs thousands of workers on it.
 type MemDC struct {
