@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // Member is a running store member: the raft node and its HTTP API.
@@ -84,6 +86,40 @@ func (m *Member) HTTPAddr() string { return m.ln.Addr().String() }
 
 // Err is closed with the HTTP server's error when it stops.
 func (m *Member) Err() <-chan error { return m.err }
+
+// Stop is a graceful Close, for SIGTERM: a leader first hands its
+// leadership to another voter (raft's TimeoutNow, so the next write waits
+// for no election timeout), then the member closes. A member that does
+// not lead, or leads alone, just closes.
+func (m *Member) Stop() error {
+	if m.IsLeader() && m.otherVoters() > 0 {
+		start := time.Now()
+		err := m.raft.LeadershipTransfer().Error()
+		_, to := m.raft.LeaderWithID()
+		switch {
+		case err != nil:
+			m.log.Warn().Err(err).Msg("stopping: could not hand over the leadership; the others elect a leader after their election timeout")
+		default:
+			m.log.Info().Str("to", string(to)).Dur("took", time.Since(start)).Msg("stopping: handed over the leadership")
+		}
+	}
+	return m.Close()
+}
+
+// otherVoters counts the voters of the configuration besides this member.
+func (m *Member) otherVoters() int {
+	f := m.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	n := 0
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter && string(srv.ID) != m.cfg.ID {
+			n++
+		}
+	}
+	return n
+}
 
 // Close stops the HTTP API and the raft node.
 func (m *Member) Close() error {

@@ -221,8 +221,8 @@ func (w *Worker) fitsMem(ctx context.Context, p *lcc.Program, vm string, cpu, me
 	if err != nil {
 		return fail(nil) // not observed yet (just started): decline rather than fail
 	}
-	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 || w.draining() {
-		return fail(nil)
+	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 || w.draining() || w.stopping.Load() {
+		return fail(nil) // a stopping worker takes no VM
 	}
 	if left, _ := w.leftToDRS(s.inv, s.host); left && (p == nil || p.Ref.Name != "evacuate") {
 		return fail(nil) // DRS balances this cluster; a drain still gets room

@@ -100,6 +100,9 @@ func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if !ok || !ok2 {
 		return false, errors.New("take_leases/4 needs a VM and a worker")
 	}
+	if w.stopping.Load() {
+		return false, nil // a stopping worker starts no vMotion
+	}
 	if w.dryRun(g.Program) {
 		return g.Unify(3, lcc.C("lease", lcc.I(0), lcc.L())), nil
 	}

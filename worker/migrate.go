@@ -23,6 +23,8 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	w.migrating.Add(1) // a stopping worker waits for this (stop)
+	defer w.migrating.Add(-1)
 	entry := raftstore.JournalEntry{Kind: "migration", Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
 		VM: vm, From: w.cfg.Host, To: target, Worker: w.cfg.ID}
 	if w.dryRun(g.Program) {

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -90,6 +91,11 @@ type Config struct {
 	// cpu.usage.average and mem.active.average, quickStats where vCenter
 	// has none).
 	Stats string
+	// StopGrace is how long a stopping worker (SIGTERM) lets its vMotions
+	// in flight finish before it cancels them; default 20 s, under the
+	// default lease TTL (30 s), so a cancelled one still gives its leases
+	// back while it holds them.
+	StopGrace time.Duration
 }
 
 // Where a worker's host load comes from (Config.Stats).
@@ -145,6 +151,10 @@ type Worker struct {
 	paramCache  sync.Map             // *lcc.Program -> policies.Params
 	statsFrom   string               // where the last load sample came from: quickstats or realtime
 	watch       policyWatch          // active versions from blocking queries (policywatch.go)
+
+	stopping  atomic.Bool  // Run's context ended: no more offers, bids or reservations (Stop)
+	migrating atomic.Int64 // vMotions under way (cMigrate)
+	ready     atomic.Bool  // the last tick heartbeated and observed the host (/readyz)
 }
 
 // New creates a worker; Run starts it.
@@ -230,6 +240,13 @@ func (w *Worker) Listen() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/lcc/messages", w.handleMessage)
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte(`{"status":"ok"}`)) })
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		if !w.ready.Load() {
+			httpError(rw, http.StatusServiceUnavailable, "not ready: the store or vCenter did not answer the last tick, or the worker is stopping")
+			return
+		}
+		rw.Write([]byte(`{"status":"ready"}`))
+	})
 	mux.HandleFunc("GET /metrics", w.metrics)
 	mux.HandleFunc("GET /v1/status", w.handleStatus)
 	mux.HandleFunc("GET /v1/traces", w.handleTraces)
@@ -249,7 +266,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.Listen(); err != nil {
 		return err
 	}
+	// Interactions and vMotions run on work, which outlives ctx by the
+	// stop's grace: a SIGTERM stops the ticks at once, then lets what is
+	// in flight end (stop).
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
+		w.stop(cancelWork)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		w.srv.Shutdown(sctx)
 		cancel()
@@ -268,7 +290,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 	for {
-		w.Tick(ctx)
+		w.Tick(work)
 		next := time.Duration(float64(w.cfg.Interval) * (0.8 + 0.4*mrand.Float64()))
 		if due := w.holdDue(time.Now()); due > 0 && due+holdSlack < next {
 			next = due + holdSlack // a crossing's hold_time ends before the next tick: tick then
@@ -278,6 +300,47 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// stop is the end of Run: the worker offers, bids and reserves no more;
+// the vMotions in flight get StopGrace to end, then the rest of its work
+// is cancelled (a cancelled vMotion's relocation task is cancelled in
+// vCenter and its leases given back); it waits for those give-backs, a
+// bounded while, before the worker goes.
+func (w *Worker) stop(cancelWork context.CancelFunc) {
+	w.stopping.Store(true)
+	w.ready.Store(false)
+	grace := w.cfg.StopGrace
+	if grace <= 0 {
+		grace = defaultStopGrace
+	}
+	n := w.migrating.Load()
+	w.log.Info().Int64("migrations", n).Dur("grace", grace).Msg("stopping: no more offers, bids or reservations")
+	waitFor := func(d time.Duration) bool {
+		deadline := time.Now().Add(d)
+		for w.migrating.Load() > 0 {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return true
+	}
+	ended := waitFor(grace)
+	cancelWork()
+	if !ended {
+		w.log.Warn().Int64("migrations", w.migrating.Load()).Msg("stopping: vMotions still running after the grace; cancelling them")
+		if !waitFor(15 * time.Second) {
+			w.log.Warn().Int64("migrations", w.migrating.Load()).Msg("stopping: a cancelled vMotion has not given its leases back; they expire with their TTL")
+		}
+	}
+	w.log.Info().Msg("stopped")
+}
+
+// defaultStopGrace is Config.StopGrace's default.
+const defaultStopGrace = 20 * time.Second
+
+// Stopping reports whether the worker is stopping (Run's context ended).
+func (w *Worker) Stopping() bool { return w.stopping.Load() }
 
 // holdSlack is how long after a hold_time ends the extra tick comes.
 const holdSlack = 20 * time.Millisecond
@@ -310,6 +373,7 @@ func (w *Worker) Tick(ctx context.Context) {
 	}
 	reply, err := w.store.Heartbeat(tctx, raftstore.HeartbeatRequest{ID: w.cfg.ID, Host: w.cfg.Host, Addr: w.Addr(), Load: load})
 	if err != nil {
+		w.ready.Store(false)
 		w.log.Warn().Err(err).Msg("store unreachable: holding off negotiations")
 		return
 	}
@@ -319,10 +383,12 @@ func (w *Worker) Tick(ctx context.Context) {
 	}
 	if !observed {
 		if err := w.Observe(tctx); err != nil {
+			w.ready.Store(false)
 			w.log.Warn().Err(err).Msg("observe host")
 			return
 		}
 	}
+	w.ready.Store(!w.stopping.Load())
 	now := time.Now()
 	for _, prog := range w.followPolicies(tctx) {
 		if !policies.ActiveAt(prog.Model, now) {

@@ -107,15 +107,7 @@ func readSecret(path, what string) (string, error) {
 func adminToken(path string) (secret string, created bool, err error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		secret = raftstore.NewToken()
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return "", false, fmt.Errorf("admin token file: %w", err)
-		}
-		if _, err := fmt.Fprintln(f, secret); err != nil {
-			f.Close()
-			return "", false, fmt.Errorf("admin token file: %w", err)
-		}
-		if err := f.Close(); err != nil {
+		if err := writeSecretFile(path, secret); err != nil {
 			return "", false, fmt.Errorf("admin token file: %w", err)
 		}
 		return secret, true, nil
@@ -125,4 +117,18 @@ func adminToken(path string) (secret string, created bool, err error) {
 		err = fmt.Errorf("admin token file %s: a token is at least 16 characters", path)
 	}
 	return secret, false, err
+}
+
+// writeSecretFile writes a new secret to path, mode 0600; it never
+// replaces a file that exists.
+func writeSecretFile(path, secret string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, secret); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -17,7 +17,7 @@ func init() {
 }
 
 func (c *cli) simRun(ctx context.Context, args []string) int {
-	fs := c.newFlags("sim", "sim --hosts N --vms M --seed S --listen ADDR [--control ADDR] [--ca-file PATH] [--drift] [--migrate-time D]")
+	fs := c.newFlags("sim", "sim --hosts N --vms M --seed S --listen ADDR [--control ADDR] [--ca-file PATH] [--cert-host NAME ...] [--drift] [--migrate-time D]")
 	hosts := fs.Int("hosts", 8, "number of ESXi hosts")
 	vms := fs.Int("vms", 64, "number of VMs")
 	seed := fs.Int64("seed", 1, "seed of the generated layout")
@@ -30,6 +30,8 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 	drs := fs.String("drs", "manual", "the clusters' DRS: fullyAutomated, partiallyAutomated, manual or off")
 	zoned := fs.Bool("zoned-storage", false, "mount a second datastore on half of each cluster's hosts only, with some VMs' disks on it")
 	caFile := fs.String("ca-file", "", "where to write the simulator's CA certificate (default: a file in the temporary folder, printed)")
+	var certHosts stringList
+	fs.Var(&certHosts, "cert-host", "a DNS name or IP address clients reach the simulator by, for its certificate (repeatable; loopback and --listen's host always are)")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -41,7 +43,7 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "parley sim: --clusters must divide --hosts (%d hosts, %d clusters)\n", *hosts, *clusters)
 		return exitUsage
 	}
-	s, err := sim.New(sim.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Skew: *skew, Listen: *listen, Drift: *drift, MigrateTime: *migrate, Clusters: *clusters, DRS: *drs, ZonedStorage: *zoned})
+	s, err := sim.New(sim.Config{Hosts: *hosts, VMs: *vms, Seed: *seed, Skew: *skew, Listen: *listen, Drift: *drift, MigrateTime: *migrate, Clusters: *clusters, DRS: *drs, ZonedStorage: *zoned, CertHosts: certHosts})
 	if err != nil {
 		fmt.Fprintln(c.stderr, "parley sim:", err)
 		return exitUsage

@@ -128,7 +128,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 		c.log.Error().Err(err).Msg("http server stopped")
 	}
 	stopProfile() // before the shutdown, which may outlast whoever waits for the profile
-	if err := m.Close(); err != nil {
+	if err := m.Stop(); err != nil {
 		c.log.Warn().Err(err).Msg("shutdown")
 	}
 	return exitOK

@@ -9,6 +9,7 @@ import (
 // ControlHandler serves a small HTTP API for tests and operators of the
 // simulator:
 //
+//	GET  /healthz                           {"status": "ok"} (a container's health check)
 //	GET  /relocations                       the relocation record
 //	GET  /placement                         VM name -> host name
 //	GET  /loads                             host name -> CPU use / capacity
@@ -18,6 +19,7 @@ import (
 //	POST /hosts/{name}/connected   {"connected": false}
 func (s *Sim) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]string{"status": "ok"}, nil) })
 	mux.HandleFunc("GET /relocations", func(w http.ResponseWriter, r *http.Request) { reply(w, s.Relocations(), nil) })
 	mux.HandleFunc("GET /placement", func(w http.ResponseWriter, r *http.Request) { reply(w, s.Placement(), nil) })
 	mux.HandleFunc("GET /loads", func(w http.ResponseWriter, r *http.Request) { reply(w, s.HostLoads(), nil) })

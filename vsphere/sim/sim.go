@@ -28,6 +28,7 @@ type Config struct {
 	DriftEvery  time.Duration // default 2s
 	PerfEvery   time.Duration // how often statistics are sampled (perf.go); default 20s, vCenter's realtime interval
 	Listen      string        // host:port for the SDK; default 127.0.0.1:0
+	CertHosts   []string      // names and addresses the certificate is valid for, besides loopback and Listen's host
 	Clusters    int           // compute clusters the hosts are spread over (a divisor of Hosts); default 1
 	DRS         string        // fullyAutomated, partiallyAutomated, manual (the default) or off
 	// ZonedStorage mounts a second datastore on half of each cluster's
@@ -160,7 +161,7 @@ func New(cfg Config) (*Sim, error) {
 		m.Service.Listen, listenHost = u, u.Hostname()
 	}
 	var err error
-	if s.cert, err = newCertificate(listenHost); err != nil {
+	if s.cert, err = newCertificate(append([]string{listenHost}, cfg.CertHosts...)...); err != nil {
 		m.Remove()
 		return nil, fmt.Errorf("sim: certificate: %w", err)
 	}
