@@ -27,9 +27,21 @@ func newTransport(cfg Config, adv net.Addr, log hclog.Logger) (*raft.NetworkTran
 	if adv == nil {
 		adv = ln.Addr()
 	}
+	if h, _, err := net.SplitHostPort(cfg.RaftAdvertise); err == nil && net.ParseIP(h) == nil && h != "" {
+		// a DNS name (a StatefulSet's pod, a Compose service): peers dial
+		// the name, so a member that comes back with a new IP is found
+		adv = nameAddr(cfg.RaftAdvertise)
+	}
 	stream := &tlsStream{Listener: tls.NewListener(ln, cfg.TLS.ServerConfig(true)), adv: adv, tls: cfg.TLS}
 	return raft.NewNetworkTransportWithLogger(stream, 5, 10*time.Second, log), nil
 }
+
+// nameAddr is an advertised address kept as the name it was given
+// (host:port), not the IP it resolved to at start.
+type nameAddr string
+
+func (a nameAddr) Network() string { return "tcp" }
+func (a nameAddr) String() string  { return string(a) }
 
 // tlsStream is a raft.StreamLayer over mutual TLS.
 type tlsStream struct {
