@@ -386,4 +386,3 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(250 * time.Millisecond)
 	}
 }
-
