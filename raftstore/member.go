@@ -58,7 +58,16 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 }
 
 func (m *Member) join(ctx context.Context) error {
-	c, err := NewClient(m.cfg.Join, WithTLS(m.cfg.TLS), WithToken(m.cfg.Token))
+	var via []string
+	for _, a := range m.cfg.Join {
+		if a != m.cfg.HTTPAdvertise { // the same list for every member (a StatefulSet's): not through itself
+			via = append(via, a)
+		}
+	}
+	if len(via) == 0 {
+		return fmt.Errorf("raftstore: join via %v: no member but this one", m.cfg.Join)
+	}
+	c, err := NewClient(via, WithTLS(m.cfg.TLS), WithToken(m.cfg.Token))
 	if err != nil {
 		return err
 	}

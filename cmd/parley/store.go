@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	raftAdv := fs.String("raft-advertise", "", "raft address peers dial (default: --raft-addr)")
 	httpAdv := fs.String("http-advertise", "", "HTTP address peers and clients use (default: --http-addr)")
 	bootstrap := fs.Bool("bootstrap", false, "start a new cluster with this member (ignored when the data folder has state)")
+	bootstrapID := fs.String("bootstrap-id", "", "--bootstrap when --id is this, else --join: one set of flags for every member (a StatefulSet's pods)")
 	join := fs.String("join", "", "HTTP addresses of members to join through, comma-separated (ignored when the data folder has state)")
 	hb := fs.Duration("heartbeat-timeout", def.HeartbeatTimeout, "raft heartbeat timeout")
 	et := fs.Duration("election-timeout", def.ElectionTimeout, "raft election timeout")
@@ -67,6 +69,18 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 	if *join != "" {
 		cfg.Join = strings.Split(*join, ",")
 	}
+	if *bootstrapID != "" {
+		if *bootstrap {
+			fmt.Fprintln(c.stderr, "parley store: --bootstrap and --bootstrap-id are exclusive")
+			return exitUsage
+		}
+		if cfg.Bootstrap = *bootstrapID == *id; cfg.Bootstrap {
+			cfg.Join = nil
+		} else if len(cfg.Join) == 0 {
+			fmt.Fprintf(c.stderr, "parley store: --bootstrap-id %s: member %s joins, and needs --join\n", *bootstrapID, *id)
+			return exitUsage
+		}
+	}
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = *hb, *et, *ll
 	cfg.LeaseLockDelay, cfg.WorkerTTL, cfg.JournalLimit = *lockDelay, *workerTTL, *journalLimit
 	cfg.LogStore = *logStore
@@ -84,7 +98,15 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 	}
-	if *adminFile != "" {
+	if env := strings.TrimSpace(os.Getenv("PARLEY_ADMIN_TOKEN")); *adminFile == "" && env != "" && cfg.Bootstrap {
+		// from a Secret as an environment variable (Kubernetes mounts
+		// secret files group-readable, which --admin-token-file refuses)
+		if len(env) < 16 {
+			fmt.Fprintln(c.stderr, "parley store: PARLEY_ADMIN_TOKEN: a token is at least 16 characters")
+			return exitUsage
+		}
+		cfg.AdminToken = env
+	} else if *adminFile != "" {
 		secret, created, err := adminToken(*adminFile)
 		if err != nil {
 			fmt.Fprintln(c.stderr, "parley store:", err)
@@ -95,7 +117,7 @@ func (c *cli) storeRun(ctx context.Context, args []string) int {
 			c.log.Info().Str("file", *adminFile).Msg("wrote a new admin token (mode 0600); keep it, it is shown nowhere else")
 		}
 	} else if cfg.Bootstrap && !cfg.Insecure {
-		fmt.Fprintln(c.stderr, "parley store: --bootstrap needs --admin-token-file FILE: the first admin token (made there if FILE does not exist)")
+		fmt.Fprintln(c.stderr, "parley store: --bootstrap needs --admin-token-file FILE (the first admin token, made there if FILE does not exist) or PARLEY_ADMIN_TOKEN")
 		return exitUsage
 	}
 	if err := cfg.Validate(); err != nil {
