@@ -63,8 +63,11 @@ func decodeCommand(data []byte) (*Command, error) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("raftstore: decode command: %w", err)
 	}
-	if c.V < 1 || c.V > envelopeVersion {
-		return nil, fmt.Errorf("raftstore: command envelope version %d is not supported (this member knows up to %d)", c.V, envelopeVersion)
+	if c.V > envelopeVersion {
+		return nil, fmt.Errorf("%w: command envelope version %d, this member reads up to %d", ErrNewerVersion, c.V, envelopeVersion)
+	}
+	if c.V < 1 {
+		return nil, fmt.Errorf("raftstore: command envelope version %d is not supported (this member reads 1 to %d)", c.V, envelopeVersion)
 	}
 	return &c, nil
 }

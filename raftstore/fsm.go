@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -96,7 +97,7 @@ func (f *FSM) read(fn func(s *State)) {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	b, err := json.Marshal(f.state)
+	b, err := json.Marshal(f.state) // V is stateVersion: newState and decodeState set it
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: encode snapshot: %w", err)
 	}
@@ -117,12 +118,24 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
+// stateVersion is the version of the State encoding this build writes.
+// A later build reads every earlier version; this one refuses later ones.
+const stateVersion = 1
+
+// ErrNewerVersion is returned for an encoding (a command, a snapshot, a
+// backup) written by a newer release than this member.
+var ErrNewerVersion = errors.New("raftstore: written by a newer release: upgrade this member")
+
 func decodeState(r io.Reader) (*State, error) {
 	s := &State{}
 	dec := json.NewDecoder(r)
 	if err := dec.Decode(s); err != nil {
 		return nil, fmt.Errorf("raftstore: decode snapshot: %w", err)
 	}
+	if s.V > stateVersion || s.V < 0 {
+		return nil, fmt.Errorf("%w: the state's encoding is version %d, this member reads up to %d", ErrNewerVersion, s.V, stateVersion)
+	}
+	s.V = stateVersion  // read as this version from here on
 	if s.Hosts == nil { // snapshots from before host drains
 		s.Hosts = map[string]*HostState{}
 	}

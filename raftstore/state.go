@@ -30,6 +30,11 @@ var (
 // commands, deterministically: the same commands give the same state and
 // the same snapshot bytes.
 type State struct {
+	// V is the version of the state's encoding (snapshots, backups,
+	// restores): stateVersion when written; absent (0) in those written
+	// before it was versioned, which read as version 1. A member refuses
+	// a state of a newer version rather than misread it.
+	V            int                      `json:"v,omitempty"`
 	Policies     map[string]*Policy       `json:"policies"`
 	Leases       map[string]*Lease        `json:"leases"`
 	Workers      map[string]*Worker       `json:"workers"`
@@ -51,7 +56,7 @@ type State struct {
 }
 
 func newState() *State {
-	return &State{
+	return &State{V: stateVersion,
 		Policies: map[string]*Policy{}, Leases: map[string]*Lease{}, Workers: map[string]*Worker{},
 		Members: map[string]MemberRequest{}, Requests: map[string]*Result{}, Hosts: map[string]*HostState{}, JournalNext: 1,
 	}

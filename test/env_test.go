@@ -41,7 +41,8 @@ type env struct {
 	client     *raftstore.Client
 	hosts      int
 	policyText string
-	drift      bool // the simulator's demand drifts (Compose runs it so)
+	drift      bool                     // the simulator's demand drifts (Compose runs it so)
+	binFor     func(node string) string // the binary a node runs ("": this build's)
 }
 
 type envConfig struct {
@@ -55,11 +56,15 @@ type envConfig struct {
 	// LCC messages) goes through a delay proxy holding each chunk for
 	// delay ± jitter; raft's timeouts are raised to suit
 	delay, jitter time.Duration
+	// binFor, when set, names the binary a node (s1, sim, w0...) runs: an
+	// earlier release's for a rolling upgrade
+	binFor func(node string) string
+	drift  bool // the simulator's demand drifts, so workers keep moving VMs
 }
 
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
-	e := &env{t: t, hosts: cfg.hosts}
+	e := &env{t: t, hosts: cfg.hosts, binFor: cfg.binFor}
 	if cfg.lab {
 		e.lab = newNetlab(t)
 	}
@@ -145,7 +150,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		mt = 500 * time.Millisecond
 	}
 	simArgs := []string{"sim", "--hosts", fmt.Sprint(cfg.hosts), "--vms", fmt.Sprint(cfg.vms), "--seed", fmt.Sprint(cfg.seed), "--migrate-time", mt.String()}
-	if soak() || cfg.lab {
+	e.drift = cfg.drift
+	if soak() || cfg.lab || cfg.drift {
 		simArgs = append(simArgs, "--drift") // keep the workers busy for the whole soak, and under every partition
 	}
 	if e.lab != nil {
@@ -397,5 +403,9 @@ func (e *env) start(node, name string, args ...string) *proc {
 		n := e.lab.node(node)
 		return startWrapped(e.t, name, []string{"ip", "netns", "exec", n.ns}, args...)
 	}
-	return start(e.t, name, args...)
+	bin := ""
+	if e.binFor != nil {
+		bin = e.binFor(node)
+	}
+	return startBin(e.t, bin, name, nil, args...)
 }

@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 // proc is one real parley process whose log is kept.
 type proc struct {
 	t    *testing.T
+	bin  string // the parley binary; parleyBin when empty (an upgrade test runs an earlier release's)
 	name string
 	wrap []string // a command that runs parley (ip netns exec NS), or none
 	args []string
@@ -77,7 +78,13 @@ func start(t *testing.T, name string, args ...string) *proc {
 // startWrapped runs parley with args under wrap (e.g. ip netns exec NS).
 func startWrapped(t *testing.T, name string, wrap []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, wrap: wrap, args: args, log: &lockedBuffer{}, out: &lockedBuffer{}}
+	return startBin(t, "", name, wrap, args...)
+}
+
+// startBin runs the parley binary bin (parleyBin when empty).
+func startBin(t *testing.T, bin, name string, wrap []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, bin: bin, name: name, wrap: wrap, args: args, log: &lockedBuffer{}, out: &lockedBuffer{}}
 	p.run()
 	t.Cleanup(func() {
 		p.kill(syscall.SIGKILL)
@@ -90,10 +97,14 @@ func startWrapped(t *testing.T, name string, wrap []string, args ...string) *pro
 
 func (p *proc) run() {
 	p.t.Helper()
+	bin := parleyBin
+	if p.bin != "" {
+		bin = p.bin
+	}
 	if len(p.wrap) > 0 {
-		p.cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:len(p.wrap):len(p.wrap)], parleyBin), p.args...)...)
+		p.cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:len(p.wrap):len(p.wrap)], bin), p.args...)...)
 	} else {
-		p.cmd = exec.Command(parleyBin, p.args...)
+		p.cmd = exec.Command(bin, p.args...)
 	}
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.log

@@ -94,6 +94,21 @@ func (w *Worker) peerHost(peer string) (string, bool) {
 // cTakeLeases takes, all or nothing, the VM lease and a migration slot on
 // both hosts. A VM whose last lease expired unreleased is checked in
 // vCenter first.
+// targetDrained asks the store (a linearizable read) whether an operator
+// has asked for host to be drained.
+func (w *Worker) targetDrained(ctx context.Context, host string) (bool, error) {
+	hs, err := w.store.Hosts(ctx, false)
+	if err != nil {
+		return false, err
+	}
+	for _, h := range hs {
+		if h.Name == host && h.Drain {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 	vm, ok := g.AtomName(0)
 	winner, ok2 := g.AtomName(1)
@@ -111,17 +126,14 @@ func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 		return false, nil
 	}
 	// the target bid on what it knew at its last tick: a drain requested
-	// since then must still keep VMs off it, so ask the store now
-	hs, err := w.store.Hosts(ctx, false)
-	if err != nil {
+	// since then must still keep VMs off it, so ask the store now (and
+	// again just before the relocation, cMigrate)
+	if drained, err := w.targetDrained(ctx, target); err != nil {
 		return false, err
-	}
-	for _, h := range hs {
-		if h.Name == target && h.Drain {
-			w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).
-				Msg("the target is being drained: not moving there")
-			return false, nil
-		}
+	} else if drained {
+		w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).
+			Msg("the target is being drained: not moving there")
+		return false, nil
 	}
 	slots := w.params(g.Program).MigrationSlots
 	gr, err := w.store.Acquire(ctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: w.params(g.Program).LeaseTTL.Milliseconds(), Items: []raftstore.AcquireItem{

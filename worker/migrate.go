@@ -60,13 +60,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	h, hostOK := s.inv.Host(target)
 	if !vmOK || !hostOK {
 		// nothing to move: give back what was taken for it at once
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		entry.Outcome, entry.Reason = "failed", fmt.Sprintf("vCenter's inventory has no VM %q or no host %q", vm, target)
-		w.log.Warn().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).Msg(entry.Reason)
-		w.journal(rctx, entry)
-		w.giveBack(rctx, res, lease)
-		return false, nil
+		return w.abandon(ctx, g, entry, res, lease, "failed", fmt.Sprintf("vCenter's inventory has no VM %q or no host %q", vm, target))
 	}
 	vmID, targetID := v.ID, h.ID
 	// The offer was made from this worker's last view of its host; the VM
@@ -74,13 +68,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	// negotiation, with no cool-down to stop a second offer). Only a VM that
 	// vCenter says is here now is moved from here.
 	if st, err := w.vs.VMState(ctx, vmID); err != nil || st.Host != s.host.ID {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		entry.Outcome, entry.Reason = "skipped", fmt.Sprintf("the VM is not on this host any more (vCenter: host %s, err %v)", st.Host, err)
-		w.log.Warn().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).Msg(entry.Reason)
-		w.journal(rctx, entry)
-		w.giveBack(rctx, res, lease)
-		return false, nil
+		return w.abandon(ctx, g, entry, res, lease, "skipped", fmt.Sprintf("the VM is not on this host any more (vCenter: host %s, err %v)", st.Host, err))
 	}
 	ttl := w.params(g.Program).LeaseTTL
 	log := w.log.With().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("from", w.cfg.Host).Str("to", target).Logger()
@@ -98,6 +86,12 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		return false, nil
 	}
 	guard.renewed()
+	// A drain of the target acknowledged since take_leases read the hosts
+	// (a renewal and a vCenter call ago) must still keep the VM off it:
+	// read again, as late as can be, before the relocation starts.
+	if drained, err := w.targetDrained(ctx, target); err != nil || drained {
+		return w.abandon(ctx, g, entry, res, lease, "skipped", fmt.Sprintf("the target is being drained, or the store could not say (err %v)", err))
+	}
 	migCtx, cancelMig := context.WithCancel(ctx)
 	defer cancelMig()
 	renewDone := make(chan struct{})
@@ -154,6 +148,18 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	w.journal(rctx, entry)
 	w.giveBack(rctx, res, lease)
 	return merr == nil, nil
+}
+
+// abandon ends a migration before its relocation started: journaled with
+// outcome and reason, and what was taken for it given back at once.
+func (w *Worker) abandon(ctx context.Context, g *lcc.Goal, entry raftstore.JournalEntry, res, lease leaseRef, outcome, reason string) (bool, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	entry.Outcome, entry.Reason = outcome, reason
+	w.log.Warn().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", entry.VM).Str("to", entry.To).Msg(reason)
+	w.journal(rctx, entry)
+	w.giveBack(rctx, res, lease)
+	return false, nil
 }
 
 func (w *Worker) journal(ctx context.Context, e raftstore.JournalEntry) {

@@ -18,6 +18,11 @@ import (
 // wireMessage is an LCC message on the wire: terms travel in canonical
 // text, so that the receiver parses them with the same parser as policies.
 type wireMessage struct {
+	// V is the protocol's version, written only when above 1: a message
+	// of version 1 has none, so workers of the releases before the field
+	// (which refuse unknown fields) take it. A worker refuses a newer
+	// version with 400 and says which it reads, rather than misread it.
+	V           int           `json:"v,omitempty"`
 	Interaction string        `json:"interaction"`
 	Policy      lcc.PolicyRef `json:"policy"`
 	From        string        `json:"from"`
@@ -27,6 +32,10 @@ type wireMessage struct {
 	ToRole      string        `json:"to_role"`
 	Body        string        `json:"body"`
 }
+
+// protocolVersion is the version of the worker-to-worker protocol this
+// build speaks and reads up to.
+const protocolVersion = 1
 
 // maxMessageBytes bounds one LCC message on the wire: a call for
 // proposals that carries its sender's role with a list of 4,000 peers
@@ -44,6 +53,9 @@ func encodeMessage(m lcc.Message) wireMessage {
 
 func decodeMessage(w wireMessage) (lcc.Message, error) {
 	m := lcc.Message{Interaction: w.Interaction, Policy: w.Policy, FromID: w.From, ToID: w.To}
+	if w.V > protocolVersion || w.V < 0 {
+		return m, fmt.Errorf("protocol version %d: this worker reads up to %d (upgrade it)", w.V, protocolVersion)
+	}
 	if w.Interaction == "" || w.From == "" || w.To == "" || w.Policy.Hash == "" {
 		return m, errors.New("interaction, from, to and policy.hash are required")
 	}
