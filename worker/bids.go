@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
@@ -17,6 +18,7 @@ import (
 // held, and capacity reserved on this host.
 type leaseSet struct {
 	cooling, held    map[string]bool
+	reservations     map[string]bool // this host's reservations held, by key
 	reservedCPU, mem int64
 }
 
@@ -39,7 +41,7 @@ func (w *Worker) reservations(ctx context.Context, stale bool) (leaseSet, error)
 }
 
 func (w *Worker) leaseSetOf(ls []raftstore.LeaseView) leaseSet {
-	out := leaseSet{cooling: map[string]bool{}, held: map[string]bool{}}
+	out := leaseSet{cooling: map[string]bool{}, held: map[string]bool{}, reservations: map[string]bool{}}
 	prefix := "reserve/" + w.cfg.Host + "/"
 	for _, l := range ls {
 		switch {
@@ -52,6 +54,7 @@ func (w *Worker) leaseSetOf(ls []raftstore.LeaseView) leaseSet {
 			m, _ := strconv.ParseInt(l.Attrs["mem_mb"], 10, 64)
 			out.reservedCPU += c
 			out.mem += m
+			out.reservations[l.Key] = true
 		}
 	}
 	return out
@@ -241,8 +244,9 @@ func (w *Worker) fitsMem(ctx context.Context, p *lcc.Program, vm string, cpu, me
 		return fail(err)
 	}
 	capCPU, capMem := float64(s.host.CPUCapacityMHz), float64(s.host.MemCapacityMB)
-	projected := (math.Max(s.cpu, s.inst)*capCPU + float64(ls.reservedCPU+cpu)) / capCPU
-	projMem := (math.Max(s.mem, s.instMem)*capMem + float64(ls.mem+mem)) / capMem
+	arrCPU, arrMem := w.arriving.unseen(time.Now(), ls.reservations, s.inv, s.host.ID) // arriving.go
+	projected := (math.Max(s.cpu, s.inst)*capCPU + float64(ls.reservedCPU+arrCPU+cpu)) / capCPU
+	projMem := (math.Max(s.mem, s.instMem)*capMem + float64(ls.mem+arrMem+mem)) / capMem
 	high := ceiling(w.params(p), s.inv)
 	return projected <= high && projMem <= w.params(p).HighMem, projected, projMem, nil
 }

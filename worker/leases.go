@@ -46,6 +46,7 @@ func (w *Worker) cReserve(ctx context.Context, g *lcc.Goal) (bool, error) {
 		}
 		return false, err
 	}
+	w.arriving.reserved(vm, key, cpu, mem)
 	w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Uint64("token", gr.Token).
 		Float64("projected_load", round(projected)).Msg("reserved capacity")
 	return g.Unify(3, lcc.C("res", lcc.A(w.cfg.ID), lcc.I(int64(gr.Token)), lcc.S(key))), nil

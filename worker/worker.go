@@ -143,6 +143,7 @@ type Worker struct {
 	passthrough map[string]pinnedVM  // VM id -> whether it has a PCI passthrough device, as vCenter said
 	running     map[string]bool      // interactions this worker started
 	reserveMu   sync.Mutex           // one reservation decision at a time on this host
+	arriving    arrivals             // VMs this host reserved room for, until its view shows them (arriving.go)
 	drain       *raftstore.HostState // this host's drain request, if any
 	rosterIndex uint64               // the roster index of the last roster read (roster.go)
 	rosterAt    time.Time            // when it was read
