@@ -92,9 +92,6 @@ func (w *Worker) peerHost(peer string) (string, bool) {
 	return p.Host, ok && p.Host != ""
 }
 
-// cTakeLeases takes, all or nothing, the VM lease and a migration slot on
-// both hosts. A VM whose last lease expired unreleased is checked in
-// vCenter first.
 // targetDrained asks the store (a linearizable read) whether an operator
 // has asked for host to be drained.
 func (w *Worker) targetDrained(ctx context.Context, host string) (bool, error) {
@@ -110,6 +107,9 @@ func (w *Worker) targetDrained(ctx context.Context, host string) (bool, error) {
 	return false, nil
 }
 
+// cTakeLeases takes, all or nothing, the VM lease and a migration slot on
+// both hosts. A VM whose last lease expired unreleased is checked in
+// vCenter first.
 func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 	vm, ok := g.AtomName(0)
 	winner, ok2 := g.AtomName(1)

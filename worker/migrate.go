@@ -89,8 +89,10 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	// A drain of the target acknowledged since take_leases read the hosts
 	// (a renewal and a vCenter call ago) must still keep the VM off it:
 	// read again, as late as can be, before the relocation starts.
-	if drained, err := w.targetDrained(ctx, target); err != nil || drained {
-		return w.abandon(ctx, g, entry, res, lease, "skipped", fmt.Sprintf("the target is being drained, or the store could not say (err %v)", err))
+	if drained, err := w.targetDrained(ctx, target); err != nil {
+		return w.abandon(ctx, g, entry, res, lease, "skipped", fmt.Sprintf("the store could not say whether the target is being drained: %v", err))
+	} else if drained {
+		return w.abandon(ctx, g, entry, res, lease, "skipped", "the target is being drained")
 	}
 	migCtx, cancelMig := context.WithCancel(ctx)
 	defer cancelMig()

@@ -153,7 +153,7 @@ type Worker struct {
 	statsFrom   string               // where the last load sample came from: quickstats or realtime
 	watch       policyWatch          // active versions from blocking queries (policywatch.go)
 
-	stopping  atomic.Bool  // Run's context ended: no more offers, bids or reservations (Stop)
+	stopping  atomic.Bool  // Run's context ended: no more offers, bids or reservations (stop)
 	migrating atomic.Int64 // vMotions under way (cMigrate)
 	ready     atomic.Bool  // the last tick heartbeated and observed the host (/readyz)
 }
@@ -312,7 +312,7 @@ func (w *Worker) stop(cancelWork context.CancelFunc) {
 	w.ready.Store(false)
 	grace := w.cfg.StopGrace
 	if grace <= 0 {
-		grace = defaultStopGrace
+		grace = DefaultStopGrace
 	}
 	n := w.migrating.Load()
 	w.log.Info().Int64("migrations", n).Dur("grace", grace).Msg("stopping: no more offers, bids or reservations")
@@ -337,11 +337,8 @@ func (w *Worker) stop(cancelWork context.CancelFunc) {
 	w.log.Info().Msg("stopped")
 }
 
-// defaultStopGrace is Config.StopGrace's default.
-const defaultStopGrace = 20 * time.Second
-
-// Stopping reports whether the worker is stopping (Run's context ended).
-func (w *Worker) Stopping() bool { return w.stopping.Load() }
+// DefaultStopGrace is Config.StopGrace's default.
+const DefaultStopGrace = 20 * time.Second
 
 // holdSlack is how long after a hold_time ends the extra tick comes.
 const holdSlack = 20 * time.Millisecond

@@ -37,7 +37,7 @@ func (c *cli) workerRun(ctx context.Context, args []string) int {
 	dry := fs.Bool("dry-run", false, "negotiate and journal, but reserve and move nothing")
 	invFrom := fs.String("inventory", "watch", "how the worker follows vCenter's inventory: watch (one WaitForUpdatesEx filter kept open on this host, its VMs and its cluster; the peers' hosts from the store; the whole inventory read only when needed) or poll (a full read every tick)")
 	stats := fs.String("stats", worker.StatsQuick, "where the host's load comes from: quickstats (summary.quickStats) or realtime (PerformanceManager's 20 s samples, quickStats where vCenter has none)")
-	stopGrace := fs.Duration("stop-grace", 20*time.Second, "on SIGTERM, how long the vMotions in flight may take to end before they are cancelled (keep it under the policy's lease_ttl)")
+	stopGrace := fs.Duration("stop-grace", worker.DefaultStopGrace, "on SIGTERM, how long the vMotions in flight may take to end before they are cancelled (keep it under the policy's lease_ttl)")
 	coexist := fs.Bool("coexist-drs", false, "balance this host even when DRS balances its cluster (enabled and fully automated); by default parley leaves that to DRS")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
 		return code
