@@ -51,7 +51,19 @@ type Params struct {
 	DryRun           bool          // negotiate and journal, move nothing
 	BalanceMargin    float64       // with HasBalanceMargin: shed above the fleet mean plus this
 	HasBalanceMargin bool
-	PickTowardMean   bool // pick_vm offers the VM whose move evens this host with the least loaded peer
+	PickTowardMean   bool          // pick_vm offers the VM whose move evens this host with the least loaded peer
+	MaxViewAge       time.Duration // a view of the host older than this: no offer, no bid, no vMotion
+	StallTimeout     time.Duration // a relocation with no progress for this long is cancelled
+	// FixRules (with HasFixRules): a VM breaking a mandatory vCenter rule
+	// is moved first, and its host sheds at once. Unset: as the policy's
+	// name had it before the parameter (off for consolidate and evacuate).
+	FixRules    bool
+	HasFixRules bool
+	// IntoDRSClusters (with HasIntoDRSClusters): a host in a cluster left
+	// to DRS still gives room to this policy's VMs. Unset: as the name had
+	// it (on for evacuate only).
+	IntoDRSClusters    bool
+	HasIntoDRSClusters bool
 }
 
 func seconds(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
@@ -76,6 +88,18 @@ var ParamSet = []ParamInfo{
 	{Name: "pick_toward_mean", Type: Boolean, Min: 0, Max: 1, Default: "false",
 		Doc: "true: pick_vm offers the VM whose move to the least loaded peer with room (CPU, memory, rules) evens the two hosts most, as a central greedy optimiser moves; false: the smallest VM that gets this host under its ceiling, or else the largest",
 		set: func(p *Params, v float64) { p.PickTowardMean = v != 0 }},
+	{Name: "fix_rules", Type: Boolean, Min: 0, Max: 1, Default: "",
+		Doc: "true: a VM that breaks a mandatory vCenter rule (anti-affinity, a VM-host must rule) is offered first and its host sheds at once; false: VMs are chosen for the policy's own reasons; unset: true, except for policies named consolidate or evacuate (texts from before this parameter)",
+		set: func(p *Params, v float64) { p.FixRules, p.HasFixRules = v != 0, true }},
+	{Name: "into_drs_clusters", Type: Boolean, Min: 0, Max: 1, Default: "",
+		Doc: "true: a host in a cluster left to DRS still gives room to this policy's VMs (a drain empties its host wherever there is room); unset: true only for a policy named evacuate (texts from before this parameter)",
+		set: func(p *Params, v float64) { p.IntoDRSClusters, p.HasIntoDRSClusters = v != 0, true }},
+	{Name: "max_view_age", Type: Number, Min: 15, Max: 3600, Default: "30", Unit: "s",
+		Doc: "a worker whose view of its host (what vCenter last answered for it) is older than this neither offers, bids nor starts a vMotion, and resumes by itself when vCenter answers again; at least 15: a watched view is answered for every 10 s",
+		set: func(p *Params, v float64) { p.MaxViewAge = seconds(v) }},
+	{Name: "stall_timeout", Type: Number, Min: 5, Max: 86400, Default: "300", Unit: "s",
+		Doc: "a relocation whose task shows no progress for this long is cancelled and journaled stalled",
+		set: func(p *Params, v float64) { p.StallTimeout = seconds(v) }},
 	{Name: "hold_time", Type: Number, Min: 0, Max: 3600, Default: "3", Unit: "s",
 		Doc: "how long the smoothed load must stay high (or low) before acting",
 		set: func(p *Params, v float64) { p.HoldTime = seconds(v) }},

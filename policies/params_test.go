@@ -55,7 +55,10 @@ func TestCheckParamsRefusesWhatItShould(t *testing.T) {
 	for _, p := range ParamSet {
 		v := p.Default
 		if v == "" {
-			v = "0.1"
+			v = "0.1" // an unset number
+			if p.Type == Boolean {
+				v = "true"
+			}
 		}
 		all.WriteString("param(" + p.Name + ", " + v + ").\n")
 	}

@@ -86,7 +86,7 @@ func identityOf(r *http.Request) Identity {
 // the mux answers 404 or 405; a route without a rule (none can be
 // registered so) is refused to all but members and admins: it fails
 // closed.
-func (h *api) authorize(rt *router) http.Handler {
+func (h *server) authorize(rt *router) http.Handler {
 	mux := rt.mux
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.s.cfg.Insecure {
@@ -131,7 +131,7 @@ func (h *api) authorize(rt *router) http.Handler {
 // (without a token) a member's certificate. A worker's token must come
 // with the certificate of the same name: a stolen token alone is not
 // enough to act as a worker.
-func (h *api) authenticate(r *http.Request) (Identity, *Error) {
+func (h *server) authenticate(r *http.Request) (Identity, *Error) {
 	peer := pki.PeerName(r.TLS)
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
@@ -169,7 +169,7 @@ func (h *api) authenticate(r *http.Request) (Identity, *Error) {
 }
 
 // lookupToken finds the token of a secret in this member's state.
-func (h *api) lookupToken(secret string) *Token {
+func (h *server) lookupToken(secret string) *Token {
 	var t *Token
 	h.s.fsm.read(func(s *State) {
 		if x, ok := s.tokenBySecret(secret); ok {
@@ -183,22 +183,12 @@ func (h *api) lookupToken(secret string) *Token {
 	return t
 }
 
-// bindWorker checks that a worker acts in its own name: claimed is the
-// name the request gives (a holder, a worker id); a worker's empty claim
-// becomes its name. Other roles pass.
-func bindWorker(w http.ResponseWriter, r *http.Request, field string, claimed *string) bool {
-	id := identityOf(r)
-	if id.Name == "" || id.Member {
-		return true
-	}
-	if id.Role != RoleWorker {
-		return true // an admin may act in any name; an operator's release is forced, and audited
-	}
-	if *claimed == "" {
-		*claimed = id.Name
-	}
-	if *claimed != id.Name {
-		writeErr(w, errf(CodeForbidden, field, "worker %q may act only in its own name, not as %q", id.Name, *claimed))
+// prepare is the HTTP side of the one write path (write.go): it binds
+// the caller's identity into req, fills in the store's settings and
+// validates it, answering the refusal itself; false means refused.
+func (h *server) prepare(w http.ResponseWriter, r *http.Request, req any) bool {
+	if e := settingsOf(h.s.cfg).prepare(identityOf(r), req); e != nil {
+		writeErr(w, e)
 		return false
 	}
 	return true

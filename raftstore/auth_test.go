@@ -17,7 +17,7 @@ func TestRouteWithoutARuleFailsClosed(t *testing.T) {
 	if _, err := c.client.CreateToken(ctx, "op", RoleOperator, op); err != nil {
 		t.Fatal(err)
 	}
-	h := &api{s: c.members[0].Store}
+	h := &server{s: c.members[0].Store}
 	rt := newRouter()
 	ok := func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
 	rt.mux.HandleFunc("GET /v1/forgotten", ok) // no rule

@@ -376,6 +376,13 @@ func (c *Client) Journal(ctx context.Context, since uint64, limit int) ([]Journa
 	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/journal?since=%d&limit=%d", since, limit), nil, &out)
 }
 
+// Fleet reads every live host as its worker reports it (GET /v1/fleet:
+// the answering member asks each worker's /status).
+func (c *Client) Fleet(ctx context.Context) (*Fleet, error) {
+	var out Fleet
+	return &out, c.do(ctx, http.MethodGet, "/v1/fleet", nil, &out)
+}
+
 // ---- cluster ----
 
 // Status returns the answering member's view of the cluster.

@@ -46,16 +46,22 @@ type Command struct {
 	Flags     int             `json:"flags,omitempty"`
 	RequestID string          `json:"req,omitempty"`
 	Time      int64           `json:"time"`
-	Who       string          `json:"who,omitempty"` // the authenticated identity that asked, for the audit
+	Who       string          `json:"who,omitempty"`  // the authenticated identity that asked
+	Role      string          `json:"role,omitempty"` // its role, for the rules the state machine decides (authorise)
 	Body      json.RawMessage `json:"body,omitempty"`
 }
 
 func encodeCommand(typ, reqID, who string, now int64, body any) ([]byte, error) {
+	return encodeCommandBy(typ, reqID, Identity{Name: who}, now, body)
+}
+
+// encodeCommandBy encodes a command sent by identity by.
+func encodeCommandBy(typ, reqID string, by Identity, now int64, body any) ([]byte, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(Command{V: envelopeVersion, Type: typ, RequestID: reqID, Time: now, Who: who, Body: b})
+	return json.Marshal(Command{V: envelopeVersion, Type: typ, RequestID: reqID, Time: now, Who: by.Name, Role: by.Role, Body: b})
 }
 
 func decodeCommand(data []byte) (*Command, error) {
@@ -132,6 +138,9 @@ func withBody[T any](fn func(s *State, at applied, req *T) *Result) handler {
 		var req T
 		if err := json.Unmarshal(c.Body, &req); err != nil {
 			return refused(badRequest("body", "cannot decode %s command: %v", c.Type, err))
+		}
+		if e := s.authorise(at, c, &req); e != nil {
+			return refused(e)
 		}
 		return fn(s, at, &req)
 	}

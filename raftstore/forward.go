@@ -21,7 +21,7 @@ type servedAgain struct{}
 // rather than after its own backoff; when this member is the one elected,
 // it serves the request itself. It answers 503 when no leader comes, and
 // to a request another member already forwarded (that member retries).
-func (h *api) forward(w http.ResponseWriter, r *http.Request, b []byte) {
+func (h *server) forward(w http.ResponseWriter, r *http.Request, b []byte) {
 	if from := r.Header.Get(headerForwarded); from != "" {
 		if !h.s.isMember(from) {
 			writeErr(w, badRequest(headerForwarded, "the %s header is set by store members only", headerForwarded))

@@ -64,7 +64,7 @@ func httpStatus(code string) int {
 // Handler returns the member's HTTP API.
 func (s *Store) Handler() http.Handler {
 	rt := newRouter()
-	h := &api{s: s, fwd: httpClient(s.cfg.TLS, 30*time.Second)}
+	h := &server{s: s, fwd: httpClient(s.cfg.TLS, 30*time.Second)}
 	h.policyRoutes(rt)
 	h.leaseRoutes(rt)
 	h.hostRoutes(rt)
@@ -80,7 +80,7 @@ func (s *Store) Handler() http.Handler {
 	return h.root
 }
 
-type api struct {
+type server struct {
 	s    *Store
 	fwd  *http.Client
 	root http.Handler // the whole chain: a request served again after an election goes through it
@@ -96,7 +96,7 @@ func (r *statusRecorder) WriteHeader(c int) { r.code = c; r.ResponseWriter.Write
 // Unwrap lets http.ResponseController reach the connection (event streams flush).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-func (h *api) count(next http.Handler) http.Handler {
+func (h *server) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rec, r)
@@ -198,12 +198,12 @@ func readRequest(w http.ResponseWriter, r *http.Request, rule bodyRule, req any)
 
 // write proposes a command on the leader (forwarding when this member is
 // not) and writes its result.
-func (h *api) write(w http.ResponseWriter, r *http.Request, raw []byte, typ string, cmd any) {
+func (h *server) write(w http.ResponseWriter, r *http.Request, raw []byte, typ string, cmd any) {
 	if !h.s.IsLeader() {
 		h.forward(w, r, raw)
 		return
 	}
-	res, err := h.s.ApplyAs(typ, r.Header.Get(HeaderRequestID), identityOf(r).Name, cmd)
+	res, err := h.s.ApplyAs(typ, r.Header.Get(HeaderRequestID), identityOf(r), cmd)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrNotLeader):
@@ -230,7 +230,7 @@ func (h *api) write(w http.ResponseWriter, r *http.Request, raw []byte, typ stri
 // the state's read lock and returns what to send; the response is written
 // after the lock is released, so a slow client never holds up the state
 // machine.
-func (h *api) read(fn func(r *http.Request, s *State) (any, *Error)) http.HandlerFunc {
+func (h *server) read(fn func(r *http.Request, s *State) (any, *Error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		stale, _ := strconv.ParseBool(r.URL.Query().Get("stale"))
 		if !stale {

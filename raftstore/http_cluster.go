@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-func (h *api) clusterRoutes(rt *router) {
+func (h *server) clusterRoutes(rt *router) {
 	rt.handleFunc("GET /v1/cluster/status", readers, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, h.s.Status()) })
 	rt.handleFunc("POST /v1/cluster/join", admins, h.join)
 	rt.handleFunc("POST /v1/cluster/remove", admins, h.remove)
@@ -23,7 +23,7 @@ func (h *api) clusterRoutes(rt *router) {
 	rt.handleFunc("GET /readyz", anyone, h.ready)
 }
 
-func (h *api) ready(w http.ResponseWriter, r *http.Request) {
+func (h *server) ready(w http.ResponseWriter, r *http.Request) {
 	st := h.s.Status()
 	if st.Leader == "" {
 		writeErr(w, unavailable("no leader"))
@@ -36,7 +36,7 @@ func (h *api) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "leader": st.Leader})
 }
 
-func (h *api) clusterOp(w http.ResponseWriter, r *http.Request, op func(req MemberRequest) error) {
+func (h *server) clusterOp(w http.ResponseWriter, r *http.Request, op func(req MemberRequest) error) {
 	var req MemberRequest
 	raw, ok := readRequest(w, r, bodyRule{limit: smallBody, optional: true}, &req)
 	if !ok {
@@ -66,14 +66,14 @@ func (h *api) clusterOp(w http.ResponseWriter, r *http.Request, op func(req Memb
 	}
 	if id := identityOf(r); id.Name != "" {
 		what := fmt.Sprintf("%s id=%s", strings.TrimPrefix(r.URL.Path, "/v1/cluster/"), req.ID)
-		if _, err := h.s.ApplyAs(cmdAudit, "", id.Name, AuditRequest{What: what}); err != nil {
+		if _, err := h.s.ApplyAs(cmdAudit, "", id, AuditRequest{What: what}); err != nil {
 			h.s.log.Warn().Err(err).Str("who", id.Name).Str("what", what).Msg("audit of a membership change")
 		}
 	}
 	writeJSON(w, http.StatusOK, h.s.Status())
 }
 
-func (h *api) join(w http.ResponseWriter, r *http.Request) {
+func (h *server) join(w http.ResponseWriter, r *http.Request) {
 	h.clusterOp(w, r, func(req MemberRequest) error {
 		if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
 			return badRequest("id", "join needs id, raft_addr and http_addr")
@@ -85,7 +85,7 @@ func (h *api) join(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (h *api) remove(w http.ResponseWriter, r *http.Request) {
+func (h *server) remove(w http.ResponseWriter, r *http.Request) {
 	h.clusterOp(w, r, func(req MemberRequest) error {
 		if req.ID == "" {
 			return badRequest("id", "remove needs the member id")
@@ -94,13 +94,13 @@ func (h *api) remove(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (h *api) transfer(w http.ResponseWriter, r *http.Request) {
+func (h *server) transfer(w http.ResponseWriter, r *http.Request) {
 	h.clusterOp(w, r, func(req MemberRequest) error { return h.s.Transfer(req.ID) })
 }
 
 // snapshot downloads the whole state. It is encoded under the read lock
 // (a copy) and written after, so a slow download never holds up writes.
-func (h *api) snapshot(w http.ResponseWriter, r *http.Request) {
+func (h *server) snapshot(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", "attachment; filename=parley-store.json")
 	h.read(func(_ *http.Request, s *State) (any, *Error) {
 		c := *s
@@ -113,7 +113,7 @@ func (h *api) snapshot(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
-func (h *api) restore(w http.ResponseWriter, r *http.Request) {
+func (h *server) restore(w http.ResponseWriter, r *http.Request) {
 	raw, e := readBody(r, maxRestoreBytes)
 	if e != nil {
 		writeErr(w, e)

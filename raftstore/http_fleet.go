@@ -63,7 +63,7 @@ type fleetCache struct {
 	history []FleetSample
 }
 
-func (h *api) fleet(w http.ResponseWriter, r *http.Request) {
+func (h *server) fleet(w http.ResponseWriter, r *http.Request) {
 	c := &h.s.fleet
 	c.mu.Lock() // one refresh at a time; the others wait for it and share it
 	defer c.mu.Unlock()
@@ -84,7 +84,7 @@ func (h *api) fleet(w http.ResponseWriter, r *http.Request) {
 }
 
 // gatherFleet asks every live worker for its status.
-func (h *api) gatherFleet(ctx context.Context) []FleetHost {
+func (h *server) gatherFleet(ctx context.Context) []FleetHost {
 	var hosts []FleetHost
 	now := time.Now().UnixNano()
 	h.s.fsm.read(func(s *State) {
@@ -105,7 +105,7 @@ func (h *api) gatherFleet(ctx context.Context) []FleetHost {
 }
 
 // eachLive calls fn for every live worker, a bounded number at once.
-func (h *api) eachLive(ctx context.Context, hosts []FleetHost, fn func(*FleetHost)) {
+func (h *server) eachLive(ctx context.Context, hosts []FleetHost, fn func(*FleetHost)) {
 	sem := make(chan struct{}, fleetConcurrency)
 	var wg sync.WaitGroup
 	for i := range hosts {
@@ -128,7 +128,7 @@ var errNotThere = fmt.Errorf("not found")
 
 // askWorker GETs path from a worker's message endpoint with this member's
 // certificate.
-func (h *api) askWorker(ctx context.Context, addr, path string) (json.RawMessage, error) {
+func (h *server) askWorker(ctx context.Context, addr, path string) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme(h.s.cfg.TLS)+addr+path, nil)
@@ -187,7 +187,7 @@ var interactionID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // interaction serves one interaction's steps from every live worker that
 // kept them, in time order, and the journal's entries about it.
-func (h *api) interaction(w http.ResponseWriter, r *http.Request) {
+func (h *server) interaction(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !interactionID.MatchString(id) {
 		writeErr(w, badRequest("id", "an interaction id is 1 to 128 letters, digits and ._:-"))

@@ -8,7 +8,7 @@ import (
 )
 
 // Hosts (drain requests and reports) and workers (heartbeats, liveness).
-func (h *api) hostRoutes(rt *router) {
+func (h *server) hostRoutes(rt *router) {
 	rt.handleFunc("GET /v1/hosts", readers, h.read(func(_ *http.Request, s *State) (any, *Error) { return s.hostList(), nil }))
 	rt.handleFunc("POST /v1/hosts/{name}/drain", operators, h.drain(true))
 	rt.handleFunc("POST /v1/hosts/{name}/undrain", operators, h.drain(false))
@@ -23,7 +23,7 @@ func (h *api) hostRoutes(rt *router) {
 	}))
 }
 
-func (h *api) drain(on bool) http.HandlerFunc {
+func (h *server) drain(on bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req HostRequest
 		raw, ok := readRequest(w, r, bodyRule{limit: smallBody, optional: true}, &req)
@@ -31,47 +31,28 @@ func (h *api) drain(on bool) http.HandlerFunc {
 			return
 		}
 		req.Name, req.Drain = r.PathValue("name"), on
-		if id := identityOf(r); id.Name != "" {
-			req.Who = id.Name
+		if !h.prepare(w, r, &req) {
+			return
 		}
 		h.write(w, r, raw, cmdHostDrain, req)
 	}
 }
 
-func (h *api) hostReport(w http.ResponseWriter, r *http.Request) {
+func (h *server) hostReport(w http.ResponseWriter, r *http.Request) {
 	var req HostReport
 	raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req)
 	if !ok {
 		return
 	}
-	req.Name = r.PathValue("name")
-	if id := identityOf(r); id.Role == RoleWorker {
-		var own string
-		h.s.fsm.read(func(s *State) {
-			if wk := s.Workers[id.Name]; wk != nil {
-				own = wk.Host
-			}
-		})
-		if own != req.Name {
-			writeErr(w, errf(CodeForbidden, "name", "worker %q reports only on its own host (%q), not %q", id.Name, own, req.Name))
-			return
-		}
-	}
+	req.Name = r.PathValue("name") // a worker's own host: the state machine decides (authorise)
 	h.write(w, r, raw, cmdHostReport, req)
 }
 
-func (h *api) heartbeat(w http.ResponseWriter, r *http.Request) {
+func (h *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	var req HeartbeatRequest
 	raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req)
-	if !ok || !bindWorker(w, r, "id", &req.ID) {
+	if !ok || !h.prepare(w, r, &req) {
 		return
-	}
-	if e := badLoad(&req); e != nil {
-		writeErr(w, e)
-		return
-	}
-	if req.Load != nil {
-		req.Cluster = req.Load.Cluster
 	}
 	// a request with an idempotency key asks for the log's deduplication: written
 	if wk, kept := h.s.beat(req); kept && r.Header.Get(HeaderRequestID) == "" {

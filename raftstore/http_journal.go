@@ -5,27 +5,24 @@ import (
 	"strconv"
 )
 
-func (h *api) journalRoutes(rt *router) {
+func (h *server) journalRoutes(rt *router) {
 	rt.handleFunc("POST /v1/journal", workers, h.appendJournal)
 	rt.handleFunc("GET /v1/journal", readers, h.read(h.journal))
 }
 
-func (h *api) appendJournal(w http.ResponseWriter, r *http.Request) {
+func (h *server) appendJournal(w http.ResponseWriter, r *http.Request) {
 	var req JournalRequest
 	raw, ok := readRequest(w, r, bodyRule{limit: h.s.cfg.MaxBodyBytes}, &req)
 	if !ok {
 		return
 	}
-	req.Limit = h.s.cfg.JournalLimit
-	if id := identityOf(r); id.Name != "" && !id.Member {
-		for i := range req.Entries {
-			req.Entries[i].Worker = id.Name // recorded, never claimed
-		}
+	if !h.prepare(w, r, &req) {
+		return
 	}
 	h.write(w, r, raw, cmdJournal, req)
 }
 
-func (h *api) journal(r *http.Request, s *State) (any, *Error) {
+func (h *server) journal(r *http.Request, s *State) (any, *Error) {
 	q := r.URL.Query()
 	var since uint64
 	if v := q.Get("since"); v != "" {

@@ -9,7 +9,7 @@ import (
 	"github.com/parleyhq/parley/lcc"
 )
 
-func (h *api) policyRoutes(rt *router) {
+func (h *server) policyRoutes(rt *router) {
 	rt.handleFunc("GET /v1/policies", readers, h.read(func(_ *http.Request, s *State) (any, *Error) { return s.policySummaries(), nil }))
 	rt.handleFunc("GET /v1/policies/{name}", readers, h.blocking(h.read(func(r *http.Request, s *State) (any, *Error) { return s.activeVersion(r.PathValue("name")) })))
 	rt.handleFunc("GET /v1/policies/{name}/versions", readers, h.read(h.listVersions))
@@ -22,7 +22,7 @@ func (h *api) policyRoutes(rt *router) {
 	rt.handleFunc("POST /v1/validate", operators, h.validate)
 }
 
-func (h *api) listVersions(r *http.Request, s *State) (any, *Error) {
+func (h *server) listVersions(r *http.Request, s *State) (any, *Error) {
 	p, e := s.policy(r.PathValue("name"))
 	if e != nil {
 		return nil, e
@@ -39,7 +39,7 @@ func versionParam(p *Policy, field, v string) (PolicyVersion, *Error) {
 	return p.version(field, n)
 }
 
-func (h *api) getVersion(r *http.Request, s *State) (any, *Error) {
+func (h *server) getVersion(r *http.Request, s *State) (any, *Error) {
 	p, e := s.policy(r.PathValue("name"))
 	if e != nil {
 		return nil, e
@@ -47,7 +47,7 @@ func (h *api) getVersion(r *http.Request, s *State) (any, *Error) {
 	return versionParam(p, "version", r.PathValue("version"))
 }
 
-func (h *api) history(r *http.Request, s *State) (any, *Error) {
+func (h *server) history(r *http.Request, s *State) (any, *Error) {
 	p, e := s.policy(r.PathValue("name"))
 	if e != nil {
 		return nil, e
@@ -55,7 +55,7 @@ func (h *api) history(r *http.Request, s *State) (any, *Error) {
 	return p.history(), nil
 }
 
-func (h *api) diff(r *http.Request, s *State) (any, *Error) {
+func (h *server) diff(r *http.Request, s *State) (any, *Error) {
 	p, e := s.policy(r.PathValue("name"))
 	if e != nil {
 		return nil, e
@@ -89,7 +89,7 @@ func diagnostics(l lcc.ErrorList) []Diagnostic {
 	return out
 }
 
-func (h *api) check(name string, text []byte) lcc.ErrorList {
+func (h *server) check(name string, text []byte) lcc.ErrorList {
 	if h.s.cfg.Validator != nil {
 		return h.s.cfg.Validator(name, text)
 	}
@@ -100,7 +100,7 @@ func (h *api) check(name string, text []byte) lcc.ErrorList {
 	return lcc.Check(m, nil)
 }
 
-func (h *api) push(w http.ResponseWriter, r *http.Request) {
+func (h *server) push(w http.ResponseWriter, r *http.Request) {
 	var req PushRequest
 	raw, ok := readRequest(w, r, bodyRule{limit: h.s.cfg.MaxBodyBytes}, &req)
 	if !ok {
@@ -136,7 +136,7 @@ type ValidateResult struct {
 	Diagnostics []Diagnostic `json:"diagnostics"`
 }
 
-func (h *api) validate(w http.ResponseWriter, r *http.Request) {
+func (h *server) validate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name string `json:"name"`
 		Text string `json:"text"`
@@ -151,7 +151,7 @@ func (h *api) validate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ValidateResult{Valid: !diags.HasErrors(), Diagnostics: diagnostics(diags)})
 }
 
-func (h *api) activate(rollback bool) http.HandlerFunc {
+func (h *server) activate(rollback bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req ActivateRequest
 		raw, ok := readRequest(w, r, bodyRule{limit: smallBody, optional: true}, &req)
@@ -183,7 +183,7 @@ const maxWait = time.Minute // under the server's write timeout
 // way. A worker keeps one such request open per policy instead of reading
 // the active version at every tick. With stale=true any member waits and
 // answers from its own state; otherwise the leader does.
-func (h *api) blocking(next http.HandlerFunc) http.HandlerFunc {
+func (h *server) blocking(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		ws := q.Get("wait")

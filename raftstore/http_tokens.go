@@ -4,7 +4,7 @@ import (
 	"net/http"
 )
 
-func (h *api) tokenRoutes(rt *router) {
+func (h *server) tokenRoutes(rt *router) {
 	rt.handleFunc("GET /v1/tokens", admins, h.read(func(_ *http.Request, s *State) (any, *Error) { return s.tokenList(), nil }))
 	rt.handleFunc("POST /v1/tokens", admins, h.createToken)
 	rt.handleFunc("POST /v1/tokens/{name}/revoke", admins, h.revokeToken)
@@ -13,7 +13,7 @@ func (h *api) tokenRoutes(rt *router) {
 // createToken records a token. A client that sends the hash of a secret
 // it made (as parley token create does) can retry safely; without a hash,
 // the member makes the secret and returns it in this one answer.
-func (h *api) createToken(w http.ResponseWriter, r *http.Request) {
+func (h *server) createToken(w http.ResponseWriter, r *http.Request) {
 	var req TokenRequest
 	raw, ok := readRequest(w, r, bodyRule{limit: smallBody}, &req)
 	if !ok {
@@ -36,7 +36,7 @@ func (h *api) createToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, TokenCreated{Name: req.Name, Role: req.Role, Token: secret})
 }
 
-func (h *api) revokeToken(w http.ResponseWriter, r *http.Request) {
+func (h *server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	req := TokenRequest{Name: r.PathValue("name"), By: identityOf(r).Name}
 	raw, ok := readRequest(w, r, bodyRule{limit: smallBody, optional: true}, &struct{}{})
 	if ok {

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"net/http"
 	"time"
+
+	"github.com/parleyhq/parley/raftstore/api"
 )
 
 // The web dashboard: its page and assets, embedded and public (they hold
@@ -19,10 +21,26 @@ import (
 //go:embed ui
 var uiFiles embed.FS
 
+// contractJS gives the dashboard the contract's words (raftstore/api) as
+// the constant W, so that the page spells kinds, outcomes and states as
+// the store does.
+var contractJS = func() []byte {
+	b, _ := json.Marshal(map[string]string{
+		"kindMigration":    api.KindMigration,
+		"kindWouldMigrate": api.KindWouldMigrate,
+		"kindNegotiation":  api.KindNegotiation,
+		"kindVCenter":      api.KindVCenter,
+		"outcomeSuccess":   api.OutcomeSuccess,
+		"outcomeFailed":    api.OutcomeFailed,
+		"leaseHeld":        api.LeaseHeld,
+	})
+	return []byte("'use strict';\n// the store's words (raftstore/api), served by the store\nconst W = Object.freeze(" + string(b) + ");\n")
+}()
+
 // maxEventStreams bounds the event streams one member serves at once.
 const maxEventStreams = 64
 
-func (h *api) uiRoutes(rt *router) {
+func (h *server) uiRoutes(rt *router) {
 	sub, _ := fs.Sub(uiFiles, "ui")
 	files := http.StripPrefix("/ui/", http.FileServer(http.FS(sub)))
 	rt.handle("GET /ui/", anyone, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +51,12 @@ func (h *api) uiRoutes(rt *router) {
 		hdr.Set("Referrer-Policy", "no-referrer")
 		hdr.Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
+	}))
+	rt.handle("GET /ui/contract.js", anyone, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(contractJS)
 	}))
 	rt.handle("GET /ui", anyone, http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	rt.handleFunc("GET /v1/whoami", readers, func(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +78,7 @@ func (h *api) uiRoutes(rt *router) {
 // events streams a "change" event whenever this member's applied index
 // moves (at most every 500 ms), with the index, the leader and the term,
 // and a comment every 15 s to keep proxies from closing the stream.
-func (h *api) events(w http.ResponseWriter, r *http.Request) {
+func (h *server) events(w http.ResponseWriter, r *http.Request) {
 	if n := h.s.streams.Add(1); n > maxEventStreams {
 		h.s.streams.Add(-1)
 		writeErr(w, unavailable("this member already serves %d event streams", maxEventStreams))

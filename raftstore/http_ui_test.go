@@ -93,6 +93,18 @@ func TestDashboardRoutes(t *testing.T) {
 		t.Fatalf("/ui/ without a token: %d, CSP %q:\n%.200s", resp.StatusCode, resp.Header.Get("Content-Security-Policy"), page)
 	}
 	getJSON(t, anon, base+"/ui/app.js", 200, nil)
+	if !strings.Contains(string(page), `<script src="contract.js"`) {
+		t.Fatalf("/ui/ does not load the contract's words before app.js:\n%.300s", page)
+	}
+	resp, err = anon.Get(base + "/ui/contract.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	words, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(words), `"kindMigration":"migration"`) || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("/ui/contract.js: %d %q:\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), words)
+	}
 	getJSON(t, anon, base+"/v1/whoami", 401, nil)
 	getJSON(t, anon, base+"/v1/fleet", 401, nil)
 	var who map[string]string

@@ -4,11 +4,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/raftstore/api"
 )
 
 // ---- leases ----
 
-func isVMKey(k string) bool { return strings.HasPrefix(k, "vm/") }
+func isVMKey(k string) bool { return strings.HasPrefix(k, api.PrefixVM) }
 
 // grantable decides whether key can be granted now. It returns the
 // refusal when it cannot; when it can, needsReconcile says the previous
@@ -71,7 +73,7 @@ func (s *State) acquire(index uint64, now int64, req *AcquireRequest) *Result {
 				return refused(e)
 			}
 		}
-		if strings.HasPrefix(it.Key, "reserve/") {
+		if strings.HasPrefix(it.Key, api.PrefixReserve) {
 			// capacity promised to a negotiation: its demand must be real
 			if _, e := demandAttr(it.Attrs, "cpu_mhz", maxDemandMHz); e != nil {
 				return refused(e)

@@ -21,7 +21,18 @@ import (
 // Like the leader, it puts its clock into every command, fills in the
 // configured lock-delay and journal limit, and sweeps expired leases (at
 // most once a sweep interval, on the next write).
+//
+// Its writes take the store's one write path (write.go) as the identity it
+// is bound to: NewMem's is nobody, as a store without tokens; As binds a
+// worker's, and the state machine then decides that worker's rules (its
+// own name, reservations it may give back, its own host) as a member
+// does for that worker's token.
 type Mem struct {
+	*memState
+	id Identity
+}
+
+type memState struct {
 	cfg Config
 
 	mu        sync.Mutex // serialises writes, as raft's log does
@@ -49,12 +60,23 @@ func NewMem(cfg Config) *Mem {
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = def.SweepInterval
 	}
-	return &Mem{cfg: cfg, fsm: NewFSM(zerolog.Nop()), now: time.Now}
+	return &Mem{memState: &memState{cfg: cfg, fsm: NewFSM(zerolog.Nop()), now: time.Now}}
 }
+
+// As is the same store, called as id: a worker's calls through it act in
+// that worker's name, and are refused as a member refuses that worker's
+// token.
+func (m *Mem) As(id Identity) *Mem { return &Mem{memState: m.memState, id: id} }
+
+// AsWorker is As for the worker named name.
+func (m *Mem) AsWorker(name string) *Mem { return m.As(Identity{Name: name, Role: RoleWorker}) }
 
 // apply runs one command through the FSM as the next log entry, and
 // decodes its data into out (when out is not nil).
 func (m *Mem) apply(typ string, body, out any) error {
+	if e := settingsOf(m.cfg).prepare(m.id, body); e != nil {
+		return e
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -69,11 +91,11 @@ func (m *Mem) apply(typ string, body, out any) error {
 				}
 			}
 		})
-		if _, err := m.applyLocked(cmdSweep, SweepRequest{Down: down}, now); err != nil {
+		if _, err := m.applyLocked(cmdSweep, Identity{}, SweepRequest{Down: down}, now); err != nil {
 			return err
 		}
 	}
-	r, err := m.applyLocked(typ, body, now)
+	r, err := m.applyLocked(typ, m.id, body, now)
 	if err != nil {
 		return err
 	}
@@ -86,8 +108,8 @@ func (m *Mem) apply(typ string, body, out any) error {
 	return nil
 }
 
-func (m *Mem) applyLocked(typ string, body any, now time.Time) (*Result, error) {
-	data, err := encodeCommand(typ, "", "", now.UnixNano(), body)
+func (m *memState) applyLocked(typ string, by Identity, body any, now time.Time) (*Result, error) {
+	data, err := encodeCommandBy(typ, "", by, now.UnixNano(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -115,13 +137,13 @@ func read[T any](m *Mem, fn func(s *State) (T, *Error)) (T, error) {
 // the checker: callers pass texts they have checked.
 func (m *Mem) Push(_ context.Context, req PushRequest) (*PushResult, error) {
 	var out PushResult
-	return &out, m.apply(cmdPush, req, &out)
+	return &out, m.apply(cmdPush, &req, &out)
 }
 
 // Activate makes a version active.
 func (m *Mem) Activate(_ context.Context, name string, version int, who string) (*ActivateResult, error) {
 	var out ActivateResult
-	return &out, m.apply(cmdActivate, ActivateRequest{Name: name, Version: version, Who: who}, &out)
+	return &out, m.apply(cmdActivate, &ActivateRequest{Name: name, Version: version, Who: who}, &out)
 }
 
 // ActivePolicy returns the active version of a policy, text included.
@@ -138,20 +160,19 @@ func (m *Mem) PolicyVersion(_ context.Context, name string, version int) (*Polic
 
 // Acquire takes every item or none.
 func (m *Mem) Acquire(_ context.Context, req AcquireRequest) (*Grant, error) {
-	req.LockDelayMillis = m.cfg.LeaseLockDelay.Milliseconds()
 	var out Grant
-	return &out, m.apply(cmdAcquire, req, &out)
+	return &out, m.apply(cmdAcquire, &req, &out)
 }
 
 // Renew extends leases held under one token.
 func (m *Mem) Renew(_ context.Context, req RenewRequest) (*Grant, error) {
 	var out Grant
-	return &out, m.apply(cmdRenew, req, &out)
+	return &out, m.apply(cmdRenew, &req, &out)
 }
 
 // Release frees leases held under one token.
 func (m *Mem) Release(_ context.Context, req RenewRequest) error {
-	return m.apply(cmdRelease, req, nil)
+	return m.apply(cmdRelease, &req, nil)
 }
 
 // Leases lists held leases under prefix (and VM leases needing
@@ -163,16 +184,13 @@ func (m *Mem) Leases(_ context.Context, prefix string, _ bool) ([]LeaseView, err
 
 // Heartbeat records a live worker.
 func (m *Mem) Heartbeat(_ context.Context, req HeartbeatRequest) (*HeartbeatReply, error) {
-	if e := badLoad(&req); e != nil {
+	if e := settingsOf(m.cfg).prepare(m.id, &req); e != nil {
 		return nil, e
 	}
 	load := req.Load
-	if load != nil {
-		req.Cluster = load.Cluster
-	}
-	req.Load = nil
+	req.Load = nil // loads live in memory, never in the log
 	var wk Worker
-	if err := m.apply(cmdHeartbeat, req, &wk); err != nil {
+	if err := m.apply(cmdHeartbeat, &req, &wk); err != nil {
 		return nil, err
 	}
 	reply := &HeartbeatReply{Worker: wk}
@@ -196,7 +214,7 @@ func (m *Mem) Workers(_ context.Context, _ bool) ([]Worker, error) {
 
 // AppendJournal appends entries.
 func (m *Mem) AppendJournal(_ context.Context, entries ...JournalEntry) error {
-	return m.apply(cmdJournal, JournalRequest{Entries: entries, Limit: m.cfg.JournalLimit}, nil)
+	return m.apply(cmdJournal, &JournalRequest{Entries: entries}, nil)
 }
 
 // Journal reads entries after index since.
@@ -230,10 +248,10 @@ func (m *Mem) Hosts(_ context.Context, _ bool) ([]HostState, error) {
 // Drain asks for a host to be drained (on) or withdraws the request.
 func (m *Mem) Drain(_ context.Context, host, who string, on bool) (*HostState, error) {
 	var out HostState
-	return &out, m.apply(cmdHostDrain, HostRequest{Name: host, Who: who, Drain: on}, &out)
+	return &out, m.apply(cmdHostDrain, &HostRequest{Name: host, Who: who, Drain: on}, &out)
 }
 
 // ReportHost records a worker's report on its host.
 func (m *Mem) ReportHost(_ context.Context, r HostReport) error {
-	return m.apply(cmdHostReport, r, nil)
+	return m.apply(cmdHostReport, &r, nil)
 }

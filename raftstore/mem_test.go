@@ -144,3 +144,87 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestMemDecidesAWorkersRulesInTheStateMachine: a Mem bound to a worker
+// is refused what a member refuses that worker's token, because the rules
+// are decided where the command applies, from the identity it carries:
+// acting in another's name, giving back a reservation without holding the
+// VM's lease (and, once the lease is gone, not even then), reporting on
+// another's host. A command written before commands carried a role is
+// applied as it was.
+func TestMemDecidesAWorkersRulesInTheStateMachine(t *testing.T) {
+	ctx := context.Background()
+	m := NewMem(Config{})
+	w1, w2 := m.AsWorker("w1"), m.AsWorker("w2")
+	for _, w := range []struct {
+		st   *Mem
+		id   string
+		host string
+	}{{w1, "w1", "h1"}, {w2, "w2", "h2"}} {
+		if _, err := w.st.Heartbeat(ctx, HeartbeatRequest{Host: w.host}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w1.Acquire(ctx, AcquireRequest{Holder: "w2", TTLMillis: 60000, Items: []AcquireItem{{Key: "vm/x"}}}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("w1 acquiring as w2: %v, want forbidden", err)
+	}
+	res, err := w2.Acquire(ctx, AcquireRequest{TTLMillis: 60000, Items: []AcquireItem{{Key: "reserve/h2/a"}, {Key: "reserve/h2/b"}}})
+	if err != nil || res.Holder != "w2" {
+		t.Fatalf("w2's reservations: %+v %v", res, err)
+	}
+	lease, err := w1.Acquire(ctx, AcquireRequest{TTLMillis: 60000, Items: []AcquireItem{{Key: "vm/a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// w1 migrates a, not b: it may give back reserve/h2/a only
+	if err := w1.Release(ctx, RenewRequest{Keys: []string{"reserve/h2/b"}, Holder: "w2", Token: res.Token}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("w1 releasing the reservation of a VM it does not migrate: %v, want forbidden", err)
+	}
+	if err := w1.Release(ctx, RenewRequest{Keys: []string{"vm/a"}, Holder: "w1", Token: lease.Token}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Release(ctx, RenewRequest{Keys: []string{"reserve/h2/a"}, Holder: "w2", Token: res.Token}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("w1 releasing a reservation after giving back the VM's lease: %v, want forbidden", err)
+	}
+	lease, _ = w1.Acquire(ctx, AcquireRequest{TTLMillis: 60000, Items: []AcquireItem{{Key: "vm/a"}}})
+	if _, err := w1.Renew(ctx, RenewRequest{Keys: []string{"reserve/h2/a"}, Holder: "w2", Token: res.Token, TTLMillis: 60000}); err != nil {
+		t.Fatalf("the migrator renewing its target's reservation: %v", err)
+	}
+	if err := w1.Release(ctx, RenewRequest{Keys: []string{"reserve/h2/a"}, Holder: "w2", Token: res.Token}); err != nil {
+		t.Fatalf("the migrator giving back its target's reservation: %v", err)
+	}
+	// giving back a reservation already given back is stale, as for its
+	// holder (the policy's release/1 after the worker's own), not forbidden
+	if err := w1.Release(ctx, RenewRequest{Keys: []string{"reserve/h2/a"}, Holder: "w2", Token: res.Token}); !errors.Is(err, ErrStaleToken) {
+		t.Fatalf("w1 releasing a reservation already given back: %v, want stale_token", err)
+	}
+	if err := w1.Release(ctx, RenewRequest{Keys: []string{"vm/a"}, Holder: "w2", Token: lease.Token}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("w1 releasing its own lease in w2's name: %v, want forbidden", err)
+	}
+	if err := w1.ReportHost(ctx, HostReport{Name: "h2", State: "draining"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("w1 reporting on h2: %v, want forbidden", err)
+	}
+	if err := w1.ReportHost(ctx, HostReport{Name: "h1", State: "draining"}); err != nil {
+		t.Fatalf("w1 reporting on its own host: %v", err)
+	}
+	if err := w1.AppendJournal(ctx, JournalEntry{Kind: "migration", Worker: "w2"}); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := m.Journal(ctx, 0, 100)
+	if last := js[len(js)-1]; last.Worker != "w1" {
+		t.Fatalf("a journal entry claimed for w2 by w1 recorded as %q, want w1", last.Worker)
+	}
+	for _, j := range js {
+		if j.Kind == "audit" {
+			t.Fatalf("a worker giving back its target's reservation was audited as a forced release: %+v", j)
+		}
+	}
+
+	// an entry from before commands carried a role applies as it did
+	m.mu.Lock()
+	r, err := m.applyLocked(cmdRelease, Identity{Name: "w1"}, RenewRequest{Keys: []string{"reserve/h2/b"}, Holder: "w2", Token: res.Token}, m.now())
+	m.mu.Unlock()
+	if err != nil || r.Error != nil {
+		t.Fatalf("a roleless release (an older member's entry): %v %v", err, r.Error)
+	}
+}

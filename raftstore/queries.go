@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/raftstore/api"
 )
 
 // Reads of the state, shared by the HTTP API and the in-memory store. Each
@@ -99,12 +101,12 @@ func (s *State) listLeases(prefix string, now int64) []LeaseView {
 		if !strings.HasPrefix(k, prefix) {
 			continue
 		}
-		v := LeaseView{Lease: *l, State: "held"}
+		v := LeaseView{Lease: *l, State: api.LeaseHeld}
 		if l.Expiry <= now {
 			if !isVMKey(k) {
 				continue
 			}
-			v.State = "needs-reconcile"
+			v.State = api.LeaseNeedsReconcile
 		}
 		out = append(out, v)
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/raftstore/api"
 )
 
 // Limits on what a command may carry. The HTTP layer enforces them first;
@@ -227,7 +229,7 @@ func (s *State) appendJournal(now int64, req *JournalRequest) *Result {
 			name, v string
 			max     int
 		}{{"kind", e.Kind, 64}, {"interaction", e.Interaction, maxShortString}, {"policy", e.Policy, maxShortString}, {"vm", e.VM, maxShortString},
-			{"from", e.From, maxShortString}, {"to", e.To, maxShortString}, {"outcome", e.Outcome, 64}, {"reason", e.Reason, maxLongString}, {"worker", e.Worker, maxShortString}} {
+			{"from", e.From, maxShortString}, {"to", e.To, maxShortString}, {"outcome", e.Outcome, 64}, {"reason", e.Reason, maxLongString}, {"worker", e.Worker, maxShortString}, {"fault", e.Fault, 128}} {
 			if err := badText(f.name, f.v, f.max, f.name == "reason"); err != nil {
 				err.Message = fmt.Sprintf("entry %d: %s", i, err.Message)
 				return refused(err)
@@ -302,7 +304,7 @@ func (s *State) hostDrain(now int64, req *HostRequest) *Result {
 	}
 	h.Drain, h.RequestedBy, h.RequestedAt, h.Updated = req.Drain, req.Who, now, now
 	if req.Drain {
-		h.State, h.Reason = "draining", "requested"
+		h.State, h.Reason = api.HostDraining, "requested"
 	} else {
 		h.State, h.Reason = "", "drain withdrawn"
 	}

@@ -308,16 +308,17 @@ func (s *Store) leaderLoop() {
 // ErrNotLeader means it was not proposed; raft.ErrLeadershipLost means its
 // outcome is unknown (retry it with the same request id).
 func (s *Store) Apply(typ, reqID string, body any) (*Result, error) {
-	return s.ApplyAs(typ, reqID, "", body)
+	return s.ApplyAs(typ, reqID, Identity{}, body)
 }
 
-// ApplyAs is Apply on behalf of an authenticated identity, which the
-// state machine records in the audit journal for administrative commands.
-func (s *Store) ApplyAs(typ, reqID, who string, body any) (*Result, error) {
+// ApplyAs is Apply on behalf of an authenticated identity: the state
+// machine records it in the audit journal for administrative commands,
+// and decides by it the rules that depend on the state (authorise).
+func (s *Store) ApplyAs(typ, reqID string, by Identity, body any) (*Result, error) {
 	if s.raft.State() != raft.Leader {
 		return nil, ErrNotLeader
 	}
-	data, err := encodeCommand(typ, reqID, who, time.Now().UnixNano(), body)
+	data, err := encodeCommandBy(typ, reqID, by, time.Now().UnixNano(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +450,7 @@ func (s *Store) seedAdminToken() {
 	if seeded {
 		return
 	}
-	r, err := s.ApplyAs(cmdTokenCreate, "", s.cfg.ID, TokenRequest{Name: "admin", Role: RoleAdmin, Hash: HashToken(s.cfg.AdminToken), By: s.cfg.ID})
+	r, err := s.ApplyAs(cmdTokenCreate, "", Identity{Name: s.cfg.ID, Role: RoleAdmin, Member: true}, TokenRequest{Name: "admin", Role: RoleAdmin, Hash: HashToken(s.cfg.AdminToken), By: s.cfg.ID})
 	switch {
 	case err != nil:
 		s.log.Warn().Err(err).Msg("seed the admin token")

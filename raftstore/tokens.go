@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/raftstore/pki"
 )
 
@@ -209,7 +210,7 @@ type AuditRequest struct {
 // audit appends the journal entry for an administrative command, in the
 // same apply as the command, so that no change goes unrecorded.
 func (s *State) audit(now int64, c *Command, what string) {
-	s.Journal = append(s.Journal, JournalEntry{Index: s.JournalNext, Time: now, Kind: "audit", Worker: c.Who, Outcome: c.Type, Reason: what})
+	s.Journal = append(s.Journal, JournalEntry{Index: s.JournalNext, Time: now, Kind: api.KindAudit, Worker: c.Who, Outcome: c.Type, Reason: what})
 	s.JournalNext++
 }
 
@@ -244,14 +245,15 @@ func auditLine(c *Command) string {
 
 // auditable says whether a command applied for an identity is audited: an
 // administrative one, or a lease released by someone other than its
-// holder (an operator's forced release).
+// holder (an operator's forced release; a worker giving back the
+// reservations of the VM it migrates is not one).
 func auditable(c *Command) bool {
 	if c.Who == "" || !audited[c.Type] {
 		return false
 	}
 	if c.Type == cmdRelease {
 		var r RenewRequest
-		return json.Unmarshal(c.Body, &r) == nil && r.Holder != c.Who
+		return c.Role != RoleWorker && json.Unmarshal(c.Body, &r) == nil && r.Holder != c.Who
 	}
 	return true
 }

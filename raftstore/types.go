@@ -77,6 +77,7 @@ type JournalEntry struct {
 	Reason      string `json:"reason,omitempty"`
 	DurationMS  int64  `json:"duration_ms,omitempty"`
 	Worker      string `json:"worker,omitempty"`
+	Fault       string `json:"fault,omitempty"` // vCenter's fault type, for a failed migration
 }
 
 // Result is what the FSM returns for a command: data or an error.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/parleyhq/parley/raftstore/api"
 )
 
 // Bounds on what the store keeps. The state machine enforces them on every
@@ -64,7 +66,7 @@ func keyProblem(k string) string {
 
 // validHostName: a host name as keys and paths carry it.
 func validHostName(n string) bool {
-	return n != "" && len(n) <= maxShortString && !strings.Contains(n, "/") && keyProblem("host/"+n) == ""
+	return n != "" && len(n) <= maxShortString && !strings.Contains(n, "/") && keyProblem(api.PrefixHost+n) == ""
 }
 
 // demandAttr reads a reservation's demand attribute, when it has one: a
@@ -153,7 +155,7 @@ func validateState(s *State) error {
 		if s.LastIndex > 0 && l.Token > s.LastIndex {
 			return fmt.Errorf("lease %s: token %d is above the state's last index %d", key, l.Token, s.LastIndex)
 		}
-		if strings.HasPrefix(key, "reserve/") {
+		if strings.HasPrefix(key, api.PrefixReserve) {
 			if _, e := demandAttr(l.Attrs, "cpu_mhz", maxDemandMHz); e != nil {
 				return fmt.Errorf("lease %s: %s", key, e.Message)
 			}

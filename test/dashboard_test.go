@@ -147,9 +147,16 @@ func TestDashboardInABrowser(t *testing.T) {
 		sctx, cancel := context.WithTimeout(bctx, 100*time.Second)
 		defer cancel()
 		if err := chromedp.Do(sctx, actions...); err != nil {
+			// what the page showed when the step gave up, to say why
+			dctx, cancelD := context.WithTimeout(bctx, 10*time.Second)
+			shown, _ := chromedp.Run(dctx, chromedp.Evaluate[json.RawMessage](`({migrations: document.querySelectorAll('#migrations tr.migration').length,
+				live: (document.getElementById('live') || {}).textContent, notReloaded: window.__notReloaded === true,
+				error: (document.getElementById('error') || {}).textContent, cluster: (document.getElementById('cluster') || {}).textContent,
+				drain: !!document.querySelector('#hosts .host[data-host="DC0_C0_H1"] button[data-action=undrain]')})`))
+			cancelD()
 			mu.Lock()
 			defer mu.Unlock()
-			t.Fatalf("%s: %v (problems so far: %v)", what, err, problems)
+			t.Fatalf("%s: %v (the page: %s; problems so far: %v)", what, err, shown, problems)
 		}
 	}
 	eval := func(what, expr string, into any) {
@@ -192,6 +199,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	var before int
 	eval("mark the page and count migrations", `window.__notReloaded = true; document.querySelectorAll('#migrations tr.migration').length`, &before)
+	// the demo's first balancing may be over by now: drain a host from its
+	// card, as an operator would, so that its VMs leave while we watch
+	step("drain a host from its card", poll(`(() => { const b = document.querySelector('#hosts .host[data-host="DC0_C0_H1"] button[data-action=drain]'); if (!b) return false; b.click(); return true; })()`, 30*time.Second))
 	step("see a migration arrive live", poll(fmt.Sprintf(
 		`document.querySelectorAll('#migrations tr.migration').length > %d && window.__notReloaded === true && document.getElementById('live').textContent === 'live'`, before), 90*time.Second))
 	step("let the bars settle", chromedp.Sleep(2500*time.Millisecond))

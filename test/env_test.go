@@ -60,6 +60,11 @@ type envConfig struct {
 	// earlier release's for a rolling upgrade
 	binFor func(node string) string
 	drift  bool // the simulator's demand drifts, so workers keep moving VMs
+	// policy, when set, edits the balance policy's text before it is pushed
+	policy func(string) string
+	// simState runs the simulator with --state, fixed addresses and a fixed
+	// CA file, so that it can be restarted as the same vCenter
+	simState bool
 }
 
 func newEnv(t *testing.T, cfg envConfig) *env {
@@ -139,6 +144,9 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		e.policyText = strings.Replace(e.policyText, "param(cooldown, 60).", "param(cooldown, 5).", 1)
 		e.policyText = strings.Replace(e.policyText, "param(hold_time, 3).", "param(hold_time, 1).", 1)
 	}
+	if cfg.policy != nil {
+		e.policyText = cfg.policy(e.policyText)
+	}
 	if cfg.leaseTTL > 0 {
 		e.policyText = strings.Replace(e.policyText, "param(lease_ttl, 30).", fmt.Sprintf("param(lease_ttl, %d).", cfg.leaseTTL), 1)
 	}
@@ -154,8 +162,11 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if soak() || cfg.lab || cfg.drift {
 		simArgs = append(simArgs, "--drift") // keep the workers busy for the whole soak, and under every partition
 	}
-	if e.lab != nil {
+	if e.lab != nil || cfg.simState {
 		simArgs = append(simArgs, "--listen", e.addr("sim", "8989"), "--control", e.addr("sim", "8990"))
+	}
+	if cfg.simState {
+		simArgs = append(simArgs, "--state", filepath.Join(dir, "sim-state"), "--ca-file", filepath.Join(dir, "sim-ca.pem"))
 	}
 	e.sim = e.start("sim", "sim", simArgs...)
 	e.sdk = e.sim.waitOutput("SDK ", 90*time.Second)

@@ -129,10 +129,11 @@ func TestLayering(t *testing.T) {
 		{"policies", func(d string) bool { return d == "lcc" }, "policies import only the language"},
 		{"vsphere", func(d string) bool { return strings.HasPrefix(d, "vsphere/") }, "vsphere imports nothing of parley but its own sim"},
 		{"vsphere/sim", func(d string) bool { return d == "vsphere" }, "the simulator imports nothing of parley but vsphere"},
-		{"raftstore", func(d string) bool { return d == "lcc" || d == "raftstore/pki" }, "the store never imports the agent or vSphere"},
+		{"raftstore", func(d string) bool { return d == "lcc" || d == "raftstore/pki" || d == "raftstore/api" }, "the store never imports the agent or vSphere"},
 		{"raftstore/pki", func(string) bool { return false }, "certificates are parley's lowest layer, shared by every part"},
+		{"raftstore/api", func(string) bool { return false }, "the contract's words import nothing of parley"},
 		{"worker", func(d string) bool {
-			return d == "lcc" || d == "policies" || d == "raftstore" || d == "raftstore/pki" || d == "vsphere"
+			return d == "lcc" || d == "policies" || d == "raftstore" || d == "raftstore/pki" || d == "raftstore/api" || d == "vsphere"
 		}, "the agent imports clients, never the simulator or the assemblies"},
 	} {
 		for _, d := range parleyDeps(r.pkg) {

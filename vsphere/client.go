@@ -362,3 +362,18 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// FaultName is the type name of the vCenter fault behind err
+// ("InsufficientResourcesFault", "NotAuthenticated"), or "" when err
+// carries none (a connection that failed, a deadline).
+func FaultName(err error) string {
+	f := faultOf(err)
+	if f == nil {
+		return ""
+	}
+	t := reflect.TypeOf(f)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}

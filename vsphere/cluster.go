@@ -64,9 +64,9 @@ func (v VM) Movable() (bool, string) {
 	switch {
 	case v.Template:
 		return false, "a template"
-	case v.PowerState != "poweredOn":
+	case !v.PoweredOn():
 		return false, "not powered on"
-	case v.ConnectionState != "" && v.ConnectionState != "connected":
+	case v.ConnectionState != "" && v.ConnectionState != Connected:
 		return false, "its connection state is " + v.ConnectionState
 	case v.FaultTolerant:
 		return false, "fault tolerant"
@@ -239,13 +239,13 @@ func (inv *Inventory) breaks(r Rule, vmID, hostID string) string {
 		}
 	case RuleAntiAffinity:
 		for _, other := range inv.VMsOn(hostID) {
-			if other.ID != vmID && contains(r.VMs, other.ID) && other.PowerState == "poweredOn" {
+			if other.ID != vmID && contains(r.VMs, other.ID) && other.PoweredOn() {
 				return "it keeps the VM apart from " + other.Name
 			}
 		}
 	case RuleAffinity:
 		for _, id := range r.VMs {
-			if o, ok := inv.VM(id); ok && id != vmID && o.PowerState == "poweredOn" && o.Host != hostID {
+			if o, ok := inv.VM(id); ok && id != vmID && o.PoweredOn() && o.Host != hostID {
 				return "it keeps the VM with " + o.Name
 			}
 		}
@@ -284,7 +284,7 @@ func (inv *Inventory) Scope(clusterID string) *Inventory {
 	}
 	out := inv
 	if !inv.within(clusterID) {
-		out = &Inventory{}
+		out = &Inventory{ReadAt: inv.ReadAt}
 		in := map[string]bool{}
 		for _, h := range inv.Hosts {
 			if h.Cluster == clusterID {

@@ -35,7 +35,19 @@ type Host struct {
 }
 
 // Available reports whether the host can run and receive VMs.
-func (h Host) Available() bool { return h.ConnectionState == "connected" && !h.InMaintenance }
+func (h Host) Available() bool { return h.ConnectionState == Connected && !h.InMaintenance }
+
+// vCenter's words for a VM's power state and a host's or VM's connection
+// state, as its API spells them; parley outside this package reads them
+// through PoweredOn and Available.
+const (
+	PoweredOnState = "poweredOn"
+	Connected      = "connected"
+	Disconnected   = "disconnected"
+)
+
+// PoweredOn says whether vCenter has the VM running.
+func (v VM) PoweredOn() bool { return v.PowerState == PoweredOnState }
 
 // VM is a virtual machine with its demand.
 type VM struct {
@@ -62,6 +74,10 @@ type Inventory struct {
 	Hosts    []Host    `json:"hosts"`
 	VMs      []VM      `json:"vms"`
 	Clusters []Cluster `json:"clusters,omitempty"`
+	// ReadAt is when vCenter last vouched for what this says of the
+	// reader's own host: when a whole read began, or the watch's last
+	// answer. Zero where unknown (an inventory built by hand).
+	ReadAt time.Time `json:"-"`
 
 	once   sync.Once
 	byHost map[string][]VM
@@ -146,6 +162,7 @@ func (c *Client) newView(ctx context.Context, vc *vim25.Client) (*view.Container
 // over a container view.
 func (c *Client) Inventory(ctx context.Context) (*Inventory, error) {
 	var inv *Inventory
+	start := time.Now()
 	err := c.do(ctx, func(vc *vim25.Client) error {
 		v, err := c.newView(ctx, vc)
 		if err != nil {
@@ -162,6 +179,7 @@ func (c *Client) Inventory(ctx context.Context) (*Inventory, error) {
 			st.set(oc.Obj, oc.PropSet)
 		}
 		inv = st.inventory()
+		inv.ReadAt = start
 		return nil
 	})
 	if err != nil {
@@ -339,6 +357,7 @@ func (c *Client) pool(ctx context.Context, vc *vim25.Client, hostID string) (typ
 type MigrateError struct {
 	VM, Host string
 	Err      error
+	Fault    string // vCenter's fault type (FaultName), when it gave one
 }
 
 func (e *MigrateError) Error() string {
@@ -386,7 +405,7 @@ func (c *Client) Migrate(ctx context.Context, vmID, hostID string, prog Progress
 	if errors.As(err, &te) && te.LocalizedMethodFault != nil {
 		err = fmt.Errorf("task failed: %s: %w", te.LocalizedMessage, err)
 	}
-	return &MigrateError{VM: vmID, Host: hostID, Err: classify(err)}
+	return &MigrateError{VM: vmID, Host: hostID, Err: classify(err), Fault: FaultName(err)}
 }
 
 // TaskState is what vCenter says of a VM's most recent relocation task,
@@ -402,7 +421,9 @@ type TaskState struct {
 func (c *Client) cancelTask(ctx context.Context, t *object.Task, vmID string) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := t.Cancel(cctx); err != nil {
+	// through do: a session that expired during the relocation is logged in
+	// again, or the cancel would be refused and the task left running
+	if err := c.do(cctx, func(vc *vim25.Client) error { return object.NewTask(vc, t.Reference()).Cancel(cctx) }); err != nil {
 		c.log.Warn().Err(err).Str("vm", vmID).Str("task", t.Reference().Value).Msg("cancel the relocation")
 	}
 	if err := waitTask(cctx, c.client(), t.Reference(), nil); err != nil {

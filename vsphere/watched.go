@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -32,7 +33,7 @@ func (c *Client) Watch(ctx context.Context, fn func(*Inventory)) error {
 // is cancelled: what vCenter sends grows with the host, not with the
 // inventory. A VM that left the host is kept with the host vCenter last
 // reported for it, or dropped when vCenter says it left the filter.
-func (c *Client) WatchHost(ctx context.Context, hostID, clusterID string, fn func(*Inventory)) error {
+func (c *Client) WatchHost(ctx context.Context, hostID, clusterID string, fn func(*Inventory), alive ...func(time.Time)) error {
 	spec := types.PropertyFilterSpec{
 		ObjectSet: []types.ObjectSpec{{Obj: hostRef(hostID), SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{
 			Type: "HostSystem", Path: "vm"}}}},
@@ -72,48 +73,71 @@ func (c *Client) WatchHost(ctx context.Context, hostID, clusterID string, fn fun
 			inv.VMs = kept
 		}
 		fn(inv)
-	})
+	}, alive...)
 }
 
 // watch keeps one filter open and calls fn with the state after each
-// batch of updates.
-func (c *Client) watch(ctx context.Context, vc *vim25.Client, spec types.PropertyFilterSpec, seen func(types.ObjectUpdate), fn func(*Inventory)) error {
-	pc, err := property.DefaultCollector(vc).Create(ctx)
+// batch of updates; alive, when set, is called each time vCenter answers
+// a wait (with news or without), which is how fresh the state is known to
+// be. Each wait returns after watchMaxWait seconds without news, and a wait
+// with no answer watchGrace after that ends the watch (a vCenter that
+// hangs is noticed, not waited on forever). The version is kept from wait
+// to wait, so vCenter sends only what changed.
+func (c *Client) watch(ctx context.Context, vc *vim25.Client, spec types.PropertyFilterSpec, seen func(types.ObjectUpdate), fn func(*Inventory), alive ...func(time.Time)) error {
+	cctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	pc, err := property.DefaultCollector(vc).Create(cctx)
+	if err == nil {
+		_, err = pc.CreateFilter(cctx, types.CreateFilter{Spec: spec, PartialUpdates: false})
+		if err != nil {
+			pc.Destroy(context.WithoutCancel(cctx))
+		}
+	}
+	cancel()
 	if err != nil {
 		return fmt.Errorf("vsphere: watch: %w", classify(err))
 	}
-	defer pc.Destroy(context.WithoutCancel(ctx))
-	if _, err := pc.CreateFilter(ctx, types.CreateFilter{Spec: spec, PartialUpdates: false}); err != nil {
-		return fmt.Errorf("vsphere: watch: %w", classify(err))
-	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CallTimeout)
+		pc.Destroy(dctx)
+		cancel()
+	}()
 	st := newState()
-	onUpdates := func(updates []types.ObjectUpdate) bool {
-		for _, u := range updates {
-			if seen != nil {
-				seen(u)
-			}
-			if u.Kind == types.ObjectUpdateKindLeave {
-				st.remove(u.Obj)
-				continue
-			}
-			var props []types.DynamicProperty
-			for _, ch := range u.ChangeSet {
-				props = append(props, types.DynamicProperty{Name: ch.Name, Val: ch.Val})
-			}
-			st.set(u.Obj, props)
-		}
-		fn(st.inventory())
-		return false
-	}
-	// A wait returns after 30 s without news (so that a dead connection
-	// is noticed); the filter stays, and the next wait starts over from
-	// its whole content.
+	req := types.WaitForUpdatesEx{This: pc.Reference(), Options: &types.WaitOptions{MaxWaitSeconds: types.NewInt32(watchMaxWait)}}
 	for ctx.Err() == nil {
-		if err = pc.WaitForUpdatesEx(ctx, &property.WaitOptions{Options: &types.WaitOptions{MaxWaitSeconds: types.NewInt32(watchMaxWait)}}, onUpdates); err != nil {
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(watchMaxWait)*time.Second+watchGrace)
+		res, werr := methods.WaitForUpdatesEx(wctx, vc, &req)
+		cancel()
+		if werr != nil {
+			err = werr
 			break
 		}
+		for _, a := range alive {
+			a(time.Now())
+		}
+		set := res.Returnval
+		if set == nil {
+			continue // no news within the wait
+		}
+		req.Version = set.Version
+		for _, fs := range set.FilterSet {
+			for _, u := range fs.ObjectSet {
+				if seen != nil {
+					seen(u)
+				}
+				if u.Kind == types.ObjectUpdateKindLeave {
+					st.remove(u.Obj)
+					continue
+				}
+				var props []types.DynamicProperty
+				for _, ch := range u.ChangeSet {
+					props = append(props, types.DynamicProperty{Name: ch.Name, Val: ch.Val})
+				}
+				st.set(u.Obj, props)
+			}
+		}
+		fn(st.inventory())
 	}
-	if err != nil && ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return nil
 	}
 	if err != nil {
@@ -144,9 +168,14 @@ type Watched struct {
 	fullAt  time.Time
 	own     *Inventory // the watched host, its VMs and its cluster
 	healthy bool
-	peers   map[string]Host // by name: the peers' hosts as their workers report them (SetPeers)
-	peersAt time.Time
-	done    chan struct{}
+	// answered is when vCenter last answered the watch (its waits end at
+	// least every watchMaxWait): how fresh the watched host is known to be
+	answered time.Time
+	down     bool            // the last attempt to read or watch failed (logged once per change)
+	kick     chan struct{}   // a direct read succeeded: vCenter is back, try the watch now
+	peers    map[string]Host // by name: the peers' hosts as their workers report them (SetPeers)
+	peersAt  time.Time
+	done     chan struct{}
 }
 
 // SetPeers gives the client the peers' hosts as their workers last
@@ -177,11 +206,26 @@ func (w *Watched) SetPeers(peers []Host, at time.Time) {
 // DefaultFullEvery is how often a Watched client reads the whole inventory.
 const DefaultFullEvery = 30 * time.Second
 
-// watchMaxWait is how long, in seconds, one WaitForUpdatesEx waits for news.
-var watchMaxWait int32 = 30
+// watchMaxWait is how long, in seconds, one WaitForUpdatesEx waits for
+// news: vCenter answers at least this often, which bounds how old a
+// watched view can be while vCenter is well (a worker's max_view_age).
+var watchMaxWait int32 = 10
 
-// watchRetry bounds the wait before a failed watch is opened again.
-const watchRetry = 5 * time.Second
+// watchGrace is how long past watchMaxWait a wait may go unanswered
+// before the watch gives up on it.
+const watchGrace = 5 * time.Second
+
+// CallTimeout bounds one vCenter call made without a deadline of the
+// caller's (a watch's set-up and tear-down, a whole read by the watcher).
+const CallTimeout = 20 * time.Second
+
+// watchRetryFirst and watchRetry bound the wait before a failed watch is
+// opened again (doubling from the first to the second); a direct read that
+// finds vCenter back cuts it short.
+const (
+	watchRetryFirst = 30 * time.Second
+	watchRetry      = time.Minute
+)
 
 // NewWatched starts watching host (a name); it stops when ctx ends.
 // fullEvery <= 0 means DefaultFullEvery.
@@ -189,17 +233,20 @@ func NewWatched(ctx context.Context, c *Client, host string, fullEvery time.Dura
 	if fullEvery <= 0 {
 		fullEvery = DefaultFullEvery
 	}
-	w := &Watched{Client: c, host: host, fullEvery: fullEvery, done: make(chan struct{})}
+	w := &Watched{Client: c, host: host, fullEvery: fullEvery, done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	go w.run(ctx)
 	return w
 }
 
 func (w *Watched) run(ctx context.Context) {
 	defer close(w.done)
-	backoff := 250 * time.Millisecond
+	backoff := watchRetryFirst
 	for ctx.Err() == nil {
-		if _, err := w.readFull(ctx); err != nil { // where the host is, and its cluster
-			w.Client.log.Warn().Err(err).Str("host", w.host).Msg("vCenter inventory unreadable; watching later")
+		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		_, err := w.readFull(rctx) // where the host is, and its cluster
+		cancel()
+		if err != nil {
+			w.noteDown(err, "vCenter inventory unreadable; watching later")
 		} else {
 			w.mu.Lock()
 			id, cluster := w.hostID, w.cluster
@@ -216,6 +263,15 @@ func (w *Watched) run(ctx context.Context) {
 					}
 				}
 				w.own, w.healthy = inv, true
+			}, func(at time.Time) {
+				w.mu.Lock()
+				w.answered = at
+				wasDown := w.down
+				w.down = false
+				w.mu.Unlock()
+				if wasDown {
+					w.Client.log.Info().Str("host", w.host).Msg("vCenter watch answering again")
+				}
 			})
 			w.mu.Lock()
 			w.healthy = false
@@ -223,18 +279,38 @@ func (w *Watched) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			w.Client.log.Warn().Err(err).Str("host", w.host).Msg("vCenter watch ended; reading the inventory directly until it is back")
+			w.noteDown(err, "vCenter watch ended; reading the inventory directly until it is back")
 			if time.Since(started) > time.Minute {
-				backoff = 250 * time.Millisecond
+				backoff = watchRetryFirst
 			}
 		}
+		// While vCenter does not answer, the worker's own reads (backed off
+		// in turn) find out when it is back: this loop then tries again at
+		// once (kick), and otherwise only after its own, longer backoff, so
+		// that an outage does not cost vCenter two readers' retries.
 		select {
 		case <-ctx.Done():
 			return
+		case <-w.kick:
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, watchRetry)
 	}
+}
+
+// noteDown logs the watch's failure once, when it starts failing, and at
+// debug level after that: a vCenter that is away for half an hour does not
+// fill the log (the worker says so once per change, in its journal too).
+func (w *Watched) noteDown(err error, msg string) {
+	w.mu.Lock()
+	first := !w.down
+	w.down = true
+	w.mu.Unlock()
+	ev := w.Client.log.Debug()
+	if first {
+		ev = w.Client.log.Warn()
+	}
+	ev.Err(err).Str("host", w.host).Msg(msg)
 }
 
 // readFull reads the whole inventory and notes where the host is.
@@ -260,10 +336,17 @@ func (w *Watched) Inventory(ctx context.Context) (*Inventory, error) {
 	w.mu.Lock()
 	reported := !w.peersAt.IsZero() && time.Since(w.peersAt) < w.fullEvery
 	fresh := !w.fullAt.IsZero() && (reported || time.Since(w.fullAt) < w.fullEvery)
-	full, own, ok := w.full, w.own, w.healthy
+	full, own, ok, answered := w.full, w.own, w.healthy, w.answered
 	w.mu.Unlock()
 	if !ok || own == nil {
-		return w.readFull(ctx)
+		inv, err := w.readFull(ctx)
+		if err == nil {
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+		}
+		return inv, err
 	}
 	if full == nil || !fresh {
 		var err error
@@ -271,7 +354,9 @@ func (w *Watched) Inventory(ctx context.Context) (*Inventory, error) {
 			return nil, err
 		}
 	}
-	return w.merge(full, own), nil
+	inv := w.merge(full, own)
+	inv.ReadAt = answered // the watched host is as fresh as vCenter's last answer
+	return inv, nil
 }
 
 // merge puts the watched objects into the whole read: the host and its

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/vsphere"
 )
 
@@ -33,7 +34,7 @@ func (w *Worker) leases(ctx context.Context, stale bool) (leaseSet, error) {
 // reservations reads only the capacity reserved on this host: what fits
 // needs, on every call for proposals.
 func (w *Worker) reservations(ctx context.Context, stale bool) (leaseSet, error) {
-	ls, err := w.store.Leases(ctx, "reserve/"+w.cfg.Host+"/", stale)
+	ls, err := w.store.Leases(ctx, api.ReservePrefix(w.cfg.Host), stale)
 	if err != nil {
 		return leaseSet{}, err
 	}
@@ -42,14 +43,14 @@ func (w *Worker) reservations(ctx context.Context, stale bool) (leaseSet, error)
 
 func (w *Worker) leaseSetOf(ls []raftstore.LeaseView) leaseSet {
 	out := leaseSet{cooling: map[string]bool{}, held: map[string]bool{}, reservations: map[string]bool{}}
-	prefix := "reserve/" + w.cfg.Host + "/"
+	prefix := api.ReservePrefix(w.cfg.Host)
 	for _, l := range ls {
 		switch {
-		case strings.HasPrefix(l.Key, "cool/"):
-			out.cooling[strings.TrimPrefix(l.Key, "cool/")] = true
-		case strings.HasPrefix(l.Key, "vm/"):
-			out.held[strings.TrimPrefix(l.Key, "vm/")] = true
-		case strings.HasPrefix(l.Key, prefix) && l.State == "held":
+		case strings.HasPrefix(l.Key, api.PrefixCool):
+			out.cooling[strings.TrimPrefix(l.Key, api.PrefixCool)] = true
+		case strings.HasPrefix(l.Key, api.PrefixVM):
+			out.held[strings.TrimPrefix(l.Key, api.PrefixVM)] = true
+		case strings.HasPrefix(l.Key, prefix) && l.State == api.LeaseHeld:
 			c, _ := strconv.ParseInt(l.Attrs["cpu_mhz"], 10, 64)
 			m, _ := strconv.ParseInt(l.Attrs["mem_mb"], 10, 64)
 			out.reservedCPU += c
@@ -116,7 +117,7 @@ func (w *Worker) cPickVM(ctx context.Context, g *lcc.Goal) (bool, error) {
 		return false, nil
 	}
 	cands = fitting
-	correcting := g.Policy.Name != "consolidate" && g.Policy.Name != "evacuate" // those move VMs for their own reasons
+	correcting := w.fixesRules(g.Program) // consolidate and evacuate move VMs for their own reasons
 	if viol := w.violations(s, func(name string) bool { return busy[name] || ls.cooling[name] || ls.held[name] }); correcting && len(viol) > 0 {
 		// a VM that breaks a mandatory rule goes first; a host that is here
 		// only for that, and cannot move it, moves nothing else
@@ -227,7 +228,10 @@ func (w *Worker) fitsMem(ctx context.Context, p *lcc.Program, vm string, cpu, me
 	if !s.host.Available() || s.host.CPUCapacityMHz <= 0 || w.draining() || w.stopping.Load() {
 		return fail(nil) // a stopping worker takes no VM
 	}
-	if left, _ := w.leftToDRS(s.inv, s.host); left && (p == nil || p.Ref.Name != "evacuate") {
+	if w.staleView(w.params(p).MaxViewAge) != "" {
+		return fail(nil) // vCenter has not answered for this host lately: no bid from an old view
+	}
+	if left, _ := w.leftToDRS(s.inv, s.host); left && !w.intoDRSClusters(p) {
 		return fail(nil) // DRS balances this cluster; a drain still gets room
 	}
 	if v, ok := s.inv.VM(vm); ok && v.Host == s.host.ID {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/vsphere"
 )
 
@@ -40,13 +41,13 @@ func (w *Worker) noteDRS(ctx context.Context, inv *vsphere.Inventory, h vsphere.
 				behavior = "fullyAutomated (vCenter's default)"
 			}
 			reason = fmt.Sprintf("DRS (%s) balances cluster %s; parley acts there only with --coexist-drs, and still drains", behavior, c.Name)
-			state = "drs"
+			state = api.HostDRS
 			w.log.Warn().Str("cluster", c.Name).Str("drs", behavior).Msg("leaving this cluster's balancing to DRS")
 		} else {
 			reason = "parley balances this host"
 			w.log.Info().Str("cluster", c.Name).Msg("parley balances this cluster")
 		}
-		w.journal(ctx, raftstore.JournalEntry{Kind: "drs", From: w.cfg.Host, Outcome: map[bool]string{true: "left to DRS", false: "balanced by parley"}[left], Reason: reason})
+		w.journal(ctx, raftstore.JournalEntry{Kind: api.KindDRS, From: w.cfg.Host, Outcome: map[bool]string{true: api.OutcomeLeftToDRS, false: api.OutcomeBalancedByParley}[left], Reason: reason})
 		w.mu.Lock()
 		w.drsReport = &raftstore.HostReport{Name: w.cfg.Host, State: state, Reason: reason}
 		w.mu.Unlock()
@@ -121,8 +122,8 @@ type relocateChecker interface {
 // award is made (a bid is decided on what the inventory shows, so as not
 // to ask vCenter for every offer). It returns the problem, or "".
 func (w *Worker) checkRelocate(ctx context.Context, vm string) string {
-	rc, ok := w.vs.(relocateChecker)
-	if !ok {
+	rc := w.caps.relocate
+	if rc == nil {
 		return ""
 	}
 	s, err := w.snap()
@@ -148,8 +149,8 @@ type eventLogger interface {
 // administrator reading the VM's events sees the policy, its version and
 // the interaction. A failure is logged and does not stop the move.
 func (w *Worker) logEvent(ctx context.Context, g *lcc.Goal, vmID, target string) {
-	el, ok := w.vs.(eventLogger)
-	if !ok {
+	el := w.caps.events
+	if el == nil {
 		return
 	}
 	msg := fmt.Sprintf("parley moves this VM from %s to %s: policy %s, interaction %s, worker %s", w.cfg.Host, target, g.Policy.String(), g.Interaction, w.cfg.ID)
@@ -178,8 +179,8 @@ const passthroughTTL = 10 * time.Minute
 // once per VM and passthroughTTL; a VM it cannot answer for is not
 // offered this time.
 func (w *Worker) pinned(ctx context.Context, v vsphere.VM) bool {
-	pc, ok := w.vs.(passthroughChecker)
-	if !ok {
+	pc := w.caps.passthrough
+	if pc == nil {
 		return false
 	}
 	w.mu.Lock()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 )
 
 func (w *Worker) draining() bool {
@@ -25,7 +26,7 @@ func (w *Worker) cDrainRequested(_ context.Context, g *lcc.Goal) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if s.host.InMaintenance && d.State == "drained" {
+	if s.host.InMaintenance && d.State == api.HostDrained {
 		return false, nil // done, and reported: a report lost on the way is made again
 	}
 	who := d.RequestedBy
@@ -47,7 +48,7 @@ func (w *Worker) cReportDrain(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}
 	left := 0
 	for _, v := range s.inv.VMsOn(s.host.ID) {
-		if v.PowerState == "poweredOn" {
+		if v.PoweredOn() {
 			left++
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/vsphere"
 )
 
@@ -18,7 +19,7 @@ func (w *Worker) cReserve(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	key := "reserve/" + w.cfg.Host + "/" + vm
+	key := api.ReserveKey(w.cfg.Host, vm)
 	if w.dryRun(g.Program) {
 		return g.Unify(3, lcc.C("res", lcc.A(w.cfg.ID), lcc.I(0), lcc.S(key))), nil
 	}
@@ -138,9 +139,9 @@ func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}
 	slots := w.params(g.Program).MigrationSlots
 	gr, err := w.store.Acquire(ctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: w.params(g.Program).LeaseTTL.Milliseconds(), Items: []raftstore.AcquireItem{
-		{Key: "vm/" + vm, Attrs: map[string]string{"interaction": g.Interaction, "from": w.cfg.Host, "to": target}},
-		{Key: "host/" + w.cfg.Host + "/slot/", AnyOf: slots},
-		{Key: "host/" + target + "/slot/", AnyOf: slots},
+		{Key: api.VMKey(vm), Attrs: map[string]string{"interaction": g.Interaction, "from": w.cfg.Host, "to": target}},
+		{Key: api.SlotPrefix(w.cfg.Host), AnyOf: slots},
+		{Key: api.SlotPrefix(target), AnyOf: slots},
 	}})
 	if err != nil {
 		if errors.Is(err, raftstore.ErrLeaseHeld) || errors.Is(err, raftstore.ErrLockDelay) {
@@ -176,8 +177,8 @@ func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 		}
 		if err != nil || st.Running || st.Host != s.host.ID {
 			w.releaseKeys(ctx, w.cfg.ID, gr.Token, gr.Keys)
-			w.journal(ctx, raftstore.JournalEntry{Kind: "reconcile", Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
-				VM: vm, From: w.cfg.Host, Outcome: "skipped", Reason: fmt.Sprintf("previous lease expired; vCenter says running=%v host=%s err=%v", st.Running, st.Host, err)})
+			w.journal(ctx, raftstore.JournalEntry{Kind: api.KindReconcile, Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
+				VM: vm, From: w.cfg.Host, Outcome: api.OutcomeSkipped, Reason: fmt.Sprintf("previous lease expired; vCenter says running=%v host=%s err=%v", st.Running, st.Host, err)})
 			return false, nil
 		}
 	}
@@ -223,12 +224,12 @@ func (w *Worker) cRelease(ctx context.Context, g *lcc.Goal) (bool, error) {
 // coolingDown asks the store, linearizably, whether a VM moved within its
 // cool-down.
 func (w *Worker) coolingDown(ctx context.Context, vm string) (bool, error) {
-	ls, err := w.store.Leases(ctx, "cool/"+vm, false)
+	ls, err := w.store.Leases(ctx, api.CoolKey(vm), false)
 	if err != nil {
 		return false, err
 	}
 	for _, l := range ls {
-		if l.Key == "cool/"+vm && l.State == "held" {
+		if l.Key == api.CoolKey(vm) && l.State == api.LeaseHeld {
 			return true, nil
 		}
 	}

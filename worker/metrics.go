@@ -81,6 +81,7 @@ type workerMetrics struct {
 	migrationDur prometheus.Histogram
 	renewFailed  prometheus.Counter
 	reaction     prometheus.Histogram
+	vcenterUp    prometheus.Gauge
 
 	mu     sync.Mutex
 	starts map[string]time.Time // interactions this worker started, when
@@ -119,6 +120,10 @@ func newWorkerMetrics(w *Worker) *workerMetrics {
 	for _, kind := range []string{"bid", "award", "refusal"} {
 		m.offers.WithLabelValues(kind, w.policies[0])
 	}
+	m.vcenterUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_worker_vcenter_up",
+		Help: "1 while vCenter answers this worker (its view of the host fresh enough to act on), 0 while it does not."})
+	m.vcenterUp.Set(1)
+	reg.MustRegister(m.vcenterUp)
 	reg.MustRegister(m.started, m.ended, m.negotiation, m.offers, m.messages, m.migrations, m.migrationDur, m.renewFailed, m.reaction, workerCollector{w})
 	return m
 }
@@ -207,12 +212,14 @@ var (
 	descRefused      = prometheus.NewDesc("parley_worker_messages_refused_total", "LCC messages the worker refused, by reason.", []string{"reason"}, nil)
 	descInteractions = prometheus.NewDesc("parley_worker_interactions", "Interactions this worker started that are running.", nil, nil)
 	descHostLoad     = prometheus.NewDesc("parley_worker_host_load", "The host's smoothed load as the worker sees it, a share of capacity (resource cpu or mem).", []string{"resource"}, nil)
+	descViewAge      = prometheus.NewDesc("parley_worker_view_age_seconds", "How old the worker's view of its host is: seconds since vCenter last answered for it.", nil, nil)
 )
 
 func (c workerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRefused
 	ch <- descInteractions
 	ch <- descHostLoad
+	ch <- descViewAge
 }
 
 func (c workerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -227,6 +234,7 @@ func (c workerCollector) Collect(ch chan<- prometheus.Metric) {
 	if seen {
 		ch <- prometheus.MustNewConstMetric(descHostLoad, prometheus.GaugeValue, cpu, "cpu")
 		ch <- prometheus.MustNewConstMetric(descHostLoad, prometheus.GaugeValue, mem, "mem")
+		ch <- prometheus.MustNewConstMetric(descViewAge, prometheus.GaugeValue, c.w.viewAge(time.Now()).Seconds())
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 )
 
 // cMigrate runs the vMotion, renewing the leases and the reservation
@@ -25,10 +27,10 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}
 	w.migrating.Add(1) // a stopping worker waits for this (stop)
 	defer w.migrating.Add(-1)
-	entry := raftstore.JournalEntry{Kind: "migration", Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
+	entry := raftstore.JournalEntry{Kind: api.KindMigration, Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
 		VM: vm, From: w.cfg.Host, To: target, Worker: w.cfg.ID}
 	if w.dryRun(g.Program) {
-		entry.Kind, entry.Outcome = "would-migrate", "dry-run"
+		entry.Kind, entry.Outcome = api.KindWouldMigrate, api.OutcomeDryRun
 		w.journal(ctx, entry)
 		w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).Msg("would migrate (dry run)")
 		return true, nil
@@ -80,7 +82,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	if !w.renewAll(ctx, ttl, lease, res) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		entry.Outcome, entry.Reason = "cancelled", "lease lost before the relocation started"
+		entry.Outcome, entry.Reason = api.OutcomeCancelled, "lease lost before the relocation started"
 		log.Warn().Msg(entry.Reason)
 		w.journalLater(rctx, entry)
 		return false, nil
@@ -93,6 +95,14 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		return w.abandon(ctx, g, entry, res, lease, "skipped", fmt.Sprintf("the store could not say whether the target is being drained: %v", err))
 	} else if drained {
 		return w.abandon(ctx, g, entry, res, lease, "skipped", "the target is being drained")
+	}
+	// no vMotion from a view vCenter has not vouched for lately
+	if stale := w.staleView(w.params(g.Program).MaxViewAge); stale != "" {
+		return w.abandon(ctx, g, entry, res, lease, api.OutcomeSkipped, stale)
+	}
+	if until := w.backoff.waiting(vm, target, time.Now()); !until.IsZero() {
+		return w.abandon(ctx, g, entry, res, lease, api.OutcomeSkipped,
+			fmt.Sprintf("relocations of %s to %s failed of late: backing off until %s", vm, target, until.Format(time.RFC3339)))
 	}
 	migCtx, cancelMig := context.WithCancel(ctx)
 	defer cancelMig()
@@ -111,9 +121,11 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		w.mx.reaction.Observe(start.Sub(crossed).Seconds())
 	}
 	w.mu.Unlock()
-	log.Info().Uint64("token", lease.token).Msg("migration starting")
+	log.Info().Uint64("token", lease.token).Float64("view_age_s", w.viewAge(time.Now()).Seconds()).Msg("migration starting")
 	w.logEvent(migCtx, g, vmID, target)
-	merr := w.vs.Migrate(migCtx, vmID, targetID, nil)
+	stall := watchStall(migCtx, w.params(g.Program).StallTimeout, cancelMig)
+	merr := w.vs.Migrate(migCtx, vmID, targetID, stall.progress)
+	stalled := stall.stop()
 	lost := guard.lost()
 	cancelMig()
 	<-renewDone
@@ -130,7 +142,7 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 				where = h.Name
 			}
 		}
-		entry.Outcome, entry.Reason = "cancelled", "lease lost; vCenter has the VM on "+where
+		entry.Outcome, entry.Reason = api.OutcomeCancelled, "lease lost; vCenter has the VM on "+where
 		if merr == nil {
 			entry.Reason = "lease lost; the relocation completed before it could be cancelled; vCenter has the VM on " + where
 			// it moved all the same: it must not move again at once
@@ -140,12 +152,20 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 		w.journalLater(rctx, entry)
 		return false, nil
 	case merr == nil:
-		entry.Outcome = "success"
+		entry.Outcome = api.OutcomeSuccess
+		w.backoff.succeeded(vm, target)
 		w.markCooling(rctx, g, vm)
 		log.Info().Int64("ms", entry.DurationMS).Msg("migration done")
+	case stalled:
+		wait := w.backoff.failed(vm, target, time.Now())
+		entry.Outcome = api.OutcomeStalled
+		entry.Reason = fmt.Sprintf("no progress for %s (stall_timeout): cancelled in vCenter (%v); %s waits %s before going to %s again",
+			w.params(g.Program).StallTimeout, merr, vm, wait.Round(time.Second), target)
+		log.Warn().Err(merr).Dur("backoff", wait).Msg("migration stalled: cancelled")
 	default:
-		entry.Outcome, entry.Reason = "failed", merr.Error()
-		log.Warn().Err(merr).Msg("migration failed")
+		wait := w.backoff.failed(vm, target, time.Now())
+		entry.Outcome, entry.Reason, entry.Fault = api.OutcomeFailed, merr.Error(), faultOf(merr)
+		log.Warn().Err(merr).Str("fault", entry.Fault).Dur("backoff", wait).Msg("migration failed")
 	}
 	w.journal(rctx, entry)
 	w.giveBack(rctx, res, lease)
@@ -174,8 +194,8 @@ func (w *Worker) journal(ctx context.Context, e raftstore.JournalEntry) {
 func (w *Worker) cJournalNote(ctx context.Context, g *lcc.Goal) (bool, error) {
 	vm, _ := g.AtomName(0)
 	reason := lcc.FormatTerm(g.Arg(1))
-	w.journal(ctx, raftstore.JournalEntry{Kind: "negotiation", Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
-		VM: vm, From: w.cfg.Host, Outcome: "no-move", Reason: reason, Worker: w.cfg.ID})
+	w.journal(ctx, raftstore.JournalEntry{Kind: api.KindNegotiation, Interaction: g.Interaction, Policy: g.Policy.Name, Version: g.Policy.Version,
+		VM: vm, From: w.cfg.Host, Outcome: api.OutcomeNoMove, Reason: reason, Worker: w.cfg.ID})
 	return true, nil
 }
 
@@ -188,7 +208,7 @@ func (w *Worker) markCooling(ctx context.Context, g *lcc.Goal, vm string) {
 	}
 	var err error
 	for try := 0; try < 3; try++ {
-		_, err = w.store.Acquire(ctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: cool.Milliseconds(), Items: []raftstore.AcquireItem{{Key: "cool/" + vm}}})
+		_, err = w.store.Acquire(ctx, raftstore.AcquireRequest{Holder: w.cfg.ID, TTLMillis: cool.Milliseconds(), Items: []raftstore.AcquireItem{{Key: api.CoolKey(vm)}}})
 		if err == nil || errors.Is(err, raftstore.ErrLeaseHeld) { // held: it is cooling down already
 			return
 		}
@@ -202,4 +222,61 @@ func (w *Worker) markCooling(ctx context.Context, g *lcc.Goal, vm string) {
 		w.log.Warn().Err(err).Str("interaction", g.Interaction).Str("policy", g.Policy.Name).Int("version", g.Policy.Version).Str("vm", vm).
 			Dur("cooldown", cool).Msg("could not mark the VM as cooling down")
 	}
+}
+
+// stallWatch cancels a relocation whose task shows no progress for the
+// policy's stall_timeout: progress is vsphere.Migrate's callback, and stop
+// ends the watch and says whether it cancelled.
+type stallWatch struct {
+	mu      sync.Mutex
+	last    int
+	changed time.Time
+	stalled bool
+	done    chan struct{}
+	ended   chan struct{}
+}
+
+func watchStall(ctx context.Context, timeout time.Duration, cancel func()) *stallWatch {
+	s := &stallWatch{last: -1, changed: time.Now(), done: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		defer close(s.ended)
+		t := time.NewTicker(min(time.Second, timeout/4))
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				s.mu.Lock()
+				over := now.Sub(s.changed) >= timeout
+				if over {
+					s.stalled = true
+				}
+				s.mu.Unlock()
+				if over {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return s
+}
+
+func (s *stallWatch) progress(pct int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pct != s.last {
+		s.last, s.changed = pct, time.Now()
+	}
+}
+
+func (s *stallWatch) stop() bool {
+	close(s.done)
+	<-s.ended
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stalled
 }

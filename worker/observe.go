@@ -97,6 +97,9 @@ func (w *Worker) cPeers(_ context.Context, g *lcc.Goal) (bool, error) {
 				continue // a host of another cluster: no vMotion there
 			}
 		}
+		if w.backoff.targetResting(p.Host, time.Now()) {
+			continue // its relocations keep failing: offered nothing for a while (backoff.go)
+		}
 		ids = append(ids, id)
 	}
 	w.mu.Unlock()
@@ -115,7 +118,7 @@ func (w *Worker) cVMCount(_ context.Context, g *lcc.Goal) (bool, error) {
 	}
 	n := 0
 	for _, v := range s.inv.VMsOn(s.host.ID) {
-		if v.PowerState == "poweredOn" {
+		if v.PoweredOn() {
 			n++
 		}
 	}
@@ -133,7 +136,7 @@ func (w *Worker) held(above bool, g *lcc.Goal) (bool, error) {
 	if left, _ := w.leftToDRS(s.inv, s.host); left {
 		return false, nil // DRS balances this cluster
 	}
-	if above && g.Policy.Name != "consolidate" && len(w.violations(s, w.negotiatingVM)) > 0 {
+	if above && w.fixesRules(g.Program) && len(w.violations(s, w.negotiatingVM)) > 0 {
 		return g.Unify(0, lcc.F(round(s.cpu))), nil // a broken mandatory rule is corrected at once
 	}
 	hold := w.params(g.Program).HoldTime
@@ -227,7 +230,10 @@ func (w *Worker) Observe(ctx context.Context) error {
 		w.log.Info().Str("stats", from).Str("asked", w.cfg.Stats).Msg("host load read from " + from)
 		w.statsFrom = from
 	}
-	w.inv, w.hostID, w.observed = inv, h.ID, time.Now()
+	w.inv, w.hostID, w.observed = inv, h.ID, inv.ReadAt
+	if w.observed.IsZero() {
+		w.observed = time.Now() // a source that does not say: as of now
+	}
 	pp := w.params(w.active)
 	window := max(1, pp.SmoothingWindow)
 	w.samples = appendWindow(w.samples, cpu, window)
@@ -248,8 +254,8 @@ func (w *Worker) hostLoad(ctx context.Context, h vsphere.Host) (cpu, mem float64
 	if w.cfg.Stats != StatsRealtime {
 		return cpu, mem, StatsQuick
 	}
-	sr, ok := w.vs.(statsReader)
-	if !ok {
+	sr := w.caps.stats
+	if sr == nil {
 		return cpu, mem, StatsQuick
 	}
 	st, err := sr.HostStats(ctx, h)

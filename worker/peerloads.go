@@ -41,8 +41,8 @@ func (w *Worker) ownLoad() *raftstore.HostLoad {
 // notePeers hands the peers' loads of a heartbeat's reply to the vCenter
 // client, when it takes them.
 func (w *Worker) notePeers(r *raftstore.HeartbeatReply) {
-	ps, ok := w.vs.(peerSetter)
-	if !ok || r == nil || !r.PeersKnown {
+	ps := w.caps.peers
+	if ps == nil || r == nil || !r.PeersKnown {
 		return
 	}
 	hosts := make([]vsphere.Host, 0, len(r.Peers))

@@ -40,8 +40,8 @@ type watchedPolicy struct {
 // watchPolicies keeps a blocking query open for each policy the worker may
 // follow, until ctx ends.
 func (w *Worker) watchPolicies(ctx context.Context) {
-	pw, ok := w.store.(policyWaiter)
-	if !ok {
+	pw := w.caps.waiter
+	if pw == nil {
 		return
 	}
 	names := w.policies

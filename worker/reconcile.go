@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 )
 
 // reconcile settles leases still held in this worker's name, from before
@@ -19,7 +20,7 @@ func (w *Worker) reconcile(ctx context.Context) error {
 	}
 	byToken := map[uint64][]raftstore.LeaseView{}
 	for _, l := range ls {
-		if l.Holder == w.cfg.ID && !strings.HasPrefix(l.Key, "cool/") {
+		if l.Holder == w.cfg.ID && !strings.HasPrefix(l.Key, api.PrefixCool) {
 			byToken[l.Token] = append(byToken[l.Token], l)
 		}
 	}
@@ -35,11 +36,11 @@ func (w *Worker) reconcile(ctx context.Context) error {
 		vm := ""
 		for _, l := range group {
 			keys = append(keys, l.Key)
-			if strings.HasPrefix(l.Key, "vm/") {
-				vm = strings.TrimPrefix(l.Key, "vm/")
+			if strings.HasPrefix(l.Key, api.PrefixVM) {
+				vm = strings.TrimPrefix(l.Key, api.PrefixVM)
 			}
 		}
-		outcome := "released"
+		outcome := api.OutcomeReleased
 		if vm != "" {
 			vmID := ""
 			if v, ok := inv.VM(vm); ok {
@@ -50,7 +51,7 @@ func (w *Worker) reconcile(ctx context.Context) error {
 				if err != nil || !st.Running {
 					break
 				}
-				outcome = "finished"
+				outcome = api.OutcomeFinished
 				if _, err := w.store.Renew(ctx, raftstore.RenewRequest{Keys: keys, Holder: w.cfg.ID, Token: token, TTLMillis: 30000}); err != nil {
 					w.log.Warn().Err(err).Str("vm", vm).Strs("keys", keys).Msg("reconcile: renew the leases of a migration still running")
 				}
@@ -60,7 +61,7 @@ func (w *Worker) reconcile(ctx context.Context) error {
 			}
 		}
 		w.releaseKeys(ctx, w.cfg.ID, token, keys)
-		w.journal(ctx, raftstore.JournalEntry{Kind: "reconcile", VM: vm, From: w.cfg.Host, Outcome: outcome, Worker: w.cfg.ID,
+		w.journal(ctx, raftstore.JournalEntry{Kind: api.KindReconcile, VM: vm, From: w.cfg.Host, Outcome: outcome, Worker: w.cfg.ID,
 			Reason: fmt.Sprintf("leases %v held from before a restart", keys)})
 		w.log.Info().Str("vm", vm).Strs("keys", keys).Str("outcome", outcome).Msg("reconciled leases from before a restart")
 	}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"math"
 	"net/http"
 	"time"
 
@@ -25,7 +26,11 @@ type Status struct {
 	LoadCPU        float64             `json:"load_cpu"` // smoothed shares, as the policies see them
 	LoadMem        float64             `json:"load_mem"`
 	VMs            []StatusVM          `json:"vms"`
-	Interactions   []InteractionStatus `json:"interactions"` // newest first
+	Interactions   []InteractionStatus `json:"interactions"`                   // newest first
+	Missing        []string            `json:"missing_capabilities,omitempty"` // optional parts this worker lacks, and what is off
+	VCenterUp      bool                `json:"vcenter_up"`                     // vCenter answers, with a view fresh enough to act on
+	VCenterReason  string              `json:"vcenter_reason,omitempty"`       // why not, when it does not
+	ViewAgeSeconds float64             `json:"view_age_seconds"`               // how old the view of the host is (-1: none yet)
 	Time           time.Time           `json:"time"`
 }
 
@@ -70,7 +75,12 @@ func (b *traceBook) summaries() []InteractionStatus {
 // status is this worker's Status now.
 func (w *Worker) status() Status {
 	w.mu.Lock()
-	st := Status{Worker: w.cfg.ID, Host: w.cfg.Host, LoadCPU: mean(w.samples), LoadMem: mean(w.memSamples), VMs: []StatusVM{}, Time: time.Now()}
+	st := Status{Worker: w.cfg.ID, Host: w.cfg.Host, LoadCPU: mean(w.samples), LoadMem: mean(w.memSamples), VMs: []StatusVM{}, Time: time.Now(), Missing: w.caps.missing()}
+	st.VCenterUp, st.VCenterReason = w.vcenterUp()
+	st.ViewAgeSeconds = -1
+	if age := w.viewAge(st.Time); age != noView {
+		st.ViewAgeSeconds = math.Round(age.Seconds()*10) / 10
+	}
 	inv := w.inv
 	w.mu.Unlock()
 	if inv != nil {

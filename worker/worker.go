@@ -30,6 +30,7 @@ import (
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/raftstore/pki"
 	"github.com/parleyhq/parley/vsphere"
 )
@@ -117,6 +118,9 @@ type Worker struct {
 	log      zerolog.Logger
 	vs       VSphere
 	store    Store
+	caps     capabilities // the optional parts of vs and store, found once (capabilities.go)
+	vc       vcenterState // whether vCenter answers, and when to ask again (vcenter.go)
+	backoff  relocBackoff // relocations that failed, by VM and target (backoff.go)
 	node     *lcc.Node
 	tr       *httpTransport
 	reg      *lcc.Registry
@@ -186,6 +190,13 @@ func New(cfg Config, vs VSphere, store Store) (*Worker, error) {
 	w := &Worker{cfg: cfg, policies: names, vs: vs, store: store, programs: map[string]*lcc.Program{}, following: map[string]lcc.PolicyRef{}, peers: map[string]raftstore.Worker{},
 		negotiating: map[string]string{}, running: map[string]bool{}, passthrough: map[string]pinnedVM{}}
 	w.log = cfg.Logger.With().Str("worker", cfg.ID).Str("host", cfg.Host).Logger()
+	w.caps = findCapabilities(vs, store)
+	if cfg.Stats == StatsRealtime && vs != nil && w.caps.stats == nil {
+		return nil, fmt.Errorf("worker: stats %q: this vCenter connection cannot read performance samples", StatsRealtime)
+	}
+	if m := w.caps.missing(); len(m) > 0 && vs != nil && store != nil {
+		w.log.Info().Strs("missing", m).Msg("capabilities this vCenter connection or store lacks, and what is off for each")
+	}
 	w.reg = w.registry()
 	w.mx = newWorkerMetrics(w)
 	w.tr = newHTTPTransport(w.peerAddrs, cfg.TLS)
@@ -379,12 +390,25 @@ func (w *Worker) Tick(ctx context.Context) {
 	if err := w.followRoster(tctx, reply.RosterIndex); err != nil { // roster.go
 		w.log.Warn().Err(err).Msg("read the roster of peers and drains")
 	}
-	if !observed {
-		if err := w.Observe(tctx); err != nil {
-			w.ready.Store(false)
-			w.log.Warn().Err(err).Msg("observe host")
-			return
+	if !observed && w.vcenterDue(time.Now()) {
+		octx, cancel := context.WithTimeout(tctx, vcenterCallTimeout)
+		err := w.Observe(octx)
+		cancel()
+		if err != nil {
+			w.vcenterFailed(ctx, err.Error())
+		} else {
+			observed = true
 		}
+	}
+	if stale := w.staleView(w.params(w.active).MaxViewAge); stale != "" {
+		w.ready.Store(false)
+		if observed {
+			w.vcenterFailed(ctx, stale) // read, but vCenter vouches for nothing recent (a watch that went quiet)
+		}
+		return
+	}
+	if observed {
+		w.vcenterAnswered(ctx)
 	}
 	w.ready.Store(!w.stopping.Load())
 	now := time.Now()
@@ -480,51 +504,6 @@ func newInteractionID(worker string) string {
 	return fmt.Sprintf("%s-%d-%s", worker, time.Now().Unix(), hex.EncodeToString(b[:]))
 }
 
-// program compiles a stored version (cached by hash), checking that the
-// text matches its recorded hash.
-func (w *Worker) program(name string, v *raftstore.PolicyVersion) (*lcc.Program, error) {
-	hash := lcc.HashSource([]byte(v.Text))
-	if hash != v.SHA256 {
-		return nil, fmt.Errorf("worker: policy %s v%d: text hash %s does not match the recorded %s", name, v.Version, hash[:12], v.SHA256[:12])
-	}
-	w.mu.Lock()
-	p := w.programs[hash]
-	w.mu.Unlock()
-	if p != nil && p.Ref.Version == v.Version && p.Ref.Name == name {
-		return p, nil
-	}
-	p, diags, err := lcc.Compile(fmt.Sprintf("%s@v%d", name, v.Version), []byte(v.Text), lcc.PolicyRef{Name: name, Version: v.Version, Hash: hash}, policies.Known())
-	if err != nil {
-		return nil, fmt.Errorf("worker: policy %s v%d does not compile here: %v", name, v.Version, diags.Errors())
-	}
-	w.mu.Lock()
-	w.programs[hash] = p
-	w.mu.Unlock()
-	return p, nil
-}
-
-// resolve fetches the exact version a peer's message names.
-func (w *Worker) resolve(ctx context.Context, ref lcc.PolicyRef) (*lcc.Program, error) {
-	w.mu.Lock()
-	p := w.programs[ref.Hash]
-	w.mu.Unlock()
-	if p != nil && p.Ref == ref {
-		return p, nil
-	}
-	v, err := w.store.PolicyVersion(ctx, ref.Name, ref.Version)
-	if err != nil {
-		return nil, err
-	}
-	p, err = w.program(ref.Name, v)
-	if err != nil {
-		return nil, err
-	}
-	if p.Ref != ref {
-		return nil, fmt.Errorf("%w: the store's %s has hash %.12s, the message names %.12s", lcc.ErrPolicyMismatch, p.Ref, p.Ref.Hash, ref.Hash)
-	}
-	return p, nil
-}
-
 // trace logs every LCC step at debug level, with the interaction and the
 // policy version.
 func (w *Worker) trace(e lcc.TraceEvent) {
@@ -576,7 +555,7 @@ func (w *Worker) onOutcome(o lcc.Outcome) {
 	if mine && vm != "" && o.Status != lcc.Closed {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		w.journal(ctx, raftstore.JournalEntry{Kind: "negotiation", Interaction: o.Interaction, Policy: o.Policy.Name,
+		w.journal(ctx, raftstore.JournalEntry{Kind: api.KindNegotiation, Interaction: o.Interaction, Policy: o.Policy.Name,
 			Version: o.Policy.Version, VM: vm, From: w.cfg.Host, Outcome: o.Status.String(), Reason: o.Reason, Worker: w.cfg.ID})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/worker/local"
 )
@@ -197,10 +198,10 @@ func (c *cli) view(ctx context.Context, l *local.System, inv *vsphere.Inventory,
 	held := 0
 	if err == nil {
 		for _, le := range leases {
-			if le.State == "held" && !strings.HasPrefix(le.Key, "cool/") {
+			if le.State == api.LeaseHeld && !strings.HasPrefix(le.Key, api.PrefixCool) {
 				held++
 			}
-			if strings.HasPrefix(le.Key, "vm/") && le.State == "held" {
+			if strings.HasPrefix(le.Key, api.PrefixVM) && le.State == api.LeaseHeld {
 				inflight++
 			}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -29,17 +30,42 @@ func (c *cli) hostList(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.storeErr("host list", err)
 	}
+	// each worker's own word on vCenter, best effort: a fleet that cannot
+	// be read leaves the columns empty
+	type vcView struct {
+		Up     *bool    `json:"vcenter_up"`
+		Reason string   `json:"vcenter_reason"`
+		Age    *float64 `json:"view_age_seconds"`
+	}
+	views := map[string]vcView{}
+	if fl, err := cl.Fleet(ctx); err == nil {
+		for _, fh := range fl.Hosts {
+			var v vcView
+			if len(fh.Status) > 0 && json.Unmarshal(fh.Status, &v) == nil {
+				views[fh.Host] = v
+			}
+		}
+	}
 	type row struct {
-		Host    string `json:"host"`
-		Worker  string `json:"worker,omitempty"`
-		Drain   bool   `json:"drain"`
-		State   string `json:"state,omitempty"`
-		Reason  string `json:"reason,omitempty"`
-		VMsLeft *int   `json:"vms_left,omitempty"`
+		Host    string   `json:"host"`
+		Worker  string   `json:"worker,omitempty"`
+		VCenter string   `json:"vcenter,omitempty"` // up, or unavailable: the reason
+		ViewAge *float64 `json:"view_age_seconds,omitempty"`
+		Drain   bool     `json:"drain"`
+		State   string   `json:"state,omitempty"`
+		Reason  string   `json:"reason,omitempty"`
+		VMsLeft *int     `json:"vms_left,omitempty"`
 	}
 	rows := map[string]*row{}
 	for _, w := range ws {
-		rows[w.Host] = &row{Host: w.Host, Worker: w.ID}
+		r := &row{Host: w.Host, Worker: w.ID}
+		if v, ok := views[w.Host]; ok && v.Up != nil {
+			r.VCenter, r.ViewAge = "up", v.Age
+			if !*v.Up {
+				r.VCenter = "unavailable: " + v.Reason
+			}
+		}
+		rows[w.Host] = r
 	}
 	for _, h := range hs {
 		r := rows[h.Name]
@@ -62,7 +88,7 @@ func (c *cli) hostList(ctx context.Context, args []string) int {
 		writeJSON(c.stdout, out)
 		return exitOK
 	}
-	t := newTable(c.stdout, "HOST", "WORKER", "DRAIN", "STATE", "VMS LEFT", "REASON")
+	t := newTable(c.stdout, "HOST", "WORKER", "VCENTER", "VIEW AGE", "DRAIN", "STATE", "VMS LEFT", "REASON")
 	for _, r := range out {
 		left := "-"
 		if r.VMsLeft != nil {
@@ -72,7 +98,17 @@ func (c *cli) hostList(ctx context.Context, args []string) int {
 		if worker == "" {
 			worker = "(no live worker)"
 		}
-		t.row(r.Host, worker, strconv.FormatBool(r.Drain), r.State, left, r.Reason)
+		vc, age := r.VCenter, "-"
+		if vc == "" {
+			vc = "-"
+		}
+		if len(vc) > 40 {
+			vc = vc[:40] + "..."
+		}
+		if r.ViewAge != nil && *r.ViewAge >= 0 {
+			age = strconv.FormatFloat(*r.ViewAge, 'f', 1, 64) + " s"
+		}
+		t.row(r.Host, worker, vc, age, strconv.FormatBool(r.Drain), r.State, left, r.Reason)
 	}
 	t.flush()
 	return exitOK

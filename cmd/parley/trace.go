@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/worker"
 )
 
@@ -182,11 +183,11 @@ func (c *cli) explain(ctx context.Context, args []string) int {
 	}
 	for _, l := range ls {
 		switch {
-		case l.Key == "vm/"+vm && l.State == "held":
+		case l.Key == api.VMKey(vm) && l.State == api.LeaseHeld:
 			lines = append(lines, fmt.Sprintf("%s is moving now: worker %s holds its lease (token %d)", vm, l.Holder, l.Token))
-		case l.Key == "vm/"+vm:
+		case l.Key == api.VMKey(vm):
 			lines = append(lines, fmt.Sprintf("%s's last move ended without releasing its lease: it is locked until checked (%s)", vm, l.State))
-		case l.Key == "cool/"+vm:
+		case l.Key == api.CoolKey(vm):
 			lines = append(lines, fmt.Sprintf("%s is cooling down after a move: it may move again after %s", vm, fmtTime(l.Expiry)))
 		}
 	}
@@ -200,7 +201,7 @@ func (c *cli) explain(ctx context.Context, args []string) int {
 			continue
 		}
 		last = &js[i]
-		if js[i].Kind == "migration" && js[i].Outcome == "success" {
+		if js[i].Kind == api.KindMigration && js[i].Outcome == api.OutcomeSuccess {
 			lastMove = &js[i]
 		}
 	}
@@ -212,7 +213,7 @@ func (c *cli) explain(ctx context.Context, args []string) int {
 	}
 	if hs, err := cl.Hosts(ctx, false); err == nil && last != nil {
 		for _, h := range hs {
-			if h.Name == last.From && h.State == "drs" {
+			if h.Name == last.From && h.State == api.HostDRS {
 				lines = append(lines, "its host "+h.Name+" is left to DRS: "+h.Reason)
 			}
 		}
@@ -232,17 +233,17 @@ func (c *cli) explain(ctx context.Context, args []string) int {
 func whyNot(j raftstore.JournalEntry) string {
 	at := fmtTime(j.Time)
 	switch {
-	case j.Kind == "negotiation" && j.Reason == "no_bids":
+	case j.Kind == api.KindNegotiation && j.Reason == "no_bids":
 		return "at " + at + " it was offered and no host bid: none had room under the policy's thresholds and rules (" + j.Policy + ")"
-	case j.Kind == "negotiation" && j.Reason == "no_taker":
+	case j.Kind == api.KindNegotiation && j.Reason == "no_taker":
 		return "at " + at + " it was offered and no host would take it (" + j.Policy + ")"
-	case j.Kind == "negotiation" && j.Reason == "no_room":
+	case j.Kind == api.KindNegotiation && j.Reason == "no_room":
 		return "at " + at + " its host was being drained and no host had room for it"
-	case j.Kind == "negotiation" && j.Reason == "refused":
+	case j.Kind == api.KindNegotiation && j.Reason == "refused":
 		return "at " + at + " the winning bidder refused it when reserving (its room had gone, or vCenter said it cannot run there)"
-	case j.Kind == "migration" && j.Outcome != "success":
+	case j.Kind == api.KindMigration && j.Outcome != api.OutcomeSuccess:
 		return fmt.Sprintf("at %s a migration to %s ended %s: %s", at, j.To, j.Outcome, j.Reason)
-	case j.Kind == "reconcile":
+	case j.Kind == api.KindReconcile:
 		return "at " + at + " a worker checked it after a lease expired unreleased: " + j.Reason
 	}
 	return fmt.Sprintf("at %s: %s %s %s", at, j.Kind, j.Outcome, j.Reason)

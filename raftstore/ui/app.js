@@ -152,7 +152,7 @@ async function refreshFleet() {
 function migrationCounts() {
   const c = {};
   for (const e of S.journal) {
-    if (e.kind !== 'migration' || e.outcome !== 'success') continue;
+    if (e.kind !== W.kindMigration || e.outcome !== W.outcomeSuccess) continue;
     (c[e.from] = c[e.from] || { in: 0, out: 0 }).out++;
     (c[e.to] = c[e.to] || { in: 0, out: 0 }).in++;
   }
@@ -186,7 +186,7 @@ function renderHosts() {
     el('div', {}, el('b', {}, liveN), 'workers live'),
     el('div', {}, el('b', {}, vms), 'VMs'),
     el('div', {}, el('b', {}, now ? now.stddev.toFixed(3) : '–'), 'imbalance (stddev of CPU load)'),
-    el('div', {}, el('b', {}, S.journal.filter((e) => e.kind === 'migration' && e.outcome === 'success').length), 'migrations'));
+    el('div', {}, el('b', {}, S.journal.filter((e) => e.kind === W.kindMigration && e.outcome === W.outcomeSuccess).length), 'migrations'));
   const groups = Object.keys(byCluster).sort().map((cl) => el('div', { class: 'cluster' }, el('h2', {}, cl),
     el('div', { class: 'hostgrid' }, byCluster[cl].map((fh) => hostCard(fh, drains[fh.host], live.has(fh.host), counts[fh.host] || { in: 0, out: 0 })))));
   fill($('hosts'), groups);
@@ -200,6 +200,8 @@ function hostCard(fh, drain, isLive, c) {
   const tags = [];
   if (draining) tags.push(el('span', { class: 'tag' }, drain.state || 'drain requested'));
   if (st.in_maintenance) tags.push(el('span', { class: 'tag' }, 'maintenance'));
+  if (st.vcenter_up === false) tags.push(el('span', { class: 'tag vcenter-down', title: st.vcenter_reason || '' }, 'vCenter unavailable'));
+  const age = typeof st.view_age_seconds === 'number' && st.view_age_seconds >= 0 ? st.view_age_seconds.toFixed(0) + ' s' : '-';
   const actions = [];
   if (canOperate()) {
     actions.push(el('button', { class: draining ? '' : 'danger', dataset: { action: draining ? 'undrain' : 'drain', host: fh.host },
@@ -209,7 +211,7 @@ function hostCard(fh, drain, isLive, c) {
     el('div', { class: 'title' }, el('span', { class: 'dot' + (isLive ? ' live' : ''), title: isLive ? 'worker live' : 'no heartbeat' }), fh.host, ...tags),
     el('div', { class: 'meta' }, el('span', {}, 'CPU ' + pct(cpu)), el('span', {}, 'smoothed ' + pct(st.load_cpu || 0))), bar(cpu, ''),
     el('div', { class: 'meta' }, el('span', {}, 'memory ' + pct(mem)), el('span', {}, ((st.mem_used_mb || 0) / 1024).toFixed(0) + ' / ' + ((st.mem_capacity_mb || 0) / 1024).toFixed(0) + ' GB')), bar(mem, 'mem'),
-    el('div', { class: 'meta' }, el('span', {}, (st.vms || []).length + ' VMs'), el('span', {}, '↓ ' + c.in + ' in · ↑ ' + c.out + ' out'), ...actions),
+    el('div', { class: 'meta' }, el('span', {}, (st.vms || []).length + ' VMs'), el('span', {}, '↓ ' + c.in + ' in · ↑ ' + c.out + ' out'), el('span', { class: 'view-age', title: 'how old the worker\'s view of its host is' }, 'view ' + age), ...actions),
     fh.error ? el('div', { class: 'error' }, fh.error) : null,
     el('details', {}, el('summary', {}, 'VMs'), el('div', {}, (st.vms || []).map((v) => v.name + ' (' + v.cpu_mhz + ' MHz, ' + v.mem_mb + ' MB)').join(', '))));
 }
@@ -221,7 +223,7 @@ async function hostAction(host, action) {
 // ---- migrations and the imbalance chart ----
 
 function renderMigrations() {
-  const rows = S.journal.filter((e) => e.kind === 'migration' || e.kind === 'would-migrate').slice(-500).reverse();
+  const rows = S.journal.filter((e) => e.kind === W.kindMigration || e.kind === W.kindWouldMigrate).slice(-500).reverse();
   fill($('migrations'), rows.map((e) => {
     const fresh = !S.firstLoad && !S.seenMigrations.has(e.index);
     S.seenMigrations.add(e.index);
@@ -386,7 +388,7 @@ async function policyAction(name, action, version) {
 function renderLeases() {
   const now = Date.now() * 1e6;
   fill($('leases'), S.leases.map((l) => el('tr', {}, el('td', {}, l.key), el('td', {}, l.holder), el('td', {}, l.token),
-    el('td', { dataset: { expiry: l.expiry } }, Math.max(0, (l.expiry - now) / 1e9).toFixed(1) + ' s'), el('td', {}, l.state || 'held'))));
+    el('td', { dataset: { expiry: l.expiry } }, Math.max(0, (l.expiry - now) / 1e9).toFixed(1) + ' s'), el('td', {}, l.state || W.leaseHeld))));
 }
 setInterval(() => {
   const now = Date.now() * 1e6;

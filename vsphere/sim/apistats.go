@@ -73,6 +73,10 @@ func (s *Sim) countSDK(svc *simulator.Service) {
 		}
 		s.stats.methods[method]++
 		s.stats.mu.Unlock()
+		s.sessionCookie(r)
+		if !s.serveFaulty(w, r) {
+			return
+		}
 		switch method {
 		case "RetrievePropertiesEx", "ContinueRetrievePropertiesEx", "RetrieveProperties":
 			cw := &countingWriter{ResponseWriter: w, tag: []byte("<objects>")}

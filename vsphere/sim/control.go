@@ -17,12 +17,18 @@ import (
 //	POST /vms/{name}/demand       {"cpu_mhz": N, "mem_mb": N}
 //	POST /hosts/{name}/maintenance {"on": true}
 //	POST /hosts/{name}/connected   {"connected": false}
+//	GET  /faults                            the faults in force (faults.go)
+//	POST /faults                  any subset of {"outage": "refuse"|"hang"|"none", "latency_ms": N,
+//	                              "jitter_ms": N, "relocate_fail_rate": 0..1, "relocate_fault": "NAME",
+//	                              "relocate_stall_rate": 0..1, "expire_sessions": true}
+//	DELETE /faults                          clears every fault
 func (s *Sim) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]string{"status": "ok"}, nil) })
 	mux.HandleFunc("GET /relocations", func(w http.ResponseWriter, r *http.Request) { reply(w, s.Relocations(), nil) })
 	mux.HandleFunc("GET /placement", func(w http.ResponseWriter, r *http.Request) { reply(w, s.Placement(), nil) })
 	mux.HandleFunc("GET /loads", func(w http.ResponseWriter, r *http.Request) { reply(w, s.HostLoads(), nil) })
+	s.faultRoutes(mux)
 	mux.HandleFunc("GET /api-stats", func(w http.ResponseWriter, r *http.Request) { reply(w, s.APIStats(), nil) })
 	mux.HandleFunc("GET /sdk-url", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"url": s.URL().String()}, nil)

@@ -19,7 +19,18 @@ import (
 // most of a creation waiting for its task, so creating them one after the
 // other (the model's way) takes about 20 ms a VM, nearly all of it idle.
 func createVMs(m *simulator.Model, n int) error {
-	if n == 0 {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("DC0_C0_RP0_VM%d", i)
+	}
+	return createNamedVMs(m, names, 32)
+}
+
+// createNamedVMs creates the VMs named, parallel at a time. One at a time,
+// vcsim gives them ids in the order named (a restarted simulator makes its
+// VMs again with the ids they had: state.go).
+func createNamedVMs(m *simulator.Model, vmNames []string, parallel int) error {
+	if len(vmNames) == 0 {
 		return nil
 	}
 	ctx := context.Background()
@@ -41,8 +52,7 @@ func createVMs(m *simulator.Model, n int) error {
 	if err != nil {
 		return err
 	}
-	const parallel = 32
-	names := make(chan int)
+	names := make(chan string)
 	errs := make(chan error, parallel)
 	var wg sync.WaitGroup
 	for w := 0; w < parallel; w++ {
@@ -50,7 +60,7 @@ func createVMs(m *simulator.Model, n int) error {
 		go func() {
 			defer wg.Done()
 			for i := range names {
-				if err := createVM(ctx, folders.VmFolder, pool, fmt.Sprintf("DC0_C0_RP0_VM%d", i)); err != nil {
+				if err := createVM(ctx, folders.VmFolder, pool, i); err != nil {
 					errs <- err
 					return
 				}
@@ -59,9 +69,9 @@ func createVMs(m *simulator.Model, n int) error {
 	}
 	var ferr error
 feed:
-	for i := 0; i < n; i++ {
+	for _, name := range vmNames {
 		select {
-		case names <- i:
+		case names <- name:
 		case ferr = <-errs:
 			break feed
 		}

@@ -58,13 +58,13 @@ func NewMemDC(l Layout) *MemDC {
 	dc := &MemDC{vmIdx: map[string]int{}, hostIdx: map[string]int{}, inflight: map[string]bool{}}
 	for i, h := range l.Hosts {
 		id := fmt.Sprintf("host-%d", i)
-		dc.hosts = append(dc.hosts, vsphere.Host{ID: id, Name: h.Name, ConnectionState: "connected",
+		dc.hosts = append(dc.hosts, vsphere.Host{ID: id, Name: h.Name, ConnectionState: vsphere.Connected,
 			CPUCapacityMHz: h.CPUCapacity(), MemCapacityMB: h.MemMB})
 		dc.hostIdx[id] = i
 	}
 	for i, v := range l.VMs {
 		id := fmt.Sprintf("vm-%d", i)
-		dc.vms = append(dc.vms, vsphere.VM{ID: id, Name: v.Name, PowerState: "poweredOn", Host: dc.hosts[v.Host].ID, CPUDemandMHz: v.CPUMHz, MemMB: v.MemMB})
+		dc.vms = append(dc.vms, vsphere.VM{ID: id, Name: v.Name, PowerState: vsphere.PoweredOnState, Host: dc.hosts[v.Host].ID, CPUDemandMHz: v.CPUMHz, MemMB: v.MemMB})
 		dc.vmIdx[id] = i
 		dc.hosts[v.Host].CPUUsedMHz += v.CPUMHz
 		dc.hosts[v.Host].MemUsedMB += v.MemMB
@@ -195,9 +195,9 @@ func (dc *MemDC) SetConnected(hostID string, connected bool) error {
 	if !ok {
 		return fmt.Errorf("host %s: %w", hostID, vsphere.ErrNotFound)
 	}
-	dc.hosts[i].ConnectionState = "disconnected"
+	dc.hosts[i].ConnectionState = vsphere.Disconnected
 	if connected {
-		dc.hosts[i].ConnectionState = "connected"
+		dc.hosts[i].ConnectionState = vsphere.Connected
 	}
 	dc.inv = nil
 	return nil

@@ -124,14 +124,11 @@ func (vm *strictVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 		{Name: "info.startTime", Val: time.Now()},
 		{Name: "info.state", Val: types.TaskInfoStateRunning},
 	})
+	failWith, failName, stall := s.relocationFate()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		select {
-		case <-time.After(s.cfg.MigrateTime):
-		case <-s.stop:
-		case <-task.cancel:
-		}
+		s.runRelocation(task, failWith != nil, stall)
 		if !task.finish() {
 			// cancelled: the VM stays where it was, and vcsim's CancelTask
 			// has already marked the task cancelled
@@ -142,7 +139,12 @@ func (vm *strictVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 			s.mu.Unlock()
 			return
 		}
-		err := s.finishRelocation(vm, from, target.Value, &rec)
+		var err types.BaseMethodFault
+		if failWith != nil {
+			err = s.failRelocation(vm, failName, failWith, &rec)
+		} else {
+			err = s.finishRelocation(vm, from, target.Value, &rec)
+		}
 		state, changes := types.TaskInfoStateSuccess, []types.PropertyChange{}
 		if err != nil {
 			state = types.TaskInfoStateError
@@ -153,6 +155,55 @@ func (vm *strictVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 		c.Map.AtomicUpdate(c, task.Task, changes)
 	}()
 	return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: task.Self}}
+}
+
+// stalledProgress is where a stalled relocation stops.
+const stalledProgress = 37
+
+// runRelocation waits out a relocation's time, its task's progress rising
+// in quarters as vCenter reports a vMotion's; a failing one ends half way;
+// a stalled one stops at stalledProgress until it is cancelled (or the
+// simulator stops).
+func (s *Sim) runRelocation(task *relocTask, fail, stall bool) {
+	progress := func(p int32) {
+		c := s.ctx()
+		c.Map.AtomicUpdate(c, task.Task, []types.PropertyChange{{Name: "info.progress", Val: p}})
+	}
+	steps := 4
+	if fail {
+		steps = 2
+	}
+	for i := 1; i <= steps; i++ {
+		select {
+		case <-time.After(s.cfg.MigrateTime / 4):
+		case <-s.stop:
+			return
+		case <-task.cancel:
+			return
+		}
+		if stall && i == 1 {
+			progress(stalledProgress)
+			select {
+			case <-s.stop:
+			case <-task.cancel:
+			}
+			return
+		}
+		if i < 4 {
+			progress(int32(25 * i))
+		}
+	}
+}
+
+// failRelocation ends a relocation the faults make fail: the VM stays, and
+// the record and the task carry the fault.
+func (s *Sim) failRelocation(vm *strictVM, name string, f types.BaseMethodFault, rec *Relocation) types.BaseMethodFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inflight, vm.Self.Value)
+	rec.End, rec.Result = time.Now(), name
+	s.records = append(s.records, *rec)
+	return f
 }
 
 func hostFault(h *simulator.HostSystem) types.BaseMethodFault {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +35,9 @@ type Config struct {
 	// ZonedStorage mounts a second datastore on half of each cluster's
 	// hosts only, with some VMs' disks on it (storage.go).
 	ZonedStorage bool
+	// StateDir, when set, keeps the simulator's state there (state.go): a
+	// simulator started again on it is the same vCenter.
+	StateDir string
 }
 
 // Relocation is one record of a RelocateVM_Task.
@@ -73,6 +77,9 @@ type Sim struct {
 	rng      *rand.Rand
 
 	cert tls.Certificate // served on every endpoint (tls.go)
+
+	faults   faultState      // what the simulator does wrong now (faults.go)
+	sessions map[string]bool // session cookies clients sent, for expire_sessions; under faults.mu
 	// clusters (cluster.go)
 	hostCluster map[string]string                       // host id -> cluster id
 	clusterPool map[string]types.ManagedObjectReference // cluster id -> its resource pool
@@ -80,10 +87,23 @@ type Sim struct {
 	wg          sync.WaitGroup
 	// BuildTime is how long building the inventory took.
 	BuildTime time.Duration
+	// Resumed says the simulator started from a saved state (StateDir).
+	Resumed bool
 }
 
 // New builds the inventory and starts the SDK server.
 func New(cfg Config) (*Sim, error) {
+	var saved *savedState
+	if cfg.StateDir != "" {
+		var err error
+		if saved, err = loadState(cfg.StateDir); err != nil {
+			return nil, err
+		}
+		if saved != nil { // the inventory is the saved one, whatever else cfg says
+			c := saved.Config
+			cfg.Hosts, cfg.VMs, cfg.Seed, cfg.Clusters, cfg.DRS, cfg.ZonedStorage = c.Hosts, c.VMs, c.Seed, c.Clusters, c.DRS, c.ZonedStorage
+		}
+	}
 	if cfg.Hosts < 1 || cfg.VMs < 0 {
 		return nil, fmt.Errorf("sim: need at least one host and no negative VM count (got %d hosts, %d VMs)", cfg.Hosts, cfg.VMs)
 	}
@@ -116,6 +136,9 @@ func New(cfg Config) (*Sim, error) {
 		hosts: map[string]*simulator.HostSystem{}, vms: map[string]*simulator.VirtualMachine{}, byName: map[string]string{},
 		vmHost: map[string]string{}, cpu: map[string]int64{}, mem: map[string]int64{}, inflight: map[string]bool{},
 		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 7)), stop: make(chan struct{})}
+	if saved != nil {
+		s.Layout, s.Resumed = saved.Layout, true
+	}
 	m := simulator.VPX()
 	if cfg.Clusters > 1 {
 		for i := range s.Layout.Hosts {
@@ -130,7 +153,11 @@ func New(cfg Config) (*Sim, error) {
 	if err := m.Create(); err != nil {
 		return nil, fmt.Errorf("sim: build inventory: %w", err)
 	}
-	if err := createVMs(m, cfg.VMs); err != nil {
+	create := func() error { return createVMs(m, cfg.VMs) }
+	if saved != nil {
+		create = func() error { return createNamedVMs(m, saved.vmOrder(), 1) } // one at a time: the ids they had
+	}
+	if err := create(); err != nil {
 		m.Remove()
 		return nil, fmt.Errorf("sim: create VMs: %w", err)
 	}
@@ -161,7 +188,20 @@ func New(cfg Config) (*Sim, error) {
 		m.Service.Listen, listenHost = u, u.Hostname()
 	}
 	var err error
-	if s.cert, err = newCertificate(append([]string{listenHost}, cfg.CertHosts...)...); err != nil {
+	if saved != nil {
+		if err := s.checkIDs(saved); err != nil {
+			m.Remove()
+			return nil, err
+		}
+		s.records = saved.Records
+		for h, on := range saved.Maint {
+			s.SetMaintenance(h, on)
+		}
+		s.cert, err = saved.restoreCert()
+	} else {
+		s.cert, err = newCertificate(append([]string{listenHost}, cfg.CertHosts...)...)
+	}
+	if err != nil {
 		m.Remove()
 		return nil, fmt.Errorf("sim: certificate: %w", err)
 	}
@@ -177,6 +217,14 @@ func New(cfg Config) (*Sim, error) {
 	s.changes(s.ctx(), seen) // how things are before any client can change them
 	s.wg.Add(1)
 	go s.notify(seen)
+	if cfg.StateDir != "" {
+		if err := s.saveState(); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sim: state: %w", err)
+		}
+		s.wg.Add(1)
+		go s.keepSaving()
+	}
 	return s, nil
 }
 
@@ -265,6 +313,9 @@ func (s *Sim) Close() {
 	}
 	close(s.stop)
 	s.wg.Wait()
+	if err := s.saveState(); err != nil {
+		fmt.Fprintln(os.Stderr, "sim: save state:", err)
+	}
 	s.server.Close()
 	s.model.Remove()
 }

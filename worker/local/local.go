@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/policies"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/raftstore/pki"
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/vsphere/sim"
@@ -267,7 +268,7 @@ func (l *System) workerIdentity(ctx context.Context, addrs []string, id string) 
 
 // Quiet reports that no VM lease is held: no migration is in flight.
 func (l *System) Quiet(ctx context.Context) bool {
-	ls, err := l.Store.Leases(ctx, "vm/", false)
+	ls, err := l.Store.Leases(ctx, api.PrefixVM, false)
 	return err == nil && len(ls) == 0
 }
 

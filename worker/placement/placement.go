@@ -132,7 +132,7 @@ func RunPolicy(ctx context.Context, l sim.Layout, policy string, maxRounds int) 
 		if _, err := st.Heartbeat(ctx, raftstore.HeartbeatRequest{ID: id, Host: h.Name}); err != nil {
 			return Result{}, err
 		}
-		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: policy, Interval: 10 * time.Second, Transport: tr, Logger: zerolog.Nop()}, dc, st)
+		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: policy, Interval: 10 * time.Second, Transport: tr, Logger: zerolog.Nop()}, dc, st.AsWorker(id)) // in its own name, as a worker's token
 		if err != nil {
 			return Result{}, err
 		}

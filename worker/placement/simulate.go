@@ -152,7 +152,7 @@ func Simulate(ctx context.Context, cfg SimConfig) (*Simulation, error) {
 			return nil, err
 		}
 		w, err := worker.New(worker.Config{ID: id, Host: h.Name, Policy: cfg.Name, Interval: 10 * time.Second, Transport: tr,
-			Logger: zerolog.Nop(), Observer: observe}, dc, st)
+			Logger: zerolog.Nop(), Observer: observe}, dc, st.AsWorker(id)) // in its own name, as a worker's token
 		if err != nil {
 			return nil, err
 		}
