@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
@@ -217,4 +218,82 @@ func TestWatchedTakesPeersFromReports(t *testing.T) {
 	if h, _ := inv.Host(peer.Name); h.CPUUsedMHz == 4321 {
 		t.Error("a report older than FullEvery still overrides the whole read")
 	}
+}
+
+// TestWatchedHostUnderChangeDoesNotHangTheSimulator: host watches (a
+// filter rooted at the host, following its vm property) while the host's
+// load changes as fast as the simulator can publish it. vcsim's
+// AtomicUpdate told the watchers with the host's lock held while
+// WaitForUpdatesEx, holding the filter's lock, collected and wanted the
+// host's: the simulator hung for good (the fleet test and the dashboard's
+// demo stopped in CI). Every call must still be answered.
+func TestWatchedHostUnderChangeDoesNotHangTheSimulator(t *testing.T) {
+	// not newSim: a simulator that hangs would hang its Close, and the test
+	// with it, rather than fail
+	s, err := sim.New(sim.Config{Hosts: 2, VMs: 8, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := vsphere.Connect(context.Background(), vsphere.Config{URL: s.URL().String(), User: "parley", Password: "x", Thumbprint: s.Thumbprint()}, zerolog.Nop())
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	hung := true
+	defer func() {
+		if !hung {
+			c.Close()
+			s.Close()
+		}
+	}()
+	ctx := ctxT(t)
+	inv0, err := c.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := inv0.Hosts[0]
+	mine := inv0.VMsOn(host.ID)
+	if len(mine) < 2 {
+		t.Fatalf("layout: %d VMs on %s", len(mine), host.Name)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i := 0; i < 3; i++ { // three watchers, as three workers' views of one host
+		w := vsphere.NewWatched(wctx, c, host.Name, time.Hour)
+		defer func() {
+			if !hung {
+				cancel()
+				<-w.Done()
+			}
+		}()
+	}
+	stop := time.Now().Add(3 * time.Second)
+	done := make(chan error, 2)
+	for g := 0; g < 2; g++ {
+		go func(vm vsphere.VM) {
+			for n := int64(1); time.Now().Before(stop); n++ {
+				if err := s.SetDemand(vm.Name, vm.CPUDemandMHz+n%97, vm.MemMB); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}(mine[g])
+	}
+	for g := 0; g < 2; g++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("a demand change was not published in 20 s: the simulator hangs")
+		}
+	}
+	rctx, cancelR := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelR()
+	if _, err := c.Inventory(rctx); err != nil {
+		t.Fatalf("after the changes the simulator did not answer: %v", err)
+	}
+	hung = false
 }

@@ -32,7 +32,7 @@ func (s *Sim) notify(seen map[string]string) {
 		}
 		ctx := s.ctx()
 		for _, u := range s.changes(ctx, seen) {
-			ctx.Map.AtomicUpdate(ctx, u.obj.(mo.Reference), u.changes)
+			s.update(ctx, u.obj.(mo.Reference), u.changes)
 		}
 	}
 }

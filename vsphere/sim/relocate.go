@@ -235,7 +235,7 @@ func (s *Sim) finishRelocation(vm *strictVM, from, to string, rec *Relocation) t
 		if pool, ok := s.clusterPool[s.hostCluster[to]]; ok && s.hostCluster[to] != s.hostCluster[from] {
 			changes = append(changes, types.PropertyChange{Name: "resourcePool", Val: pool})
 		}
-		ctx.Map.AtomicUpdate(ctx, vm.VirtualMachine, changes)
+		s.update(ctx, vm.VirtualMachine, changes)
 		s.publish(func() []update {
 			s.vmHost[vm.Self.Value] = to
 			return []update{s.hostUpdateLocked(from), s.hostUpdateLocked(to)}

@@ -66,6 +66,7 @@ type Sim struct {
 	// lock is taken. A SOAP handler holds its VM's lock and then takes mu
 	// briefly, so mu is never held while waiting for an object lock.
 	pubMu    sync.Mutex
+	updMu    sync.Mutex // update.go: watchers told in the order changes were made
 	mu       sync.Mutex
 	hosts    map[string]*simulator.HostSystem // by moref value
 	vms      map[string]*simulator.VirtualMachine
@@ -357,9 +358,9 @@ func (s *Sim) publish(compute func() []update) {
 	for _, u := range ups {
 		switch o := u.obj.(type) {
 		case *simulator.HostSystem:
-			ctx.Map.AtomicUpdate(ctx, o, u.changes)
+			s.update(ctx, o, u.changes)
 		case *simulator.VirtualMachine:
-			ctx.Map.AtomicUpdate(ctx, o, u.changes)
+			s.update(ctx, o, u.changes)
 		}
 	}
 }
@@ -438,7 +439,7 @@ func (s *Sim) setHost(hostName, prop string, val any) error {
 		return fmt.Errorf("%w: no host %q", ErrNotFound, hostName)
 	}
 	ctx := s.ctx()
-	ctx.Map.AtomicUpdate(ctx, h, []types.PropertyChange{{Name: prop, Val: val}, {Name: "summary." + prop, Val: val}})
+	s.update(ctx, h, []types.PropertyChange{{Name: prop, Val: val}, {Name: "summary." + prop, Val: val}})
 	return nil
 }
 
