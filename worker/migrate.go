@@ -122,10 +122,16 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}
 	w.mu.Unlock()
 	log.Info().Uint64("token", lease.token).Float64("view_age_s", w.viewAge(time.Now()).Seconds()).Msg("migration starting")
-	w.logEvent(migCtx, g, vmID, target)
+	// the event on the VM is posted alongside the relocation, not before
+	// it: a vCenter call between the drain's last check and the relocation
+	// would widen the window in which a drain acknowledged meanwhile is
+	// not seen
+	eventDone := make(chan struct{})
+	go func() { defer close(eventDone); w.logEvent(migCtx, g, vmID, target) }()
 	stall := watchStall(migCtx, w.params(g.Program).StallTimeout, cancelMig)
 	merr := w.vs.Migrate(migCtx, vmID, targetID, stall.progress)
 	stalled := stall.stop()
+	<-eventDone
 	lost := guard.lost()
 	cancelMig()
 	<-renewDone
@@ -200,9 +206,19 @@ func (w *Worker) cJournalNote(ctx context.Context, g *lcc.Goal) (bool, error) {
 }
 
 // markCooling marks a VM that moved as cooling down, so that no policy
-// moves it again within param(cooldown).
+// moves it again within param(cooldown). The mark lasts the longest
+// cool-down of the moving policy and the policies this worker follows: a
+// VM evacuated (evacuate's cool-down is 0, so that nothing holds a drain
+// up) stays put on its new host as long as balance's would have it.
 func (w *Worker) markCooling(ctx context.Context, g *lcc.Goal, vm string) {
 	cool := w.params(g.Program).Cooldown
+	w.mu.Lock()
+	for _, ref := range w.following {
+		if p := w.programs[ref.Hash]; p != nil {
+			cool = max(cool, w.params(p).Cooldown)
+		}
+	}
+	w.mu.Unlock()
 	if cool <= 0 {
 		return
 	}

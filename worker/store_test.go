@@ -4,11 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
+	"github.com/parleyhq/parley/raftstore/api"
 	"github.com/parleyhq/parley/vsphere"
 )
 
@@ -230,5 +232,36 @@ func TestMigrationGivesBackTheTargetsReservation(t *testing.T) {
 	ls, _ := st.Leases(ctx, "", false)
 	if len(ls) != 0 {
 		t.Fatalf("leases after the migration: %+v, want none (the policy's cool-down is 0)", ls)
+	}
+}
+
+// TestAVMMovedWithNoCoolDownStaysPutForThePoliciesFollowed: a VM moved by
+// a policy with no cool-down (evacuate's is 0) is marked cooling down for
+// the longest cool-down of the policies its mover follows (balance's 60
+// s), so that balance does not move it again at once (the fleet test saw
+// a VM evacuated and then balanced away 5 s later). (raftstore.Mem stands
+// in for the store, fakeDC for vCenter.)
+func TestAVMMovedWithNoCoolDownStaysPutForThePoliciesFollowed(t *testing.T) {
+	ctx := context.Background()
+	st := raftstore.NewMem(raftstore.Config{})
+	dc := newTestDC()
+	w, g := migrateGoal(t, st, dc, "web1", "i-4", nil)
+	followed, diags, err := lcc.Compile("b", []byte("r(a, initial)\na(a, X) :: null.\nparam(cooldown, 60).\n"), lcc.PolicyRef{Name: "b", Version: 1, Hash: "b1"}, nil)
+	if err != nil {
+		t.Fatal(diags)
+	}
+	w.mu.Lock()
+	w.programs[followed.Ref.Hash], w.following["b"] = followed, followed.Ref
+	w.mu.Unlock()
+	start := time.Now()
+	if ok, err := w.cMigrate(ctx, g); !ok || err != nil {
+		t.Fatalf("migrate: ok=%v err=%v", ok, err)
+	}
+	ls, _ := st.Leases(ctx, api.CoolKey("web1"), false)
+	if len(ls) != 1 {
+		t.Fatalf("cool-down marks after the migration: %+v, want one", ls)
+	}
+	if left := time.Unix(0, ls[0].Expiry).Sub(start); left < 55*time.Second || left > 65*time.Second {
+		t.Fatalf("the mark lasts %s, want the followed policy's 60 s", left)
 	}
 }
