@@ -152,7 +152,7 @@ func TestDashboardInABrowser(t *testing.T) {
 			shown, _ := chromedp.Run(dctx, chromedp.Evaluate[json.RawMessage](`({migrations: document.querySelectorAll('#migrations tr.migration').length,
 				live: (document.getElementById('live') || {}).textContent, notReloaded: window.__notReloaded === true,
 				error: (document.getElementById('error') || {}).textContent, cluster: (document.getElementById('cluster') || {}).textContent,
-				drain: !!document.querySelector('#hosts .host[data-host="DC0_C0_H1"] button[data-action=undrain]')})`))
+				drained: window.__drained || null, drain: !!document.querySelector('#hosts .host[data-host="' + (window.__drained || '') + '"] button[data-action=undrain]')})`))
 			cancelD()
 			mu.Lock()
 			defer mu.Unlock()
@@ -199,9 +199,17 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	var before int
 	eval("mark the page and count migrations", `window.__notReloaded = true; document.querySelectorAll('#migrations tr.migration').length`, &before)
-	// the demo's first balancing may be over by now: drain a host from its
-	// card, as an operator would, so that its VMs leave while we watch
-	step("drain a host from its card", poll(`(() => { const b = document.querySelector('#hosts .host[data-host="DC0_C0_H1"] button[data-action=drain]'); if (!b) return false; b.click(); return true; })()`, 30*time.Second))
+	// the demo's first balancing may be over by now: drain the host with
+	// the most VMs from its card, as an operator would, so that VMs leave
+	// while we watch
+	step("drain a host from its card", poll(`(() => {
+		let best = null, most = 0;
+		for (const h of document.querySelectorAll('#hosts .host')) {
+			const b = h.querySelector('button[data-action=drain]'), m = /(\d+) VMs/.exec(h.textContent);
+			if (b && m && +m[1] > most) { most = +m[1]; best = b; }
+		}
+		if (!best) return false;
+		window.__drained = best.dataset.host; best.click(); return true; })()`, 30*time.Second))
 	step("see a migration arrive live", poll(fmt.Sprintf(
 		`document.querySelectorAll('#migrations tr.migration').length > %d && window.__notReloaded === true && document.getElementById('live').textContent === 'live'`, before), 90*time.Second))
 	step("let the bars settle", chromedp.Sleep(2500*time.Millisecond))

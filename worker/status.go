@@ -76,13 +76,16 @@ func (b *traceBook) summaries() []InteractionStatus {
 func (w *Worker) status() Status {
 	w.mu.Lock()
 	st := Status{Worker: w.cfg.ID, Host: w.cfg.Host, LoadCPU: mean(w.samples), LoadMem: mean(w.memSamples), VMs: []StatusVM{}, Time: time.Now(), Missing: w.caps.missing()}
+	inv := w.inv
+	w.mu.Unlock()
+	// viewAge and vcenterUp take their own locks: not under w.mu, which
+	// is not reentrant (a status request held w.mu for good, and the
+	// worker with it)
 	st.VCenterUp, st.VCenterReason = w.vcenterUp()
 	st.ViewAgeSeconds = -1
 	if age := w.viewAge(st.Time); age != noView {
 		st.ViewAgeSeconds = math.Round(age.Seconds()*10) / 10
 	}
-	inv := w.inv
-	w.mu.Unlock()
 	if inv != nil {
 		if h, ok := inv.Host(w.cfg.Host); ok {
 			st.InMaintenance, st.CPUCapacityMHz, st.CPUUsedMHz, st.MemCapacityMB, st.MemUsedMB = h.InMaintenance, h.CPUCapacityMHz, h.CPUUsedMHz, h.MemCapacityMB, h.MemUsedMB

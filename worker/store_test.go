@@ -265,3 +265,33 @@ func TestAVMMovedWithNoCoolDownStaysPutForThePoliciesFollowed(t *testing.T) {
 		t.Fatalf("the mark lasts %s, want the followed policy's 60 s", left)
 	}
 }
+
+// TestStatusAnswersAndTheWorkerGoesOn: a status request (the dashboard's
+// fleet view, parley trace) answers, with the view's age, and leaves the
+// worker able to observe again. status held the worker's lock while
+// viewAge took it again: the first request stopped the worker for good.
+// (raftstore.Mem stands in for the store, fakeDC for vCenter.)
+func TestStatusAnswersAndTheWorkerGoesOn(t *testing.T) {
+	st := raftstore.NewMem(raftstore.Config{})
+	w := observingWorker(t, "h1", newTestDC(), st)
+	done := make(chan Status, 1)
+	go func() { done <- w.status() }()
+	select {
+	case s := <-done:
+		if s.Host != "h1" || s.ViewAgeSeconds < 0 || len(s.VMs) != 1 {
+			t.Fatalf("status: host %q, view age %v s, %d VMs; want h1, an age, 1 VM", s.Host, s.ViewAgeSeconds, len(s.VMs))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("status did not answer in 10 s")
+	}
+	observed := make(chan error, 1)
+	go func() { observed <- w.Observe(context.Background()) }()
+	select {
+	case err := <-observed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("after a status request the worker could not observe its host in 10 s")
+	}
+}
