@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,13 +61,15 @@ func TestVCenterMisbehaves(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	if os.Getenv("PARLEY_VCENTER_FAULTS") == "" {
-		// about 5 minutes: more than CI's budget on 2 cores allows beside the
-		// rest of test/; the same faults run in process in vsphere's and the
-		// worker's tests (TestSimulatorFaultsAsVCenterShowsThem,
-		// TestVCenterOutageSaidOncePerChange, TestNoVMotionFromAnOldView)
-		t.Skip("set PARLEY_VCENTER_FAULTS=1 to run vCenter's faults against real processes (about 5 minutes)")
-	}
+	// Every fault takes about 3 minutes on 2 cores, more than CI's budget
+	// allows beside the rest of test/: by default a vCenter that hangs and
+	// one restarted on its state (SIGTERM, then kill -9), the two a
+	// production vCenter does most; PARLEY_VCENTER_FAULTS=1 runs them all.
+	// The other faults also run in process in vsphere's and the worker's
+	// tests (TestSimulatorFaultsAsVCenterShowsThem,
+	// TestVCenterOutageSaidOncePerChange, TestNoVMotionFromAnOldView,
+	// TestRelocationBackoff).
+	all := os.Getenv("PARLEY_VCENTER_FAULTS") != ""
 	e := newEnv(t, envConfig{hosts: 6, vms: 36, seed: 21, migrateTime: 2 * time.Second, simState: true, policy: func(s string) string {
 		return s + fmt.Sprintf("\nparam(max_view_age, %d).\nparam(stall_timeout, 5).\n", maxViewAge)
 	}})
@@ -104,6 +107,10 @@ func TestVCenterMisbehaves(t *testing.T) {
 		// stopped with SIGTERM, started again on its --state; then killed
 		// with SIGKILL (what it saved in its last 2 s lost) and started again
 		{"restarted (SIGTERM, then kill -9)", nil, 0, outage, syscall.SIGTERM},
+	}
+	if !all {
+		phases = slices.DeleteFunc(phases, func(ph faultPhase) bool { return ph.name != "hang" && ph.restart == 0 })
+		t.Logf("faults: %s and %s (PARLEY_VCENTER_FAULTS=1 for all six)", phases[0].name, phases[1].name)
 	}
 	waitQuiet(t, e, ctx, 90*time.Second, "the first balancing")
 	steady := e.sdkCallsPerMinute(10 * time.Second)
