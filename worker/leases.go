@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/parleyhq/parley/lcc"
 	"github.com/parleyhq/parley/raftstore"
@@ -135,6 +136,13 @@ func (w *Worker) cTakeLeases(ctx context.Context, g *lcc.Goal) (bool, error) {
 	} else if drained {
 		w.log.Info().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).
 			Msg("the target is being drained: not moving there")
+		return false, nil
+	}
+	// relocations of this VM to this target failed of late: no leases, no
+	// journal entry at every negotiation (cMigrate checks again)
+	if until := w.backoff.waiting(vm, target, time.Now()); !until.IsZero() {
+		w.log.Debug().Str("interaction", g.Interaction).Str("policy", g.Policy.String()).Str("vm", vm).Str("to", target).
+			Time("until", until).Msg("relocations there failed of late: not moving there yet")
 		return false, nil
 	}
 	slots := w.params(g.Program).MigrationSlots

@@ -295,3 +295,43 @@ func TestStatusAnswersAndTheWorkerGoesOn(t *testing.T) {
 		t.Fatal("after a status request the worker could not observe its host in 10 s")
 	}
 }
+
+// TestNoLeasesForAPairThatFailedOfLate: a VM whose relocations to a target
+// failed of late is not taken leases for there (take_leases fails, so the
+// negotiation aborts and gives back the reservation): a failing pair cost
+// leases and a "skipped" journal entry at every negotiation before.
+// Another target still gets them. (raftstore.Mem stands in for the store,
+// fakeDC for vCenter.)
+func TestNoLeasesForAPairThatFailedOfLate(t *testing.T) {
+	ctx := context.Background()
+	st := raftstore.NewMem(raftstore.Config{})
+	dc := newTestDC()
+	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}, {ID: "w3", Host: "h3"}} {
+		if _, err := st.Heartbeat(ctx, hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := observingWorker(t, "h1", dc, st)
+	prog, diags, err := lcc.Compile("p", []byte("r(a, initial)\na(a, X) :: null.\n"), lcc.PolicyRef{Name: "p", Version: 1}, nil)
+	if err != nil {
+		t.Fatal(diags)
+	}
+	take := func(winner string) bool {
+		g := &lcc.Goal{Program: prog, Interaction: "i-5", Policy: prog.Ref, Args: []lcc.Term{lcc.A("web1"), lcc.A(winner), lcc.NewRef("Res"), lcc.NewRef("Lease")}}
+		ok, err := w.cTakeLeases(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	w.backoff.failed("web1", "h2", time.Now())
+	if take("w2") {
+		t.Fatal("leases taken to move web1 to h2, where its relocations failed of late")
+	}
+	if ls, _ := st.Leases(ctx, "", false); len(ls) != 0 {
+		t.Fatalf("leases held after the refusal: %+v", ls)
+	}
+	if !take("w3") {
+		t.Fatal("no leases to move web1 to h3, where nothing failed")
+	}
+}
