@@ -314,10 +314,24 @@ func (w *Worker) cBestBid(_ context.Context, g *lcc.Goal) (bool, error) {
 		return false, nil
 	}
 	type bid struct {
-		peer  lcc.Term
-		name  string
-		score float64
+		peer    lcc.Term
+		name    string
+		score   float64
+		backoff bool // this VM's relocations to the bidder's host failed of late
 	}
+	// the VM this negotiation offers: a bidder it failed to reach of late
+	// comes after every other, so that a failing pair does not win again
+	// and again while another host could take the VM (take_leases refuses
+	// the pair, backoff.go)
+	w.mu.Lock()
+	vm := ""
+	for name, iid := range w.negotiating {
+		if iid == g.Interaction {
+			vm = name
+		}
+	}
+	w.mu.Unlock()
+	now := time.Now()
 	var bs []bid
 	for _, b := range bids {
 		c, ok := lcc.Deref(b).(*lcc.Compound)
@@ -326,9 +340,18 @@ func (w *Worker) cBestBid(_ context.Context, g *lcc.Goal) (bool, error) {
 		}
 		name := lcc.FormatTerm(c.Args[0])
 		s, _ := (&lcc.Goal{Args: c.Args}).Number(1)
-		bs = append(bs, bid{c.Args[0], name, s})
+		waiting := false
+		if id, isAtom := (&lcc.Goal{Args: c.Args}).AtomName(0); vm != "" && isAtom {
+			if host, ok := w.peerHost(id); ok {
+				waiting = !w.backoff.waiting(vm, host, now).IsZero()
+			}
+		}
+		bs = append(bs, bid{c.Args[0], name, s, waiting})
 	}
 	sort.Slice(bs, func(i, j int) bool {
+		if bs[i].backoff != bs[j].backoff {
+			return !bs[i].backoff
+		}
 		if bs[i].score != bs[j].score {
 			return bs[i].score > bs[j].score
 		}

@@ -335,3 +335,38 @@ func TestNoLeasesForAPairThatFailedOfLate(t *testing.T) {
 		t.Fatal("no leases to move web1 to h3, where nothing failed")
 	}
 }
+
+// TestBestBidPutsAFailingPairLast: the bidder whose host this VM's
+// relocations failed to reach of late loses to any other bidder, whatever
+// its score, so that a negotiation does not award the VM to a pair that
+// take_leases refuses, tick after tick; with no failure the best score
+// wins. (raftstore.Mem stands in for the store, fakeDC for vCenter.)
+func TestBestBidPutsAFailingPairLast(t *testing.T) {
+	ctx := context.Background()
+	st := raftstore.NewMem(raftstore.Config{})
+	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}, {ID: "w3", Host: "h3"}} {
+		if _, err := st.Heartbeat(ctx, hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := observingWorker(t, "h1", newTestDC(), st)
+	w.mu.Lock()
+	w.negotiating["web1"] = "i-6"
+	w.mu.Unlock()
+	winner := func() string {
+		g := &lcc.Goal{Interaction: "i-6", Args: []lcc.Term{
+			lcc.L(lcc.C("b", lcc.A("w2"), lcc.F(0.9)), lcc.C("b", lcc.A("w3"), lcc.F(0.5))), lcc.NewRef("W"), lcc.NewRef("L")}}
+		if ok, err := w.cBestBid(ctx, g); !ok || err != nil {
+			t.Fatalf("best_bid: ok=%v err=%v", ok, err)
+		}
+		name, _ := g.AtomName(1)
+		return name
+	}
+	if got := winner(); got != "w2" {
+		t.Fatalf("with no failure the winner is %s, want w2 (the best score)", got)
+	}
+	w.backoff.failed("web1", "h2", time.Now())
+	if got := winner(); got != "w3" {
+		t.Fatalf("with web1's relocations to h2 failing the winner is %s, want w3", got)
+	}
+}
