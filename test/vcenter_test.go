@@ -99,7 +99,8 @@ func TestVCenterMisbehaves(t *testing.T) {
 		{"refuse", map[string]any{"outage": "refuse"}, 20 * time.Second, outage, 0},
 		// slow, with 30% of relocations failing; then 30% stalling: each
 		// lasts until it has happened (a failed relocation leaves the host
-		// hot, so the workers try again), at most 60 s
+		// hot, so the workers try again), at most 120 s (with 500 ms on every
+		// call a relocation takes a while: 4 in 60 s once, none failing)
 		{"slow and failing", map[string]any{"latency_ms": 500, "jitter_ms": 200, "relocate_fail_rate": 0.3, "relocate_fault": "InsufficientResourcesFault"},
 			5 * time.Second, journaled(api.KindMigration, api.OutcomeFailed, "InsufficientResourcesFault"), 0},
 		{"stalling", map[string]any{"relocate_stall_rate": 0.3}, 5 * time.Second, journaled(api.KindMigration, api.OutcomeStalled, ""), 0},
@@ -113,7 +114,17 @@ func TestVCenterMisbehaves(t *testing.T) {
 		t.Logf("faults: %s and %s (PARLEY_VCENTER_FAULTS=1 for all six)", phases[0].name, phases[1].name)
 	}
 	waitQuiet(t, e, ctx, 90*time.Second, "the first balancing")
-	steady := e.sdkCallsPerMinute(10 * time.Second)
+	// steady state as each fault finds it: a host made hot, relocations in
+	// flight (a quiet fleet's count, its watches' waits alone, was 48 to
+	// 312 a minute from run to run: no baseline for a fault's count)
+	restore := makeHot(t, e, ctx)
+	poll(20*time.Second, func() bool {
+		ls, err := e.client.Leases(ctx, api.PrefixVM, false)
+		return err == nil && len(ls) > 0
+	})
+	steady := e.sdkCallsPerMinute(max(d, 20*time.Second))
+	restore()
+	waitQuiet(t, e, ctx, 60*time.Second, "the steady state's balancing")
 	var report []string
 	for _, ph := range phases {
 		since := journalEnd(t, e, ctx)
@@ -144,7 +155,7 @@ func TestVCenterMisbehaves(t *testing.T) {
 			// until it has happened: when the hot host is relieved first (the
 			// simulator's faults are drawn from a seeded source, so the same
 			// relocations succeed run after run), make another host hot
-			poll(60*time.Second, func() bool {
+			poll(120*time.Second, func() bool {
 				js, err := e.client.Journal(ctx, since, 100000)
 				if err == nil && ph.expect(js) == "" {
 					return true
