@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/parleyhq/parley/vsphere"
 	"github.com/parleyhq/parley/vsphere/sim"
@@ -45,6 +48,22 @@ func TestSimulatorRestartsWithItsState(t *testing.T) {
 	if err := s1.SetMaintenance(inv.Hosts[2].Name, true); err != nil {
 		t.Fatal(err)
 	}
+	// a rule, as an administrator's tool sets one
+	admin, err := govmomi.NewClient(ctx, s1.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := object.NewClusterComputeResource(admin.Client, types.ManagedObjectReference{Type: "ClusterComputeResource", Value: inv.Hosts[0].Cluster})
+	task, err := cl.Reconfigure(ctx, &types.ClusterConfigSpecEx{RulesSpec: []types.ClusterRuleSpec{{ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd},
+		Info: &types.ClusterAntiAffinityRuleSpec{ClusterRuleInfo: types.ClusterRuleInfo{Name: "apart", Enabled: types.NewBool(true)},
+			Vm: []types.ManagedObjectReference{{Type: "VirtualMachine", Value: inv.VMs[0].ID}, {Type: "VirtualMachine", Value: inv.VMs[1].ID}}}}}}, true)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Logout(ctx)
 	thumb, ids := s1.Thumbprint(), map[string]string{}
 	for _, v := range inv.VMs {
 		ids[v.Name] = v.ID
@@ -88,6 +107,9 @@ func TestSimulatorRestartsWithItsState(t *testing.T) {
 	}
 	if h, _ := inv2.Host(inv.Hosts[2].ID); !h.InMaintenance {
 		t.Error("maintenance lost in the restart")
+	}
+	if cl, ok := inv2.Cluster(inv.Hosts[0].Cluster); !ok || len(cl.Rules) != 1 || cl.Rules[0].Name != "apart" || len(cl.Rules[0].VMs) != 2 {
+		t.Errorf("the cluster's rules after the restart: %+v (want the anti-affinity rule \"apart\" on 2 VMs)", cl.Rules)
 	}
 	if rs := s2.Relocations(); len(rs) != 1 || rs[0].VM != vm.Name {
 		t.Errorf("relocation record after the restart: %+v", rs)

@@ -195,6 +195,10 @@ func New(cfg Config) (*Sim, error) {
 			return nil, err
 		}
 		s.records = saved.Records
+		if err := s.restoreClusters(saved); err != nil {
+			m.Remove()
+			return nil, err
+		}
 		for h, on := range saved.Maint {
 			s.SetMaintenance(h, on)
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -14,11 +15,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // A simulator that keeps its state (Config.StateDir, parley sim --state
 // DIR), as a vCenter keeps its database: the inventory's shape, each VM's
-// host and demand, the hosts' maintenance, the relocation record and the
+// host and demand, the hosts' maintenance, the clusters' configuration
+// (DRS, rules and groups), the relocation record and the
 // TLS key and certificate are saved every stateEvery and when it stops, and
 // loaded when it starts again, so that a restarted simulator is the same
 // vCenter: the same thumbprint, the same managed object ids, the VMs where
@@ -42,8 +47,11 @@ type savedState struct {
 	IDs     map[string]string `json:"ids"`    // host and VM name -> managed object id
 	Maint   map[string]bool   `json:"maintenance,omitempty"`
 	Records []Relocation      `json:"relocations"`
-	CertPEM string            `json:"cert_pem"`
-	KeyPEM  string            `json:"key_pem"`
+	// Clusters is each cluster's configurationEx (its DRS settings, rules
+	// and groups) by cluster name, in govmomi's typed JSON
+	Clusters map[string]json.RawMessage `json:"clusters,omitempty"`
+	CertPEM  string                     `json:"cert_pem"`
+	KeyPEM   string                     `json:"key_pem"`
 }
 
 // savedConfig is what of Config shapes the inventory: a restart keeps it,
@@ -78,6 +86,29 @@ func loadState(dir string) (*savedState, error) {
 			filepath.Join(dir, stateFile), len(st.Layout.Hosts), len(st.Layout.VMs), st.Config.Hosts, st.Config.VMs)
 	}
 	return &st, nil
+}
+
+// restoreClusters sets each saved cluster's configurationEx again: its
+// rules and groups name VMs and hosts by managed object id, which a
+// restart keeps (checkIDs).
+func (s *Sim) restoreClusters(st *savedState) error {
+	ctx := s.ctx()
+	for _, o := range ctx.Map.All("ClusterComputeResource") {
+		c, ok := o.(*simulator.ClusterComputeResource)
+		if !ok {
+			continue
+		}
+		raw, ok := st.Clusters[c.Name]
+		if !ok {
+			continue
+		}
+		var cfg types.BaseComputeResourceConfigInfo
+		if err := types.NewJSONDecoder(bytes.NewReader(raw)).Decode(&cfg); err != nil {
+			return fmt.Errorf("sim: state: cluster %s's configuration: %w", c.Name, err)
+		}
+		ctx.Map.WithLock(ctx, c, func() { c.ConfigurationEx = cfg })
+	}
+	return nil
 }
 
 // restoreCert is the saved certificate.
@@ -157,6 +188,20 @@ func (s *Sim) saveState() error {
 				st.Maint[name] = true
 			}
 		})
+	}
+	st.Clusters = map[string]json.RawMessage{}
+	for _, o := range ctx.Map.All("ClusterComputeResource") {
+		c, ok := o.(*simulator.ClusterComputeResource)
+		if !ok {
+			continue
+		}
+		var buf bytes.Buffer
+		var err error
+		ctx.Map.WithLock(ctx, c, func() { err = types.NewJSONEncoder(&buf).Encode(c.ConfigurationEx) })
+		if err != nil {
+			return fmt.Errorf("cluster %s's configuration: %w", c.Name, err)
+		}
+		st.Clusters[c.Name] = json.RawMessage(bytes.TrimSpace(buf.Bytes()))
 	}
 	b, err := json.Marshal(&st)
 	if err != nil {
