@@ -36,7 +36,7 @@ func (c *cli) simRun(ctx context.Context, args []string) int {
 	failRate := fs.Float64("fault-relocate-fail-rate", 0, "share of relocations that fail (0 to 1)")
 	failName := fs.String("fault-relocate-fault", "", "the fault a failed relocation ends with (default InsufficientResourcesFault)")
 	stallRate := fs.Float64("fault-relocate-stall-rate", 0, "share of relocations that stall until cancelled (0 to 1)")
-	stateDir := fs.String("state", "", "keep the simulator's state (inventory, placement, demand, TLS key) in this folder, saved every 2 s and on SIGTERM, and start from it when it holds one: a restart is the same vCenter (use a fixed --listen so that its address stays too)")
+	stateDir := fs.String("state", "", "keep the simulator's state (inventory, placement, demand, maintenance, rules, TLS key) in this folder, saved every 2 s and on SIGTERM, and start from it when it holds one: a restart is the same vCenter (use a fixed --listen so that its address stays too)")
 	var certHosts stringList
 	fs.Var(&certHosts, "cert-host", "a DNS name or IP address clients reach the simulator by, for its certificate (repeatable; loopback and --listen's host always are)")
 	if _, code, ok := c.parse(fs, args, 0, 0); !ok {
