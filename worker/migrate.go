@@ -106,10 +106,16 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	}
 	migCtx, cancelMig := context.WithCancel(ctx)
 	defer cancelMig()
+	// the leases are renewed until the relocation has ended, not until it
+	// was asked to end: a relocation cancelled (stalled, say) waits up to
+	// 30 s to learn how it ended, and in a vCenter that hangs the leases
+	// would expire meanwhile, unreleasable, left for a reconcile
+	renewCtx, stopRenew := context.WithCancel(ctx)
+	defer stopRenew()
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		w.keepLeases(migCtx, guard, ttl, lease, res, func() {
+		w.keepLeases(renewCtx, guard, ttl, lease, res, func() {
 			log.Warn().Dur("since_last_renewal", guard.sinceRenewed()).Msg("lease lost: cancelling the relocation before the lease can expire")
 			cancelMig()
 		})
@@ -131,9 +137,10 @@ func (w *Worker) cMigrate(ctx context.Context, g *lcc.Goal) (bool, error) {
 	stall := watchStall(migCtx, w.params(g.Program).StallTimeout, cancelMig)
 	merr := w.vs.Migrate(migCtx, vmID, targetID, stall.progress)
 	stalled := stall.stop()
-	<-eventDone
 	lost := guard.lost()
 	cancelMig()
+	<-eventDone // cancelled with the relocation's context if vCenter still holds it
+	stopRenew()
 	<-renewDone
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

@@ -180,7 +180,7 @@ func TestMigrateOfAVMThatLeftTheHostMovesNothing(t *testing.T) {
 // workers live, w2's reservation and w1's leases taken, as the
 // negotiation leaves them. move, if set, changes vCenter after w1 has
 // looked.
-func migrateGoal(t *testing.T, st Store, dc *fakeDC, vm, iid string, move func()) (*Worker, *lcc.Goal) {
+func migrateGoal(t *testing.T, st Store, dc VSphere, vm, iid string, move func()) (*Worker, *lcc.Goal) {
 	t.Helper()
 	ctx := context.Background()
 	for _, hb := range []raftstore.HeartbeatRequest{{ID: "w1", Host: "h1"}, {ID: "w2", Host: "h2"}} {
