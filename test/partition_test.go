@@ -163,7 +163,10 @@ func TestPartitionDelayAndLoss(t *testing.T) {
 	for _, n := range []string{"s1", "s2", "s3", "w0", "w1", "w2", "w3"} {
 		s.e.lab.heal(n)
 	}
-	_, after := s.waitBalanced(90 * time.Second)
+	// every negotiation pays 200 ms ± 100 ms a message, and the drift moves
+	// loads meanwhile: 90 s once ended at 0.75 after 7 relocations, none
+	// failed; the fleet is given 150 s
+	_, after := s.waitBalanced(150 * time.Second)
 	if before > 0.7 && after > 0.7 {
 		t.Errorf("the most loaded host stayed above the high threshold under delay: %.2f -> %.2f", before, after)
 	}
